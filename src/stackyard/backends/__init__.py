@@ -1,0 +1,1 @@
+"""Reserved for the backends component (see DESIGN.md); nothing here yet."""

@@ -1,0 +1,164 @@
+"""Reads a stack file: YAML with line tracking, variable substitution, schema validation.
+
+The loader never stops at the first problem: it collects every YAML, variable, schema and
+reference error with its line so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import ConfigError, Problem
+from .models import StackConfig
+from .variables import VariableError, resolve
+
+STACK_FILE_NAMES = ("stackyard.yml", "stackyard.yaml")
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedStack:
+    """A validated stack and where it came from."""
+
+    config: StackConfig
+    file: Path
+
+    @property
+    def root(self) -> Path:
+        """The folder relative paths in the stack are resolved against."""
+        return self.file.parent
+
+
+def find_stack_file(path: Path) -> Path:
+    """``path`` itself if it is a file, else the stack file inside the folder ``path``."""
+    if path.is_dir():
+        for name in STACK_FILE_NAMES:
+            candidate = path / name
+            if candidate.is_file():
+                return candidate
+        raise ConfigError([Problem(path, None, "", "no stackyard.yml in this folder")])
+    if not path.exists():
+        raise ConfigError([Problem(path, None, "", "no such file or folder")])
+    return path
+
+
+def load_stack(path: Path, environ: Mapping[str, str]) -> LoadedStack:
+    """Load and validate the stack at ``path`` (a file or a folder holding ``stackyard.yml``)."""
+    file = find_stack_file(path).resolve()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(file, None, "", f"cannot read: {exc}")]) from exc
+    return LoadedStack(parse_stack(text, file, environ), file)
+
+
+def parse_stack(text: str, file: Path, environ: Mapping[str, str]) -> StackConfig:
+    """Validate stack-file text; ``file`` only names the source in errors."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(file, line, "", f"invalid YAML: {reason}")]) from exc
+    if node is None:
+        raise ConfigError([Problem(file, 1, "", "the file is empty")])
+    builder = _Builder(file, environ)
+    data = builder.build(node, ())
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(file, 1, "", "the top level must be a mapping")])
+    problems = list(builder.problems)
+    config: StackConfig | None = None
+    try:
+        config = StackConfig.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_schema_problems(exc, file, builder.lines))
+    if config is not None:
+        problems.extend(_reference_problems(config, file, builder.lines))
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.field))
+        raise ConfigError(problems)
+    assert config is not None
+    return config
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data, remembering each value's line."""
+
+    def __init__(self, file: Path, environ: Mapping[str, str]) -> None:
+        self.file = file
+        self.environ = environ
+        self.lines: dict[FieldPath, int] = {}
+        self.problems: list[Problem] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: FieldPath) -> Any:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            self._constructor.flatten_mapping(node)
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(self._constructor.construct_object(key_node, deep=True))
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                result[key] = self.build(value_node, (*path, key))
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        value = self._constructor.construct_object(node, deep=True)
+        if isinstance(value, str):
+            try:
+                return resolve(value, self.environ)
+            except VariableError as exc:
+                self.problems.append(Problem(self.file, self.lines[path], _dotted(path), str(exc)))
+        return value
+
+
+def line_of(lines: Mapping[FieldPath, int], path: FieldPath) -> int | None:
+    """The line of ``path`` or of its nearest ancestor present in the file."""
+    for end in range(len(path), -1, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+_FRIENDLY = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+}
+
+
+def _schema_problems(
+    exc: ValidationError, file: Path, lines: Mapping[FieldPath, int]
+) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        path = tuple(part for part in error["loc"] if isinstance(part, str | int))
+        message = _FRIENDLY.get(error["type"], error["msg"])
+        message = message.removeprefix("Value error, ")
+        problems.append(Problem(file, line_of(lines, path), _dotted(path), message))
+    return problems
+
+
+def _reference_problems(
+    config: StackConfig, file: Path, lines: Mapping[FieldPath, int]
+) -> list[Problem]:
+    problems = []
+    for index, route in enumerate(config.api.routes):
+        if route.service not in config.services:
+            path: FieldPath = ("api", "routes", index, "service")
+            problems.append(
+                Problem(file, line_of(lines, path), _dotted(path), f"no service named {route.service!r}")
+            )
+    return problems
+
+
+def _dotted(path: FieldPath) -> str:
+    return ".".join(str(part) for part in path)

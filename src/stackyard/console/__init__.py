@@ -1,0 +1,1 @@
+"""Reserved for the console component (see DESIGN.md); nothing here yet."""

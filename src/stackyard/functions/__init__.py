@@ -1,0 +1,1 @@
+"""Reserved for the functions component (see DESIGN.md); nothing here yet."""

@@ -1,0 +1,1 @@
+"""Reserved for the sdk component (see DESIGN.md); nothing here yet."""

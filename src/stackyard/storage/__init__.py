@@ -1,0 +1,1 @@
+"""Reserved for the storage component (see DESIGN.md); nothing here yet."""

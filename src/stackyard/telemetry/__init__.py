@@ -1,0 +1,1 @@
+"""Reserved for the telemetry component (see DESIGN.md); nothing here yet."""
