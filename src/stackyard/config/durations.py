@@ -8,7 +8,7 @@ _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 
 
-def parse_duration(value: str | float | int) -> float:
+def parse_duration(value: object) -> float:
     """Return seconds for a number (already seconds) or a Go-style duration string.
 
     Raises ``ValueError`` with a readable message for anything else.
@@ -19,6 +19,8 @@ def parse_duration(value: str | float | int) -> float:
         if value < 0:
             raise ValueError(f"duration must not be negative: {value!r}")
         return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"not a duration: {value!r}")
     text = value.strip()
     if not text:
         raise ValueError("empty duration")

@@ -64,14 +64,14 @@ def parse_stack(text: str, file: Path, environ: Mapping[str, str]) -> StackConfi
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(file, line, "", f"invalid YAML: {reason}")]) from exc
+        raise ConfigError([_yaml_problem(exc, file)]) from exc
     if node is None:
         raise ConfigError([Problem(file, 1, "", "the file is empty")])
     builder = _Builder(file, environ)
-    data = builder.build(node, ())
+    try:
+        data = builder.build(node, ())
+    except yaml.YAMLError as exc:
+        raise ConfigError([_yaml_problem(exc, file)]) from exc
     if not isinstance(data, dict):
         raise ConfigError([Problem(file, 1, "", "the top level must be a mapping")])
     problems = list(builder.problems)
@@ -119,6 +119,13 @@ class _Builder:
             except VariableError as exc:
                 self.problems.append(Problem(self.file, self.lines[path], _dotted(path), str(exc)))
         return value
+
+
+def _yaml_problem(exc: yaml.YAMLError, file: Path) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    reason = getattr(exc, "problem", None) or str(exc)
+    return Problem(file, line, "", f"invalid YAML: {reason}")
 
 
 def line_of(lines: Mapping[FieldPath, int], path: FieldPath) -> int | None:

@@ -1,0 +1,60 @@
+"""A small synchronous client for a running node's control API (used by CLI commands)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+DEFAULT_URL = "http://127.0.0.1:4566"
+
+url_option = click.option(
+    "--url",
+    envvar="STACKYARD_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="Control API of the running node (or set STACKYARD_URL).",
+)
+
+
+class ControlClient:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _open(self, path: str, params: dict[str, str], timeout: float | None) -> Any:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
+        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+        try:
+            return urllib.request.urlopen(url, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            raise click.ClickException(_error_text(exc)) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise click.ClickException(
+                f"no Stackyard node answers at {self.base_url} ({reason}).\n"
+                "Start one with `stackyard up PATH`, or point --url / STACKYARD_URL at it."
+            ) from exc
+
+    def get_json(self, path: str, **params: str) -> Any:
+        with self._open(path, params, self.timeout) as response:
+            return json.load(response)
+
+    def stream_ndjson(self, path: str, **params: str) -> Iterator[Any]:
+        with self._open(path, params, None) as response:
+            for line in response:
+                if line.strip():
+                    yield json.loads(line)
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(exc.read())
+        return f"{exc.code}: {body['error']['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{exc.code}: {exc.reason}"

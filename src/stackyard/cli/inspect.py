@@ -1,0 +1,91 @@
+"""``stackyard status`` and ``stackyard logs``: read a running node through its control API."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .client import ControlClient, url_option
+
+_HEALTH_STYLE = {"passing": "green", "warning": "yellow", "critical": "red"}
+
+
+@click.command()
+@url_option
+@click.option("--json", "as_json", is_flag=True, help="Print the raw status document.")
+def status(url: str, as_json: bool) -> None:
+    """Services, instances, health and routes of the running node."""
+    doc = ControlClient(url).get_json("/_stackyard/status")
+    console = Console()
+    if as_json:
+        console.print_json(data=doc)
+        return
+    state = "[green]ready[/]" if doc["ready"] else "[yellow]starting[/]"
+    console.print(f"[bold]{doc['stack']}[/] (stage {doc['stage']}) — {state}")
+    console.print(f"gateway {doc['urls']['gateway']}   control {doc['urls']['control']}")
+    instances = Table("service", "instance", "health", "state", "pid", "port", "restarts", "up")
+    now = time.time()
+    for service in doc["services"]:
+        for item in service["instances"]:
+            health = item.get("health", "critical")
+            started = item.get("started_at")
+            instances.add_row(
+                service["name"],
+                item["instance_id"],
+                Text(health, style=_HEALTH_STYLE.get(health, "")),
+                str(item.get("state", "")),
+                str(item.get("pid") or "-"),
+                str(item.get("port") or "-"),
+                str(item.get("restarts", 0)),
+                _ago(now - started) if started else "-",
+            )
+    console.print(instances)
+    routes = Table("route", "methods", "service", "endpoints")
+    for route in doc["routes"]:
+        routes.add_row(route["path"], ",".join(route["methods"]), route["service"],
+                       str(route["endpoints"]))
+    console.print(routes)
+
+
+@click.command()
+@click.argument("service", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "--tail", default=100, show_default=True, help="Lines to show first.")
+@url_option
+def logs(service: str | None, follow: bool, tail: int, url: str) -> None:
+    """What the services printed (all services, or SERVICE)."""
+    client = ControlClient(url)
+    params = {"service": service or "", "tail": str(tail)}
+    console = Console(highlight=False)
+    if follow:
+        try:
+            for record in client.stream_ndjson("/_stackyard/logs", follow="1", **params):
+                _print_record(console, record)
+        except KeyboardInterrupt:
+            pass
+        return
+    for record in client.get_json("/_stackyard/logs", **params):
+        _print_record(console, record)
+
+
+def _print_record(console: Console, record: dict[str, Any]) -> None:
+    line = Text()
+    line.append(str(record.get("time", ""))[11:23], style="dim")
+    line.append(" ")
+    line.append(str(record.get("instance", record.get("service", ""))), style="cyan")
+    line.append(" | " if record.get("stream") != "stderr" else " ! ", style="dim")
+    line.append(str(record.get("message", "")))
+    console.print(line, soft_wrap=True)
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"

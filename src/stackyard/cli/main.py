@@ -1,0 +1,24 @@
+"""The ``stackyard`` command group."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .inspect import logs, status
+from .up import up
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stackyard")
+def cli() -> None:
+    """Stackyard: API gateway, service discovery and monitoring for your stack, on your machine."""
+
+
+cli.add_command(up)
+cli.add_command(status)
+cli.add_command(logs)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,134 @@
+"""``stackyard up PATH``: validate the stack, start a node in the foreground, stop it on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from ..config import ConfigError, LoadedStack, load_stack
+from ..node import Node, NodeSettings
+from ..serving import ServerError
+
+READY_TIMEOUT = 60.0
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path), default=Path("."))
+@click.option("--port", default=8080, show_default=True, help="Gateway port.")
+@click.option("--control-port", default=4566, show_default=True, help="Control API port.")
+@click.option("--dns-port", default=8600, show_default=True, help="DNS (UDP) port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where state and logs go [default: .stackyard/ beside the stack file].",
+)
+@click.option("--stage", default="dev", show_default=True, help="Stage name.")
+@click.option("-v", "--verbose", is_flag=True, help="Log the node's own events.")
+def up(
+    path: Path,
+    port: int,
+    control_port: int,
+    dns_port: int,
+    host: str,
+    data_dir: Path | None,
+    stage: str,
+    verbose: bool,
+) -> None:
+    """Start the stack at PATH (a folder with stackyard.yml, or the file) and keep it running."""
+    console = Console(stderr=True)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        stack = load_stack(path, os.environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            console.print(f"[red]error[/] {problem}", highlight=False, soft_wrap=True)
+        console.print(f"[red]{len(exc.problems)} problem(s); nothing was started.[/]")
+        sys.exit(2)
+    settings = NodeSettings(
+        data_dir=(data_dir or stack.root / ".stackyard").resolve(),
+        host=host,
+        gateway_port=port,
+        control_port=control_port,
+        dns_port=dns_port,
+        stage=stage,
+    )
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    code = runner(_run(stack, settings, console))
+    sys.exit(code)
+
+
+async def _run(stack: LoadedStack, settings: NodeSettings, console: Console) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    node = Node(stack, settings)
+    with console.status(f"Starting [bold]{stack.config.name}[/]…"):
+        try:
+            await node.start()
+        except ServerError as exc:
+            console.print(f"[red]error[/] {exc}")
+            return 1
+    await _wait_ready(node, console, stop)
+    if not stop.is_set():
+        _print_welcome(node, console)
+        await stop.wait()
+    with console.status("Stopping…"):
+        await node.stop()
+    console.print("Stopped; every process the node started has exited.")
+    return 0
+
+
+async def _wait_ready(node: Node, console: Console, stop: asyncio.Event) -> None:
+    services = node.stack.config.services
+    with console.status("") as status:
+        deadline = asyncio.get_running_loop().time() + READY_TIMEOUT
+        while not node.ready() and not stop.is_set():
+            counts = ", ".join(
+                f"{name} {len(node.registry.passing(name))}/{svc.replicas}"
+                for name, svc in services.items()
+            )
+            status.update(f"Waiting for services to pass their health checks: {counts}")
+            if asyncio.get_running_loop().time() > deadline:
+                console.print(
+                    f"[yellow]Not every service is healthy after {READY_TIMEOUT:.0f}s[/] "
+                    f"({counts}); see `stackyard logs` — the node keeps trying."
+                )
+                return
+            await node.wait_ready(0.2)
+
+
+def _print_welcome(node: Node, console: Console) -> None:
+    settings = node.settings
+    table = Table.grid(padding=(0, 2))
+    table.add_row("Gateway", settings.gateway_url)
+    table.add_row("Control API", settings.control_url)
+    table.add_row("Health", f"{settings.control_url}/_stackyard/health")
+    table.add_row("Consul API", f"{settings.control_url}/v1/catalog/services")
+    table.add_row("DNS", f"dig @{settings.host} -p {settings.dns_port} <service>.service.stackyard")
+    for route in node.stack.config.api.routes[:8]:
+        methods = ",".join(route.methods)
+        table.add_row(f"  {methods}", f"{settings.gateway_url}{route.path}  → {route.service}")
+    env = f"STACKYARD_URL={settings.control_url} " if settings.control_port != 4566 else ""
+    table.add_row("Next", f"{env}stackyard status   |   {env}stackyard logs -f")
+    console.print(
+        Panel(table, title=f"[bold]{node.stack.config.name}[/] is up", subtitle="Ctrl-C stops it")
+    )

@@ -1,0 +1,133 @@
+"""The control-plane HTTP app: every component's API on one port, plus the node's own endpoints.
+
+Node endpoints (JSON): ``GET /_stackyard/health`` (200 when ready, 503 before),
+``GET /_stackyard/status`` (services, instances, health, routes) and ``GET /_stackyard/logs``
+(``service``, ``tail``; ``follow=1`` streams newline-delimited JSON records).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .registry import consul_routes
+from .supervisor import follow_records, read_records
+
+if TYPE_CHECKING:
+    from .node import Node
+
+MAX_TAIL = 10_000
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """The one JSON error shape of Stackyard's own APIs."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def create_control_app(node: Node) -> Starlette:
+    async def health(request: Request) -> Response:
+        ready = node.ready()
+        body = {"status": "ready" if ready else "starting", "services": _service_counts(node)}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(status_document(node))
+
+    async def logs(request: Request) -> Response:
+        service = request.query_params.get("service") or None
+        if service is not None and service not in node.stack.config.services:
+            return error_response(404, "UnknownService", f"no service named {service!r}")
+        try:
+            tail = int(request.query_params.get("tail", "100"))
+        except ValueError:
+            return error_response(400, "InvalidParameter", "tail must be an integer")
+        tail = max(0, min(tail, MAX_TAIL))
+        log_dir = node.supervisor.log_dir
+        records = read_records(log_dir, service, tail)
+        if request.query_params.get("follow") not in ("1", "true"):
+            return JSONResponse(records)
+
+        async def stream() -> AsyncIterator[bytes]:
+            for record in records:
+                yield _ndjson(record)
+            async for record in follow_records(log_dir, service):
+                yield _ndjson(record)
+
+        return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error_response(exc.status_code, "NotFound" if exc.status_code == 404 else "HTTPError",
+                              f"{request.method} {request.url.path}: {exc.detail}")
+
+    routes = [
+        Route("/_stackyard/health", health, methods=["GET"]),
+        Route("/_stackyard/status", status, methods=["GET"]),
+        Route("/_stackyard/logs", logs, methods=["GET"]),
+        *consul_routes(node.registry),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+
+
+def status_document(node: Node) -> dict[str, Any]:
+    """Everything ``stackyard status`` shows, as JSON."""
+    config = node.stack.config
+    instances = [dataclasses.asdict(item) for item in node.supervisor.status()]
+    health = {
+        entry.registration.id: entry.status.value
+        for name in config.services
+        for entry in node.registry.health(name)
+    }
+    for item in instances:
+        item["health"] = health.get(item["instance_id"], "critical")
+    table = node.gateway.table
+    return {
+        "stack": config.name,
+        "stage": node.settings.stage,
+        "file": str(node.stack.file),
+        "ready": node.ready(),
+        "started_at": node.started_at,
+        "urls": {
+            "gateway": node.settings.gateway_url,
+            "control": node.settings.control_url,
+            "dns": f"{node.settings.host}:{node.settings.dns_port}",
+        },
+        "services": [
+            {
+                "name": name,
+                "replicas": service.replicas,
+                "passing": len(node.registry.passing(name)),
+                "instances": [i for i in instances if i["service"] == name],
+            }
+            for name, service in config.services.items()
+        ],
+        "routes": [
+            {
+                "path": route.path,
+                "methods": sorted(route.methods),
+                "service": route.service,
+                "endpoints": len(table.endpoints.get(route.service, ())),
+            }
+            for route in table.routes
+        ],
+        "route_table_version": table.version,
+    }
+
+
+def _service_counts(node: Node) -> dict[str, dict[str, int]]:
+    return {
+        name: {"wanted": service.replicas, "passing": len(node.registry.passing(name))}
+        for name, service in node.stack.config.services.items()
+    }
+
+
+def _ndjson(record: Any) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"

@@ -1,0 +1,196 @@
+"""Builds a node from a stack: creates the components, starts them in order, stops them in reverse.
+
+A node owns every long-lived part of a running stack: the registry (catalog, checks, KV, DNS),
+the gateway (data plane), the control-plane HTTP server, the supervisor of service processes and
+the publisher that turns registry changes into route-table snapshots for the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import LoadedStack, StackConfig
+from .control import create_control_app
+from .gateway import Gateway
+from .gateway.table import RouteSpec, RouteTable
+from .registry import DnsServer, Registry
+from .serving import AsgiServer
+from .supervisor import Supervisor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Where a node listens and keeps its data; the CLI's ``up`` flags map onto these."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    control_port: int = 4566
+    dns_port: int = 8600
+    stage: str = "dev"
+    region: str = "us-east-1"
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def url(self, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return self.url(self.gateway_port)
+
+    @property
+    def control_url(self) -> str:
+        return self.url(self.control_port)
+
+
+def standard_env(settings: NodeSettings, stack: StackConfig) -> dict[str, str]:
+    """The environment every service and function gets (DESIGN.md, "Standard environment")."""
+    control = settings.control_url
+    return {
+        "STACKYARD_URL": control,
+        "STACKYARD_GATEWAY_URL": settings.gateway_url,
+        "STACKYARD_STACK": stack.name,
+        "STACKYARD_STAGE": settings.stage,
+        "STACKYARD_PYTHON": sys.executable,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": control,
+        "AWS_ENDPOINT_URL": control,
+        "AWS_REGION": settings.region,
+        "AWS_DEFAULT_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": "stackyard",
+        "AWS_SECRET_ACCESS_KEY": "stackyard",
+        **settings.extra_env,
+    }
+
+
+def route_table(stack: StackConfig, registry: Registry, version: int) -> RouteTable:
+    """The gateway's view of the stack right now: configured routes + passing endpoints."""
+    routes = tuple(
+        RouteSpec(
+            path=route.path,
+            service=route.service,
+            methods=frozenset(route.methods),
+            strip_prefix=route.prefix_to_strip,
+            timeout=route.timeout,
+            retries=route.retries,
+            balancer=route.balancer,
+        )
+        for route in stack.api.routes
+    )
+    names = {route.service for route in routes}
+    endpoints = {name: tuple(registry.passing(name)) for name in sorted(names)}
+    return RouteTable(version=version, routes=routes, endpoints=endpoints)
+
+
+class Node:
+    """One running stack. ``start`` brings every component up; ``stop`` takes them down."""
+
+    def __init__(self, stack: LoadedStack, settings: NodeSettings) -> None:
+        self.stack = stack
+        self.settings = settings
+        data_dir = settings.data_dir
+        self.registry = Registry(data_dir)
+        self.dns = DnsServer(self.registry, host=settings.host, port=settings.dns_port)
+        self.gateway = Gateway()
+        self.supervisor = Supervisor(
+            stack.config.services,
+            self.registry,
+            stack_root=stack.root,
+            log_dir=data_dir / "logs",
+            base_env=standard_env(settings, stack.config),
+            host=settings.host,
+        )
+        self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)
+        self.control_server = AsgiServer(
+            create_control_app(self), settings.host, settings.control_port
+        )
+        self.started_at = time.time()
+        self._started = False
+        self._publisher: asyncio.Task[None] | None = None
+        self._stops: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def ready(self) -> bool:
+        """Every component started and every service has its wanted number of passing instances."""
+        if not self._started:
+            return False
+        return all(
+            len(self.registry.passing(name)) >= service.replicas
+            for name, service in self.stack.config.services.items()
+        )
+
+    async def start(self) -> None:
+        """Start in dependency order; on failure, stop whatever already started and re-raise."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        steps = [
+            (self.registry.start, self.registry.stop),
+            (self.dns.start, self.dns.stop),
+            (self.gateway.start, self.gateway.stop),
+            (self._start_publisher, self._stop_publisher),
+            (self.control_server.start, self.control_server.stop),
+            (self.gateway_server.start, self.gateway_server.stop),
+            (self.supervisor.start, self.supervisor.stop),
+        ]
+        try:
+            for start, stop in steps:
+                await start()
+                self._stops.append(stop)
+        except BaseException:
+            await self.stop()
+            raise
+        self._started = True
+
+    async def stop(self) -> None:
+        """Stop in reverse order; one failing component does not keep the others running."""
+        self._started = False
+        for stop in reversed(self._stops):
+            try:
+                await stop()
+            except Exception:
+                logger.exception("error while stopping %s", getattr(stop, "__qualname__", stop))
+        self._stops = []
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait until ``ready()``; False if ``timeout`` passes first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        index = self.registry.index
+        while not self.ready():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            index = await self.registry.wait_for_change(index, min(remaining, 1.0))
+        return True
+
+    async def _start_publisher(self) -> None:
+        self.gateway.update(route_table(self.stack.config, self.registry, self.registry.index))
+        self._publisher = asyncio.create_task(self._publish_routes(), name="route-publisher")
+
+    async def _stop_publisher(self) -> None:
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+            self._publisher = None
+
+    async def _publish_routes(self) -> None:
+        """Publish a new route table on every registry change (the in-process 'watch')."""
+        index = self.registry.index
+        while True:
+            index = await self.registry.wait_for_change(index, 30.0)
+            try:
+                self.gateway.update(route_table(self.stack.config, self.registry, index))
+            except Exception:
+                logger.exception("could not publish route table %d", index)
