@@ -1,0 +1,5 @@
+"""``python -m stackyard`` is the ``stackyard`` command."""
+
+from .cli.main import main
+
+main()

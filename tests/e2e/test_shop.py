@@ -1,0 +1,132 @@
+"""The example shop through a real node: routes, correlation, logs, status and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from stackyard.testing import NodeProcess, wait_until
+
+
+def request(
+    url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, dict(response.headers.items()), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers.items()), exc.read()
+
+
+def test_every_route_answers_through_the_gateway(shop: NodeProcess) -> None:
+    gw = shop.gateway_url
+    status, _, body = request(f"{gw}/catalog/items")
+    assert status == 200 and len(json.loads(body)["items"]) == 3
+
+    status, _, body = request(f"{gw}/catalog/items/2")
+    assert status == 200 and json.loads(body)["name"] == "kettle"
+
+    status, _, body = request(f"{gw}/catalog/items/999")
+    assert status == 404 and json.loads(body)["error"]["code"] == "NoSuchItem"
+
+    status, _, body = request(f"{gw}/orders", "POST", {"item_id": "1", "quantity": 2})
+    assert status == 201, body
+    order = json.loads(body)
+    assert order["total"] == 49.0 and order["priced_by"].startswith("catalog-")
+
+    # the order is stored in the registry's KV: every orders replica sees it
+    for _ in range(4):
+        status, _, body = request(f"{gw}/orders/{order['id']}")
+        assert status == 200 and json.loads(body)["id"] == order["id"]
+    status, _, body = request(f"{gw}/orders")
+    assert status == 200 and order["id"] in {o["id"] for o in json.loads(body)["orders"]}
+
+    status, headers, body = request(f"{gw}/web")
+    assert status == 200 and b"teapot" in body
+    assert headers["Content-Type"].startswith("text/html")
+
+    status, _, body = request(f"{gw}/web/api/items?x=1")  # greedy {proxy+}
+    assert status == 200 and len(json.loads(body)["items"]) == 3
+
+
+def test_gateway_errors_are_json(shop: NodeProcess) -> None:
+    status, _, body = request(f"{shop.gateway_url}/nowhere")
+    assert status == 404 and "error" in json.loads(body)
+    status, headers, body = request(f"{shop.gateway_url}/orders", "DELETE")
+    assert status == 405 and "error" in json.loads(body)
+    assert set(headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    status, _, body = request(f"{shop.gateway_url}/orders", "POST", {"nothing": 1})
+    assert status == 400 and json.loads(body)["error"]["code"] == "InvalidOrder"
+
+
+def test_correlation_id_travels_and_is_logged(shop: NodeProcess) -> None:
+    correlation = "test-correlation-4242"
+    status, headers, _ = request(
+        f"{shop.gateway_url}/orders", "POST", {"item_id": "3"}, {"x-correlation-id": correlation}
+    )
+    assert status == 201
+    assert headers["x-correlation-id"] == correlation
+
+    status, headers, _ = request(f"{shop.gateway_url}/catalog/items")
+    assert status == 200 and len(headers["x-correlation-id"]) >= 16  # created when absent
+
+    def catalog_saw_it() -> bool:
+        _, records = shop.get_json(f"{shop.control_url}/_stackyard/logs?service=catalog&tail=500")
+        return any(f"correlation={correlation}" in r["message"] for r in records)
+
+    wait_until(catalog_saw_it, 10, what="catalog's log line with the correlation id")
+
+
+def test_status_document_and_health(shop: NodeProcess) -> None:
+    status, body = shop.health()
+    assert status == 200 and body["status"] == "ready"
+    doc = shop.status()
+    assert doc["stack"] == "shop" and doc["ready"] is True
+    services = {s["name"]: s for s in doc["services"]}
+    assert services["catalog"]["passing"] == 2 and services["web"]["passing"] == 1
+    ports = {i["port"] for s in doc["services"] for i in s["instances"]}
+    assert len(ports) == 5
+    assert {r["path"] for r in doc["routes"]} >= {"/orders/{id}", "/web/{proxy+}"}
+
+
+def test_cli_status_and_logs(shop: NodeProcess) -> None:
+    env = {"STACKYARD_URL": shop.control_url}
+    out = subprocess.run(
+        [sys.executable, "-m", "stackyard", "status"],
+        capture_output=True, text=True, env={**_env(), **env}, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert "catalog-1" in out and "passing" in out and "/orders/{id}" in out
+    out = subprocess.run(
+        [sys.executable, "-m", "stackyard", "logs", "web", "--tail", "50"],
+        capture_output=True, text=True, env={**_env(), **env}, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert "listening on" in out
+    bad = subprocess.run(
+        [sys.executable, "-m", "stackyard", "logs", "nosuch", "--url", shop.control_url],
+        capture_output=True, text=True, env=_env(), timeout=30,
+    )  # fmt: skip
+    assert bad.returncode == 1 and "no service named 'nosuch'" in bad.stderr
+
+
+def test_cli_without_a_node_says_how_to_start_one() -> None:
+    from stackyard.testing import free_port
+
+    result = subprocess.run(
+        [sys.executable, "-m", "stackyard", "status", "--url", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, env=_env(), timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 1 and "stackyard up" in result.stderr
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "STACKYARD_URL"}
