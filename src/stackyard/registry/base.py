@@ -32,6 +32,6 @@ class Catalog(Protocol):
 
     def passing(self, name: str) -> list[Endpoint]: ...
 
-    async def wait_for_change(self, index: int, timeout: float) -> int:
+    async def wait_for_change(self, index: int, timeout: float) -> int:  # noqa: ASYNC109
         """Return the current index as soon as it differs from ``index``, or after ``timeout``."""
         ...

@@ -26,7 +26,7 @@ class CheckSpec:
 
     ``target`` is the URL for ``http`` checks and ``host:port`` for ``tcp``; unused for ``ttl``.
     ``success_before_passing`` / ``failures_before_critical`` are Consul's names for the
-    healthy / unhealthy thresholds.
+    healthy / unhealthy thresholds. ``method`` and ``headers`` apply to ``http`` checks.
     """
 
     check_id: str
@@ -41,6 +41,8 @@ class CheckSpec:
     deregister_after: float | None = None
     initial_status: Health = Health.CRITICAL
     notes: str = ""
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class CheckState:
     service_id: str
     status: Health
     output: str = ""
+    modify_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class InstanceHealth:
 
     registration: ServiceRegistration
     checks: tuple[CheckState, ...]
+    create_index: int = 0
+    modify_index: int = 0
 
     @property
     def status(self) -> Health:
@@ -94,3 +99,16 @@ class Endpoint:
     @property
     def authority(self) -> str:
         return f"{self.address}:{self.port}"
+
+
+@dataclass(frozen=True)
+class KVEntry:
+    """One KV key with Consul's indexes (``LockIndex``/``Session`` unused: no sessions yet)."""
+
+    key: str
+    value: bytes
+    flags: int = 0
+    create_index: int = 0
+    modify_index: int = 0
+    lock_index: int = 0
+    session: str | None = None
