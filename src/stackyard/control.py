@@ -65,8 +65,11 @@ def create_control_app(node: Node) -> Starlette:
 
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return error_response(exc.status_code, "NotFound" if exc.status_code == 404 else "HTTPError",
-                              f"{request.method} {request.url.path}: {exc.detail}")
+        return error_response(
+            exc.status_code,
+            "NotFound" if exc.status_code == 404 else "HTTPError",
+            f"{request.method} {request.url.path}: {exc.detail}",
+        )
 
     routes = [
         Route("/_stackyard/health", health, methods=["GET"]),

@@ -162,7 +162,7 @@ class Node:
                 logger.exception("error while stopping %s", getattr(stop, "__qualname__", stop))
         self._stops = []
 
-    async def wait_ready(self, timeout: float) -> bool:
+    async def wait_ready(self, timeout: float) -> bool:  # noqa: ASYNC109
         """Wait until ``ready()``; False if ``timeout`` passes first."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -36,7 +36,7 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.05, what: str = "") -> Any:
-    """Poll ``predicate`` until it returns a truthy value; raise ``TimeoutError`` after ``timeout``."""
+    """Poll ``predicate`` until it returns something truthy; ``TimeoutError`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -76,13 +76,17 @@ api:
     assert "stack.yml:4: services.web.comand: unknown field" in lines
     assert any(line.startswith("stack.yml:5: services.web.replicas: ") for line in lines)
     assert any(line.startswith("stack.yml:6: services.web.health") for line in lines)
-    assert any(line.startswith("stack.yml:8: services.ok.command: environment variable NOT_SET")
-               for line in lines)
+    assert any(
+        line.startswith("stack.yml:8: services.ok.command: environment variable NOT_SET")
+        for line in lines
+    )
     assert any(line.startswith("stack.yml:11: api.routes.0.path: a greedy") for line in lines)
 
 
 def test_route_to_unknown_service_names_its_line() -> None:
-    text = "name: s\nservices:\n  a: {command: x}\napi:\n  routes:\n    - path: /x\n      service: b\n"
+    text = (
+        "name: s\nservices:\n  a: {command: x}\napi:\n  routes:\n    - path: /x\n      service: b\n"
+    )
     with pytest.raises(ConfigError) as info:
         parse_stack(text, Path("s.yml"), {})
     assert [str(p) for p in info.value.problems] == [
@@ -112,7 +116,7 @@ def test_bad_files_are_refused(text: str, expected: str) -> None:
 def test_missing_path_and_folder_without_stack(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_stack(tmp_path / "nope.yml", {})
-    with pytest.raises(ConfigError, match="no stackyard.yml"):
+    with pytest.raises(ConfigError, match=r"no stackyard\.yml"):
         load_stack(tmp_path, {})
 
 
@@ -135,8 +139,9 @@ def test_bad_durations(text: str) -> None:
 
 yaml_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.floats(allow_nan=False),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -155,9 +160,18 @@ yaml_values = st.recursive(
                 ),
             ),
             "api": yaml_values
-            | st.fixed_dictionaries({"routes": st.lists(st.dictionaries(
-                st.sampled_from(["path", "service", "methods", "strip_prefix", "timeout"]),
-                yaml_values))}),
+            | st.fixed_dictionaries(
+                {
+                    "routes": st.lists(
+                        st.dictionaries(
+                            st.sampled_from(
+                                ["path", "service", "methods", "strip_prefix", "timeout"]
+                            ),
+                            yaml_values,
+                        )
+                    )
+                }
+            ),
         },
     )
 )

@@ -1,1 +1,1 @@
-"""The ``stackyard`` command line: ``up`` starts a node; the rest talk to one over its control API."""
+"""The `stackyard` command line: `up` starts a node; the others talk to it over its control API."""

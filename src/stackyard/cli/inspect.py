@@ -47,8 +47,9 @@ def status(url: str, as_json: bool) -> None:
     console.print(instances)
     routes = Table("route", "methods", "service", "endpoints")
     for route in doc["routes"]:
-        routes.add_row(route["path"], ",".join(route["methods"]), route["service"],
-                       str(route["endpoints"]))
+        routes.add_row(
+            route["path"], ",".join(route["methods"]), route["service"], str(route["endpoints"])
+        )
     console.print(routes)
 
 

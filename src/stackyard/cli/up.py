@@ -1,4 +1,4 @@
-"""``stackyard up PATH``: validate the stack, start a node in the foreground, stop it on a signal."""
+"""`stackyard up PATH`: validate the stack, run a node in the foreground, stop it on a signal."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -65,14 +67,16 @@ def up(
         dns_port=dns_port,
         stage=stage,
     )
+    sys.exit(run_in_loop(_run(stack, settings, console)))
+
+
+def run_in_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` on uvloop when it is installed, else on asyncio's default loop."""
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        runner = asyncio.run
-    code = runner(_run(stack, settings, console))
-    sys.exit(code)
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def _run(stack: LoadedStack, settings: NodeSettings, console: Console) -> int:

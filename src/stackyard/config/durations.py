@@ -1,4 +1,4 @@
-"""Durations as people write them in stack files and Consul payloads: ``10s``, ``1m30s``, ``250ms``."""
+"""Durations as written in stack files and Consul payloads: `10s`, `1m30s`, `250ms`."""
 
 from __future__ import annotations
 

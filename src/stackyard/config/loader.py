@@ -162,7 +162,9 @@ def _reference_problems(
         if route.service not in config.services:
             path: FieldPath = ("api", "routes", index, "service")
             problems.append(
-                Problem(file, line_of(lines, path), _dotted(path), f"no service named {route.service!r}")
+                Problem(
+                    file, line_of(lines, path), _dotted(path), f"no service named {route.service!r}"
+                )
             )
     return problems
 

@@ -23,7 +23,9 @@ def resolve(text: str, environ: Mapping[str, str]) -> str:
             return environ[name]
         if default is not None:
             return _unquote(default)
-        raise VariableError(f"environment variable {name} is not set and {match.group(0)} has no default")
+        raise VariableError(
+            f"environment variable {name} is not set and {match.group(0)} has no default"
+        )
 
     return _VARIABLE.sub(substitute, text)
 
