@@ -3,7 +3,7 @@
 set -euo pipefail
 need=()
 command -v node >/dev/null 2>&1 || need+=(nodejs)
-command -v dig >/dev/null 2>&1 || need+=(dnsutils)
+
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
