@@ -34,6 +34,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 
 bench: $(STAMP)
+	bash scripts/system-deps.sh --bench
 	$(BIN)/python bench/gateway.py
 
 clean:

@@ -1,0 +1,306 @@
+"""Gateway throughput/latency benchmark: direct vs Stackyard gateway vs nginx proxy_pass.
+
+Run by hand or with ``make bench`` (needs the Debian packages ``wrk`` and ``nginx``:
+``bash scripts/system-deps.sh --bench``). One run:
+
+1. starts a backend: nginx (one worker) answering a fixed 13-byte body itself, so the backend
+   costs the same in every mode and is as cheap as it gets (the figures show proxy overhead);
+2. runs wrk (``--latency``) for the same duration and connection count three ways:
+   - direct to the backend,
+   - through the Stackyard gateway: a ``Gateway`` on ``AsgiServer`` (granian, one worker, uvloop)
+     in a child process started by this script (``--serve-gateway``), route ``/{proxy+}``,
+   - through nginx ``proxy_pass`` (one worker) with an ``upstream { keepalive 64; }`` pool;
+3. prints requests/s, p50 and p99 for each, gateway rps / nginx rps and the p99 the gateway adds.
+
+Only loopback addresses are used; every child process is stopped when the run ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+PATH = "/bench/item?x=1"
+
+NGINX_BACKEND = """
+worker_processes 1;
+daemon off;
+{user}
+pid {tmp}/backend.pid;
+error_log {tmp}/backend-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/b-body;
+    proxy_temp_path {tmp}/b-proxy;
+    fastcgi_temp_path {tmp}/b-fcgi;
+    uwsgi_temp_path {tmp}/b-uwsgi;
+    scgi_temp_path {tmp}/b-scgi;
+    keepalive_requests 1000000;
+    server {{
+        listen {host}:{port} backlog=4096;
+        location / {{ default_type text/plain; return 200 "hello, world\\n"; }}
+    }}
+}}
+"""
+
+NGINX_PROXY = """
+worker_processes 1;
+daemon off;
+{user}
+pid {tmp}/proxy.pid;
+error_log {tmp}/proxy-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/p-body;
+    proxy_temp_path {tmp}/p-proxy;
+    fastcgi_temp_path {tmp}/p-fcgi;
+    uwsgi_temp_path {tmp}/p-uwsgi;
+    scgi_temp_path {tmp}/p-scgi;
+    keepalive_requests 1000000;
+    upstream backend {{
+        server {host}:{backend_port};
+        keepalive 64;
+    }}
+    server {{
+        listen {host}:{port} backlog=4096;
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout}s")
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
+    if not found:
+        sys.exit("nginx not found: bash scripts/system-deps.sh --bench")
+    return found
+
+
+def start_nginx(tmp: Path, name: str, config: str) -> subprocess.Popen[bytes]:
+    conf = tmp / f"{name}.conf"
+    conf.write_text(config)
+    return subprocess.Popen(
+        [nginx_binary(), "-p", str(tmp), "-c", str(conf), "-e", str(tmp / f"{name}-error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_gateway(port: int, backend_port: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, __file__, "--serve-gateway", str(port), "--upstream", str(backend_port)]
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not match:
+        raise ValueError(f"cannot read latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(name: str, out: str) -> Result:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    errors = []
+    if m := re.search(r"Socket errors: (.*)", out):
+        errors.append(m.group(1).strip())
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors.append(f"non-2xx {m.group(1)}")
+    return Result(name, rps, p50, p99, "; ".join(errors) or "-")
+
+
+def run_wrk(name: str, port: int, args: argparse.Namespace) -> Result:
+    url = f"http://{HOST}:{port}{PATH}"
+    base = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
+    subprocess.run(
+        [*base, "-d", f"{args.warmup}s", url], capture_output=True, timeout=60, check=True
+    )
+    out = subprocess.run(
+        [*base, "-d", f"{args.duration}s", url],
+        capture_output=True,
+        text=True,
+        timeout=args.duration + 60,
+        check=True,
+    ).stdout
+    result = parse_wrk(name, out)
+    print(
+        f"  {name}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
+    )
+    return result
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM if "nginx" not in str(proc.args[0]) else signal.SIGQUIT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    by = {r.name: r for r in results}
+    table = Table(title=f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET {PATH}")
+    for col in ("mode", "requests/s", "p50 ms", "p99 ms", "errors"):
+        table.add_column(col, justify="left" if col in ("mode", "errors") else "right")
+    for r in results:
+        table.add_row(r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", r.errors)
+    console = Console()
+    console.print(table)
+    gw, ngx, direct = by["stackyard gateway"], by["nginx proxy_pass"], by["direct"]
+    console.print(f"gateway rps / nginx rps: {gw.rps / ngx.rps:.1%}")
+    console.print(
+        f"p99 added vs direct: gateway {gw.p99_ms - direct.p99_ms:+.2f} ms, "
+        f"nginx {ngx.p99_ms - direct.p99_ms:+.2f} ms"
+    )
+    if args.markdown:
+        print("\n| mode | requests/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---|")
+        for r in results:
+            print(f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |")
+
+
+def bench(args: argparse.Namespace) -> None:
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: bash scripts/system-deps.sh --bench")
+    children: list[subprocess.Popen[bytes]] = []
+    user = "user root;" if os.geteuid() == 0 else ""
+    with tempfile.TemporaryDirectory(prefix="stackyard-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        try:
+            backend_port, gateway_port, proxy_port = free_port(), free_port(), free_port()
+            backend = start_nginx(
+                tmp,
+                "backend",
+                NGINX_BACKEND.format(user=user, tmp=tmp, host=HOST, port=backend_port),
+            )
+            children.append(backend)
+            wait_port(backend_port, backend)
+            results = [run_wrk("direct", backend_port, args)]
+
+            gateway = start_gateway(gateway_port, backend_port)
+            children.append(gateway)
+            wait_port(gateway_port, gateway)
+            results.append(run_wrk("stackyard gateway", gateway_port, args))
+            stop(gateway)
+
+            proxy_conf = NGINX_PROXY.format(
+                user=user, tmp=tmp, host=HOST, port=proxy_port, backend_port=backend_port
+            )
+            proxy = start_nginx(tmp, "proxy", proxy_conf)
+            children.append(proxy)
+            wait_port(proxy_port, proxy)
+            results.append(run_wrk("nginx proxy_pass", proxy_port, args))
+        finally:
+            for child in reversed(children):
+                stop(child)
+    report(results, args)
+
+
+def serve_gateway(port: int, upstream: int) -> None:
+    """The gateway process: one Gateway on one AsgiServer, until SIGTERM."""
+    from types import MappingProxyType
+
+    from stackyard.gateway import Gateway, RouteSpec, RouteTable
+    from stackyard.registry.models import Endpoint
+    from stackyard.serving import AsgiServer
+
+    async def main() -> None:
+        gateway = Gateway()
+        gateway.update(
+            RouteTable(
+                version=1,
+                routes=(RouteSpec("/{proxy+}", "backend"),),
+                endpoints=MappingProxyType({"backend": (Endpoint("b1", HOST, upstream),)}),
+            )
+        )
+        await gateway.start()
+        server = AsgiServer(gateway, HOST, port)
+        await server.start()
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, done.set)
+        loop.add_signal_handler(signal.SIGINT, done.set)
+        await done.wait()
+        await server.stop()
+        await gateway.stop()
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per mode")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
+    parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_gateway:
+        serve_gateway(args.serve_gateway, args.upstream)
+    else:
+        bench(args)
+
+
+if __name__ == "__main__":
+    main()

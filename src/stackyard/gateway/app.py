@@ -1,0 +1,152 @@
+"""The gateway: holds the current compiled route table and serves requests through the pipeline.
+
+:class:`Gateway` is the data plane's one object: ``update(table)`` compiles a
+:class:`~stackyard.gateway.table.RouteTable` (router, per-route upstream pools) and swaps it in
+with one reference assignment, so a request in flight finishes on the table it matched;
+``start``/``stop`` own the pooled upstream client; the instance (or ``app``) is the ASGI app.
+:func:`build_pipeline` assembles the steps, once, in order:
+correlation → error answers → route match → integration (http proxy).
+
+Endpoint state (in-flight counts, outlier ejections) and balancer positions are kept by the
+gateway across table swaps for the endpoints and services that stay.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..asgi import ASGIApp, Receive, Scope, Send
+from .balancer import Chooser, ServicePool, make_chooser
+from .body import BUFFER_LIMIT
+from .endpoints import EndpointState, EndpointStates
+from .outlier import OutlierDetector, OutlierSettings
+from .proxy import HttpProxy, RouteTarget
+from .router import Router
+from .steps import Correlation, ErrorResponder, RouteMatcher, RouterSource
+from .table import Balancer, RouteSpec, RouteTable
+from .upstream import PoolSettings, UpstreamClient
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
+
+
+def build_pipeline(source: RouterSource, integration: ASGIApp) -> ASGIApp:
+    """The request path, outermost step first."""
+    app: ASGIApp = integration
+    app = RouteMatcher(app, source)
+    app = ErrorResponder(app)
+    app = Correlation(app)
+    return app
+
+
+class _Live:
+    """The compiled table currently in force; ``Gateway.update`` swaps it whole, in one
+    synchronous call on the event loop, so no request sees a half-made table."""
+
+    __slots__ = ("router", "table")
+
+    def __init__(self, table: RouteTable, router: Router[RouteTarget]) -> None:
+        self.table = table
+        self.router = router
+
+    def replace(self, other: _Live) -> None:
+        self.table, self.router = other.table, other.router
+
+
+class Gateway:
+    """The data plane's ASGI application (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        outlier: OutlierSettings | None = None,
+        pool: PoolSettings | None = None,
+        buffer_limit: int = BUFFER_LIMIT,
+    ) -> None:
+        self.max_body_size = max_body_size
+        self.detector = OutlierDetector(outlier)
+        self.client = UpstreamClient(pool)
+        self._states = EndpointStates()
+        self._choosers: dict[tuple[str, Balancer], Chooser] = {}
+        self._live = self._compile(RouteTable(version=0))
+        proxy = HttpProxy(self.client, max_body_size=max_body_size, buffer_limit=buffer_limit)
+        self._pipeline = build_pipeline(self._live, proxy)
+
+    @property
+    def table(self) -> RouteTable:
+        return self._live.table
+
+    @property
+    def app(self) -> ASGIApp:
+        return self
+
+    def update(self, table: RouteTable) -> None:
+        """Compiles ``table`` and swaps it in; raises InvalidRoute and keeps the old one.
+
+        Call it on the gateway's event loop thread (``loop.call_soon_threadsafe`` otherwise).
+        """
+        self._live.replace(self._compile(table))
+
+    def _compile(self, table: RouteTable) -> _Live:
+        states = self._states.refresh(table.endpoints)
+        pools: dict[tuple[str, Balancer], ServicePool] = {}
+        choosers: dict[tuple[str, Balancer], Chooser] = {}
+
+        def prepare(route: RouteSpec) -> RouteTarget:
+            key = (route.service, route.balancer)
+            pool = pools.get(key)
+            if pool is None:
+                chooser = self._choosers.get(key) or make_chooser(route.balancer)
+                choosers[key] = chooser
+                eps: tuple[EndpointState, ...] = states.get(route.service, ())
+                pool = pools[key] = ServicePool(route.service, eps, chooser, self.detector)
+            return RouteTarget(route, pool)
+
+        router = Router(table.routes, prepare)
+        self._choosers = choosers
+        return _Live(table, router)
+
+    def endpoint_states(self, service: str) -> tuple[EndpointState, ...]:
+        """The runtime state of a service's endpoints in the current table (for status pages)."""
+        out: list[EndpointState] = []
+        for ep in self.table.endpoints.get(service, ()):
+            state = self._states.get(ep)
+            if state is not None:
+                out.append(state)
+        return tuple(out)
+
+    async def start(self) -> None:
+        """Creates the pooled upstream client (idempotent)."""
+        await self.client.start()
+
+    async def stop(self) -> None:
+        """Closes the upstream client and its connections."""
+        await self.client.stop()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._pipeline(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:
+                    logger.exception("gateway failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,148 @@
+"""The gateway's exception tree and the one place that turns it into JSON error responses.
+
+Every error the gateway itself produces is a :class:`GatewayError` carrying its HTTP status and
+an error code; :func:`send_error` writes it as ``{"error": {"code": ..., "message": ...}}``.
+
+- :class:`NoRoute` (404 ``NotFound``): no route's path template matches the request path.
+- :class:`MethodNotAllowed` (405 ``MethodNotAllowed``, ``Allow`` header): a path matches,
+  its methods don't.
+- :class:`BodyTooLarge` (413 ``PayloadTooLarge``): the request body exceeds the limit.
+- :class:`NoHealthyUpstream` (503 ``ServiceUnavailable``): the route's service has no passing
+  endpoint in the current table.
+- :class:`UpstreamUnavailable` (502 ``BadGateway``): every try failed to connect or the
+  upstream broke the connection before answering.
+- :class:`UpstreamTimeout` (504 ``GatewayTimeout``): the upstream did not answer in time.
+- :class:`GatewayNotStarted` (503 ``GatewayNotStarted``): a request came before ``start()``.
+- :class:`InvalidRoute` (raised by ``Gateway.update`` / the router compiler, never per request):
+  a route's path template is malformed; the current table stays in force.
+
+Third-party errors (aiohttp, OS) are translated at the boundary with ``raise ... from exc``.
+Steps raise these only before ``http.response.start`` was sent; after that a failure can only
+abort the response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from ..asgi import Send
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway answers itself."""
+
+    status: int = 500
+    code: str = "InternalError"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.default_message())
+        self.message = message or self.default_message()
+
+    def default_message(self) -> str:
+        return "internal gateway error"
+
+    def extra_headers(self) -> list[tuple[bytes, bytes]]:
+        return []
+
+
+class InvalidRoute(GatewayError, ValueError):
+    """A route's path template or methods are malformed (raised when compiling a table)."""
+
+    code = "InvalidRoute"
+
+
+class NoRoute(GatewayError):
+    status = 404
+    code = "NotFound"
+
+    def default_message(self) -> str:
+        return "no route matches the request path"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    code = "MethodNotAllowed"
+
+    def __init__(self, allowed: Iterable[str], message: str = "") -> None:
+        self.allowed = tuple(sorted(set(allowed)))
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return "method not allowed on this path; allowed: " + ", ".join(self.allowed)
+
+    def extra_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"allow", ", ".join(self.allowed).encode("latin-1"))]
+
+
+class BodyTooLarge(GatewayError):
+    status = 413
+    code = "PayloadTooLarge"
+
+    def __init__(self, limit: int, message: str = "") -> None:
+        self.limit = limit
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"request body exceeds {self.limit} bytes"
+
+
+class NoHealthyUpstream(GatewayError):
+    status = 503
+    code = "ServiceUnavailable"
+
+    def __init__(self, service: str, message: str = "") -> None:
+        self.service = service
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"service {self.service!r} has no healthy endpoint"
+
+
+class GatewayNotStarted(GatewayError):
+    status = 503
+    code = "GatewayNotStarted"
+
+    def default_message(self) -> str:
+        return "the gateway is not started"
+
+
+class UpstreamError(GatewayError):
+    """An upstream call failed (base of the 502/504 errors)."""
+
+    status = 502
+    code = "BadGateway"
+
+    def default_message(self) -> str:
+        return "the upstream failed"
+
+
+class UpstreamUnavailable(UpstreamError):
+    def default_message(self) -> str:
+        return "the upstream refused or dropped the connection"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "GatewayTimeout"
+
+    def default_message(self) -> str:
+        return "the upstream did not answer in time"
+
+
+_JSON = (b"content-type", b"application/json")
+
+
+def error_body(exc: GatewayError) -> bytes:
+    """The JSON body for ``exc``."""
+    return json.dumps(
+        {"error": {"code": exc.code, "message": exc.message}}, separators=(",", ":")
+    ).encode()
+
+
+async def send_error(send: Send, exc: GatewayError) -> None:
+    """Answer ``exc`` as a complete JSON response (the response must not have started)."""
+    body = error_body(exc)
+    headers = [_JSON, (b"content-length", str(len(body)).encode()), *exc.extra_headers()]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

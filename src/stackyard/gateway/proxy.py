@@ -1,0 +1,210 @@
+"""The ``http_proxy`` integration: sends the request to a balanced endpoint, streams the answer.
+
+One pass per request: rewrite the headers, read (or start streaming) the body, then up to
+``1 + route.retries`` tries, each on an endpoint the request has not tried yet when the service
+has one. A try is retried
+
+- always after a connection failure (refused, reset, dropped before a response) or a connect
+  timeout;
+- for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) after a 502/503/504 answer or a
+  read timeout;
+
+and never once a streamed (unbuffered) request body has started to go out. The last 5xx answer
+is passed to the client as is; when no try got an answer the gateway answers 502 or 504 itself.
+Every try feeds passive outlier detection (connection failures, timeouts and 5xx count as
+failures) and the in-flight counter least-request balancing reads.
+
+Responses stream: a small one with a Content-Length (≤ 64 KiB) is read whole and sent in one
+message, anything else is relayed chunk by chunk as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from ..asgi import Receive, Scope, Send
+from .balancer import ServicePool
+from .body import BUFFER_LIMIT, StreamedBody, read_request_body
+from .endpoints import EndpointState
+from .errors import GatewayError, NoHealthyUpstream, UpstreamTimeout, UpstreamUnavailable
+from .headers import client_response_headers, upstream_request_head
+from .router import RouteMatch
+from .table import RouteSpec
+from .upstream import UpstreamClient
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class ResponseAborted(Exception):
+    """The upstream failed after the response started; the client connection is aborted."""
+
+
+class RouteTarget:
+    """What the proxy needs for one route in one table (built when the table is compiled)."""
+
+    __slots__ = ("pool", "retries", "route", "strip_prefix", "timeout")
+
+    def __init__(self, route: RouteSpec, pool: ServicePool) -> None:
+        self.route = route
+        self.pool = pool
+        self.strip_prefix = route.strip_prefix.rstrip("/")
+        self.retries = max(0, route.retries)
+        self.timeout = route.timeout
+
+
+def request_path(scope: Scope) -> str:
+    """The request path as the client sent it (still percent-encoded), without the query."""
+    raw = scope.get("raw_path")
+    if raw:
+        path: str = raw.decode("latin-1")
+        query = path.find("?")
+        return path if query < 0 else path[:query]
+    return quote(scope["path"], safe="/:@!$&'()*+,;=~")
+
+
+def upstream_target(scope: Scope, strip_prefix: str) -> str:
+    """Path and query for the upstream: the route's prefix removed, the query string kept."""
+    path = request_path(scope)
+    if strip_prefix and path.startswith(strip_prefix):
+        rest = path[len(strip_prefix) :]
+        if not rest or rest[0] == "/":
+            path = rest or "/"
+    query: bytes = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+class HttpProxy:
+    """The integration step (innermost ASGI app): proxies to the matched route's service."""
+
+    def __init__(
+        self, client: UpstreamClient, *, max_body_size: int, buffer_limit: int = BUFFER_LIMIT
+    ) -> None:
+        self._client = client
+        self._max_body = max_body_size
+        self._buffer_limit = buffer_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["state"]
+        match: RouteMatch[RouteTarget] = state["route"]
+        target = match.target
+        pool = target.pool
+        if not pool.endpoints:
+            raise NoHealthyUpstream(pool.service)
+        session = self._client.session
+        head = upstream_request_head(scope, state["correlation_id"], state["correlation_counter"])
+        body = await read_request_body(
+            receive, head.content_length, head.chunked, self._max_body, self._buffer_limit
+        )
+        tail = upstream_target(scope, target.strip_prefix)
+        method: str = scope["method"]
+        resp, endpoint = await self._exchange(session, method, tail, head.headers, body, target)
+        try:
+            await self._relay(resp, method, send)
+        finally:
+            endpoint.in_flight -= 1
+            resp.release()
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        tail: str,
+        headers: list[tuple[str, str]],
+        body: bytes | StreamedBody | None,
+        target: RouteTarget,
+    ) -> tuple[aiohttp.ClientResponse, EndpointState]:
+        pool = target.pool
+        detector = pool.detector
+        idempotent = method in IDEMPOTENT
+        streamed = body if isinstance(body, StreamedBody) else None
+        timeout = self._client.timeout(target.timeout)
+        tries = target.retries + 1
+        tried: list[EndpointState] = []
+        error: GatewayError = UpstreamUnavailable()
+        for attempt in range(tries):
+            endpoint = pool.pick(tried)
+            if endpoint is None:
+                raise NoHealthyUpstream(pool.service)
+            endpoint.in_flight += 1
+            try:
+                resp = await session.request(
+                    method,
+                    URL(endpoint.origin + tail, encoded=True),
+                    headers=headers,
+                    data=body,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+            except asyncio.CancelledError:
+                endpoint.in_flight -= 1
+                raise
+            except Exception as exc:
+                endpoint.in_flight -= 1
+                if streamed is not None and streamed.error is not None:
+                    raise streamed.error from exc  # 413, or the client went away
+                if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                    error, retryable = UpstreamTimeout(), True
+                elif isinstance(exc, TimeoutError):
+                    error, retryable = UpstreamTimeout(), idempotent
+                elif isinstance(exc, (aiohttp.ClientError, OSError)):
+                    error, retryable = UpstreamUnavailable(), True
+                else:
+                    raise
+                detector.failure(endpoint, pool.endpoints)
+                logger.debug("try %d to %s failed: %r", attempt + 1, endpoint.key, exc)
+                if not retryable or (streamed is not None and streamed.started):
+                    raise error from exc
+                tried.append(endpoint)
+                continue
+            status = resp.status
+            if status >= 500:
+                detector.failure(endpoint, pool.endpoints)
+                if (
+                    idempotent
+                    and status in RETRY_STATUSES
+                    and attempt + 1 < tries
+                    and (streamed is None or not streamed.started)
+                ):
+                    resp.release()
+                    endpoint.in_flight -= 1
+                    tried.append(endpoint)
+                    continue
+            elif endpoint.consecutive_failures:
+                detector.success(endpoint)
+            return resp, endpoint
+        raise error
+
+    async def _relay(self, resp: aiohttp.ClientResponse, method: str, send: Send) -> None:
+        status = resp.status
+        headers = client_response_headers(resp.raw_headers)
+        length = resp.content_length
+        if method == "HEAD" or status in _NO_BODY_STATUSES:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if length is not None and length <= self._buffer_limit:
+            try:
+                data = await resp.read()
+            except TimeoutError as exc:
+                raise UpstreamTimeout() from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                raise UpstreamUnavailable() from exc
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": data, "more_body": False})
+            return
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        try:
+            async for chunk in resp.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ResponseAborted(f"upstream failed while streaming the response: {exc!r}") from exc
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -1,0 +1,207 @@
+"""Route matching: compiles a table's routes once into a segment trie and matches requests.
+
+Templates are API Gateway style: literal segments, ``{param}`` (exactly one segment) and a
+greedy ``{proxy+}`` (one or more segments, last position only). Priority, segment by segment
+from the left: a literal beats ``{param}``, which beats ``{proxy+}``; so a longer, more literal
+template wins over a shorter or more generic one. At the same template a route listing the
+method beats an ``ANY`` route; the first of two identical routes wins.
+
+If a template matches the path but none of its routes takes the method, the next template in
+priority order is tried; when no template takes the method the answer is 405 with the union of
+the methods of the matching templates, and 404 when no template matches the path.
+
+Paths are matched on the raw (still percent-encoded) path split on ``/`` and decoded per
+segment, so ``%2F`` inside a parameter stays inside it. A trailing slash is ignored for
+matching (``/items/`` matches ``/items``); the root template ``/`` matches only ``/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+from urllib.parse import unquote
+
+from .errors import InvalidRoute, MethodNotAllowed, NoRoute
+from .table import RouteSpec
+
+ANY = "ANY"
+T = TypeVar("T")
+
+
+class RouteMatch(Generic[T]):
+    """The route chosen for a request, its compiled target and its decoded path parameters."""
+
+    __slots__ = ("params", "route", "target")
+
+    def __init__(self, route: RouteSpec, target: T, params: dict[str, str]) -> None:
+        self.route = route
+        self.target = target
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"RouteMatch({self.route.path!r}, {self.params!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry(Generic[T]):
+    route: RouteSpec
+    target: T
+    params: tuple[tuple[int, str], ...]  # (segment index, name)
+    proxy: str | None  # name of the greedy parameter, at index ``len(params positions)``
+    proxy_at: int
+
+
+class _Leaf(Generic[T]):
+    __slots__ = ("any", "methods")
+
+    def __init__(self) -> None:
+        self.methods: dict[str, _Entry[T]] = {}
+        self.any: _Entry[T] | None = None
+
+    def add(self, entry: _Entry[T], methods: Iterable[str]) -> None:
+        for method in methods:
+            if method == ANY:
+                if self.any is None:
+                    self.any = entry
+            else:
+                self.methods.setdefault(method, entry)
+
+    def get(self, method: str) -> _Entry[T] | None:
+        entry = self.methods.get(method)
+        return entry if entry is not None else self.any
+
+
+class _Node(Generic[T]):
+    __slots__ = ("leaf", "literals", "param", "proxy")
+
+    def __init__(self) -> None:
+        self.literals: dict[str, _Node[T]] = {}
+        self.param: _Node[T] | None = None
+        self.proxy: _Leaf[T] | None = None
+        self.leaf: _Leaf[T] | None = None
+
+
+def _parse(template: str) -> list[tuple[str, str]]:
+    """Split a template into (kind, text) segments: kind is literal, param or proxy."""
+    if not template.startswith("/"):
+        raise InvalidRoute(f"route path {template!r} must start with '/'")
+    body = template[1:]
+    if body.endswith("/"):
+        body = body[:-1]
+    if not body:
+        return []
+    parts = body.split("/")
+    out: list[tuple[str, str]] = []
+    for i, part in enumerate(parts):
+        if part.startswith("{") and part.endswith("}"):
+            name = part[1:-1]
+            kind = "param"
+            if name.endswith("+"):
+                name, kind = name[:-1], "proxy"
+                if i != len(parts) - 1:
+                    raise InvalidRoute(f"{{{name}+}} must be the last segment in {template!r}")
+            if not name or not name.replace("_", "a").replace("-", "a").isalnum():
+                raise InvalidRoute(f"bad parameter name {part!r} in {template!r}")
+            out.append((kind, name))
+        elif "{" in part or "}" in part:
+            raise InvalidRoute(f"a parameter must be a whole segment in {template!r}")
+        else:
+            out.append(("literal", part))
+    return out
+
+
+class Router(Generic[T]):
+    """A compiled, immutable matcher for one route table's routes.
+
+    ``prepare`` turns each route into the target a match carries (for the gateway: the
+    route's upstream pool and policies), once, when the router is built.
+    """
+
+    __slots__ = ("_root", "_static")
+
+    def __init__(self, routes: Iterable[RouteSpec], prepare: Callable[[RouteSpec], T]) -> None:
+        self._root: _Node[T] = _Node()
+        self._static: dict[str, _Leaf[T]] = {}
+        for route in routes:
+            self._add(route, prepare)
+
+    def _add(self, route: RouteSpec, prepare: Callable[[RouteSpec], T]) -> None:
+        methods = {m.upper() for m in route.methods}
+        if not methods:
+            raise InvalidRoute(f"route {route.path!r} has no methods")
+        node = self._root
+        params: list[tuple[int, str]] = []
+        proxy: str | None = None
+        segments = _parse(route.path)
+        for i, (kind, text) in enumerate(segments):
+            if kind == "literal":
+                node = node.literals.setdefault(text, _Node())
+            elif kind == "param":
+                params.append((i, text))
+                if node.param is None:
+                    node.param = _Node()
+                node = node.param
+            else:
+                proxy = text
+        entry = _Entry(route, prepare(route), tuple(params), proxy, len(segments) - 1)
+        if proxy is not None:
+            if node.proxy is None:
+                node.proxy = _Leaf()
+            node.proxy.add(entry, methods)
+            return
+        if node.leaf is None:
+            node.leaf = _Leaf()
+        node.leaf.add(entry, methods)
+        if not params:
+            self._static["/".join(text for _, text in segments)] = node.leaf
+
+    def match(self, method: str, raw_path: str) -> RouteMatch[T]:
+        """The best route for ``method`` on ``raw_path``; raises NoRoute or MethodNotAllowed."""
+        segs = raw_path[1:].split("/") if raw_path.startswith("/") else raw_path.split("/")
+        if "%" in raw_path:
+            segs = [unquote(s) if "%" in s else s for s in segs]
+        n = len(segs)
+        if n and not segs[-1]:
+            n -= 1  # trailing slash (and the root path) do not count as a segment
+        leaf = self._static.get("/".join(segs if n == len(segs) else segs[:n]))
+        if leaf is not None:
+            entry = leaf.get(method)
+            if entry is not None:
+                return RouteMatch(entry.route, entry.target, {})
+        allowed: set[str] = set()
+        found = self._search(self._root, segs, 0, n, method, allowed)
+        if found is None:
+            if allowed:
+                raise MethodNotAllowed(allowed)
+            raise NoRoute()
+        params = {name: segs[i] for i, name in found.params}
+        if found.proxy is not None:
+            params[found.proxy] = "/".join(segs[found.proxy_at :])
+        return RouteMatch(found.route, found.target, params)
+
+    def _search(
+        self, node: _Node[T], segs: list[str], i: int, n: int, method: str, allowed: set[str]
+    ) -> _Entry[T] | None:
+        if i == n:
+            leaf = node.leaf
+            return _take(leaf, method, allowed) if leaf is not None else None
+        child = node.literals.get(segs[i])
+        if child is not None:
+            found = self._search(child, segs, i + 1, n, method, allowed)
+            if found is not None:
+                return found
+        if node.param is not None and segs[i]:
+            found = self._search(node.param, segs, i + 1, n, method, allowed)
+            if found is not None:
+                return found
+        if node.proxy is not None:
+            return _take(node.proxy, method, allowed)
+        return None
+
+
+def _take(leaf: _Leaf[T], method: str, allowed: set[str]) -> _Entry[T] | None:
+    entry = leaf.get(method)
+    if entry is None:
+        allowed.update(leaf.methods)
+    return entry

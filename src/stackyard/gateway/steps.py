@@ -1,0 +1,147 @@
+"""The gateway's pipeline steps before the integration: correlation, error answers, route match.
+
+Each is a pure ASGI class (``__init__(app, ...)``, ``async __call__(scope, receive, send)``);
+``app.build_pipeline`` assembles them once. Per-request values go in ``scope["state"]``:
+``correlation_id`` (str), ``correlation_counter`` (int, already incremented) and ``route``
+(the :class:`~stackyard.gateway.router.RouteMatch`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Protocol
+
+from ..asgi import ASGIApp, Message, Receive, Scope, Send
+from .body import ClientDisconnected
+from .errors import BodyTooLarge, GatewayError, send_error
+from .proxy import RouteTarget, request_path
+from .router import Router
+
+CORRELATION_ID = b"x-correlation-id"
+CORRELATION_COUNTER = b"x-correlation-counter"
+_MAX_ID_LENGTH = 128
+
+
+def new_correlation_id() -> str:
+    """A random (version 4) UUID as 32 hex digits; what ``uuid.uuid4().hex`` gives, cheaper."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
+
+
+def _valid_id(value: bytes) -> bool:
+    return 0 < len(value) <= _MAX_ID_LENGTH and value.isascii() and value.decode().isprintable()
+
+
+class Correlation:
+    """Keeps the client's ``x-correlation-id`` (or makes a uuid4 one) and returns it on the
+    response; increments ``x-correlation-counter`` (absent or invalid counts as 0)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw_id: bytes | None = None
+        counter = 0
+        for name, value in scope["headers"]:
+            if name == CORRELATION_ID:
+                raw_id = value
+            elif name == CORRELATION_COUNTER and value.isdigit() and len(value) < 16:
+                counter = int(value)
+        if raw_id is not None and _valid_id(raw_id):
+            correlation_id = raw_id.decode()
+        else:
+            correlation_id = new_correlation_id()
+            raw_id = correlation_id.encode()
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["correlation_id"] = correlation_id
+        state["correlation_counter"] = counter + 1
+        id_header = (CORRELATION_ID, raw_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers")
+                if isinstance(headers, list):
+                    headers.append(id_header)
+                else:
+                    message["headers"] = [*(headers or ()), id_header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+DRAIN_LIMIT = 8 * 1024 * 1024
+DRAIN_TIME = 2.0
+
+
+async def drain(receive: Receive, limit: int, seconds: float) -> None:
+    """Reads and drops what is left of a request body (bounded in bytes and time).
+
+    After an early answer (413) the client is usually still sending; closing the connection
+    with unread data makes the kernel send a reset that can destroy the answer in flight, so
+    the rest of the body is read first (nginx's lingering close, kept small).
+    """
+    dropped = 0
+    try:
+        async with asyncio.timeout(seconds):
+            while dropped <= limit:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                dropped += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return
+
+
+class ErrorResponder:
+    """Answers a :class:`GatewayError` raised by a later step as its JSON error response.
+
+    Steps raise gateway errors only before the response starts; a client that went away while
+    its body was read gets no answer. After a 413 the unread body is drained (see ``drain``).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except BodyTooLarge as exc:
+            await send_error(send, exc)
+            await drain(receive, DRAIN_LIMIT, DRAIN_TIME)
+        except GatewayError as exc:
+            await send_error(send, exc)
+        except ClientDisconnected:
+            return
+
+
+class RouterSource(Protocol):
+    """Where the route-match step reads the current compiled table."""
+
+    @property
+    def router(self) -> Router[RouteTarget]: ...
+
+
+class RouteMatcher:
+    """Matches method + path against the current table (404/405 as gateway errors)."""
+
+    def __init__(self, app: ASGIApp, source: RouterSource) -> None:
+        self.app = app
+        self.source = source
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = self.source.router.match(scope["method"], request_path(scope))
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["route"] = match
+        await self.app(scope, receive, send)
