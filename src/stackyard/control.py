@@ -7,6 +7,7 @@ Node endpoints (JSON): ``GET /_stackyard/health`` (200 when ready, 503 before),
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -51,7 +52,7 @@ def create_control_app(node: Node) -> Starlette:
             return error_response(400, "InvalidParameter", "tail must be an integer")
         tail = max(0, min(tail, MAX_TAIL))
         log_dir = node.supervisor.log_dir
-        records = read_records(log_dir, service, tail)
+        records = await asyncio.to_thread(read_records, log_dir, service, tail)
         if request.query_params.get("follow") not in ("1", "true"):
             return JSONResponse(records)
 
