@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -135,3 +137,32 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "STACKYARD_URL"}
+
+
+def test_cli_logs_follow_prints_new_lines(shop: NodeProcess) -> None:
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "stackyard", "logs", "catalog", "-f", "-n", "0",
+         "--url", shop.control_url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+    )  # fmt: skip
+    try:
+        marker = "follow-marker-77"
+        found = threading.Event()
+
+        def read() -> None:
+            assert follower.stdout is not None
+            for line in follower.stdout:
+                if marker in line:
+                    found.set()
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 15
+        while not found.is_set() and time.monotonic() < deadline:
+            request(f"{shop.gateway_url}/catalog/items", headers={"x-correlation-id": marker})
+            found.wait(0.3)
+        assert found.is_set(), "the followed log never showed the request"
+    finally:
+        follower.terminate()
+        follower.wait(10)
