@@ -79,17 +79,25 @@ class AsgiServer:
 
 
 def _check_port_free(host: str, port: int) -> None:
+    if not port_is_free(host, port):
+        raise ServerError(f"cannot listen on {host}:{port}: the address is in use or unavailable")
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when ``host:port`` can be bound (as a server with SO_REUSEADDR would)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError as exc:
-            raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        except OSError:
+            return False
+    return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (for tests and for instances' ``$PORT``)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A port that was free on ``host`` a moment ago (for tests and instances' ``$PORT``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 
 from ..config.models import ServiceConfig
 from ..registry.base import Catalog
-from ..serving import free_port
+from ..serving import free_port, port_is_free
 from .errors import SupervisorStateError, UnknownInstanceError, UnknownServiceError
 from .instance import MANAGED, InstanceDeps, InstanceStatus, ManagedInstance, RestartPolicy
 from .logs import LogWriter, RecordSink
@@ -25,27 +24,6 @@ from .logs import LogWriter, RecordSink
 logger = logging.getLogger(__name__)
 
 _STOP_MARGIN = 5.0  # beyond the longest stop_grace before stop() cancels an instance task
-
-
-def fresh_port(host: str) -> int:
-    """A port free on ``host`` a moment ago (IPv4 through ``serving.free_port``, or IPv6)."""
-    if ":" not in host:
-        return free_port(host)
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """True when ``host:port`` can be bound (as a server with SO_REUSEADDR would)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 class Supervisor:
@@ -215,8 +193,8 @@ class Supervisor:
         taken = {port for owner, port in self._ports.items() if owner != instance_id}
         port = previous
         if port is None or port in taken or not port_is_free(self._host, port):
-            port = fresh_port(self._host)
+            port = free_port(self._host)
             while port in taken:
-                port = fresh_port(self._host)
+                port = free_port(self._host)
         self._ports[instance_id] = port
         return port
