@@ -102,7 +102,7 @@ def test_route_to_unknown_service_names_its_line() -> None:
         ("name: [unclosed\n", "invalid YAML"),
         ("name: s\nservices: {a: {command: x, health: {interval: soon}}}\n", "not a duration"),
         ("name: s\nservices: {a: {command: x, replicas: 1000}}\n", "less than or equal to 64"),
-        ("name: s\nservices: {Bad_Name: {command: x}}\n", "service name 'Bad_Name'"),
+        ("name: s\nservices: {Bad_Name: {command: x}}\n", "name 'Bad_Name'"),
         ("name: s\napi: {routes: [{path: /x, service: a, methods: [FETCH]}]}\n", "FETCH"),
         ("name: s\nservices: {a: {command: '${vault:x}'}}\n", "unknown variable source"),
     ],

@@ -136,6 +136,108 @@ class RouteConfig(_Model):
         return self.strip_prefix.rstrip("/")
 
 
+class HttpEventConfig(_Model):
+    """An API Gateway route to a function: ``http`` = REST API (payload 1.0),
+    ``httpApi`` = HTTP API (payload 2.0)."""
+
+    path: str
+    method: str = "ANY"
+    default_route: bool = Field(default=False, description="HTTP API $default route ('*')")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return RouteConfig._valid_template(value if value.startswith("/") else f"/{value}")
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: object) -> object:
+        if isinstance(value, str):
+            method = "ANY" if value.strip() == "*" else value.strip().upper()
+            if method != "ANY" and method not in HTTP_METHODS:
+                raise ValueError(f"unknown HTTP method {value!r}")
+            return method
+        return value
+
+
+class ScheduleEventConfig(_Model):
+    """``rate(5 minutes)`` or an AWS 6-field ``cron(...)`` expression."""
+
+    rate: str
+    enabled: bool = True
+    input: dict[str, object] | None = None
+
+    @field_validator("rate")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        text = value.strip()
+        if not (text.startswith("rate(") or text.startswith("cron(")) or not text.endswith(")"):
+            raise ValueError("expected rate(N unit) or cron(min hour day month weekday year)")
+        return text
+
+
+class FunctionEventConfig(_Model):
+    """One trigger of a function; exactly one key is set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    http: HttpEventConfig | None = None
+    http_api: HttpEventConfig | None = Field(default=None, alias="httpApi")
+    schedule: ScheduleEventConfig | None = None
+
+    @field_validator("http", "http_api", mode="before")
+    @classmethod
+    def _http_shorthand(cls, value: object) -> object:
+        # serverless.yml shorthand: "GET /path" (or "*" for the default route)
+        if isinstance(value, str):
+            if value.strip() == "*":
+                return {"method": "ANY", "path": "/{proxy+}", "default_route": True}
+            method, _, path = value.strip().partition(" ")
+            return {"method": method, "path": path.strip()}
+        return value
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_shorthand(cls, value: object) -> object:
+        return {"rate": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FunctionEventConfig:
+        if sum(x is not None for x in (self.http, self.http_api, self.schedule)) != 1:
+            raise ValueError("an event has exactly one of http, httpApi, schedule")
+        return self
+
+
+class FunctionConfig(_Model):
+    """A Lambda-style function run in warm worker processes."""
+
+    handler: str = Field(min_length=1, description="module.fn or path/module.fn")
+    runtime: Literal["python", "provided"] = "python"
+    timeout: Seconds = 3.0
+    memory_mb: int = Field(default=128, ge=64, le=10240)
+    concurrency: int = Field(default=10, ge=1, le=1000)
+    warm: int = Field(default=1, ge=0, le=1000)
+    env: dict[str, str] = Field(default_factory=dict)
+    events: list[FunctionEventConfig] = Field(default_factory=list)
+
+    _env_as_strings = field_validator("env", mode="before")(
+        ServiceConfig._env_as_strings.__func__  # type: ignore[attr-defined]
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_range(cls, value: float) -> float:
+        if not 0 < value <= 900:
+            raise ValueError("must be between 0 and 900 seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _warm_within_concurrency(self) -> FunctionConfig:
+        if self.warm > self.concurrency:
+            raise ValueError(f"warm ({self.warm}) cannot exceed concurrency ({self.concurrency})")
+        return self
+
+
 class ApiConfig(_Model):
     routes: list[RouteConfig] = Field(default_factory=list)
 
@@ -146,14 +248,15 @@ class StackConfig(_Model):
     version: Literal[1] = 1
     name: str = Field(pattern=NAME_PATTERN)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    functions: dict[str, FunctionConfig] = Field(default_factory=dict)
     api: ApiConfig = Field(default_factory=ApiConfig)
 
-    @field_validator("services")
+    @field_validator("services", "functions")
     @classmethod
-    def _service_names(cls, value: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
+    def _component_names(cls, value: dict[str, _Model]) -> dict[str, _Model]:
         for name in value:
             if not re.match(NAME_PATTERN, name):
                 raise ValueError(
-                    f"service name {name!r}: lowercase letters, digits and '-', starting a letter"
+                    f"name {name!r}: lowercase letters, digits and '-', starting with a letter"
                 )
         return value
