@@ -34,7 +34,7 @@ READY_TIMEOUT = 60.0
     type=click.Path(path_type=Path, file_okay=False),
     help="Where state and logs go [default: .stackyard/ beside the stack file].",
 )
-@click.option("--stage", default="dev", show_default=True, help="Stage name.")
+@click.option("--stage", help="Stage name [default: the stack's, else dev].")
 @click.option("-v", "--verbose", is_flag=True, help="Log the node's own events.")
 def up(
     path: Path,
@@ -43,7 +43,7 @@ def up(
     dns_port: int,
     host: str,
     data_dir: Path | None,
-    stage: str,
+    stage: str | None,
     verbose: bool,
 ) -> None:
     """Start the stack at PATH (a folder with stackyard.yml, or the file) and keep it running."""
@@ -53,7 +53,7 @@ def up(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        stack = load_stack(path, os.environ)
+        stack = load_stack(path, os.environ, {"stage": stage} if stage else {})
     except ConfigError as exc:
         for problem in exc.problems:
             console.print(f"[red]error[/] {problem}", highlight=False, soft_wrap=True)
@@ -65,8 +65,10 @@ def up(
         gateway_port=port,
         control_port=control_port,
         dns_port=dns_port,
-        stage=stage,
+        stage=stage or stack.config.stage or "dev",
     )
+    for warning in stack.warnings:
+        console.print(f"[yellow]warning[/] {warning}", highlight=False)
     sys.exit(run_in_loop(_run(stack, settings, console)))
 
 

@@ -19,6 +19,7 @@ from .models import StackConfig
 from .variables import VariableError, resolve
 
 STACK_FILE_NAMES = ("stackyard.yml", "stackyard.yaml")
+SERVERLESS_FILE_NAMES = ("serverless.yml", "serverless.yaml")
 
 FieldPath = tuple[str | int, ...]
 
@@ -29,6 +30,7 @@ class LoadedStack:
 
     config: StackConfig
     file: Path
+    warnings: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -39,62 +41,90 @@ class LoadedStack:
 def find_stack_file(path: Path) -> Path:
     """``path`` itself if it is a file, else the stack file inside the folder ``path``."""
     if path.is_dir():
-        for name in STACK_FILE_NAMES:
+        for name in (*STACK_FILE_NAMES, *SERVERLESS_FILE_NAMES):
             candidate = path / name
             if candidate.is_file():
                 return candidate
-        raise ConfigError([Problem(path, None, "", "no stackyard.yml in this folder")])
+        raise ConfigError(
+            [Problem(path, None, "", "no stackyard.yml (or serverless.yml) in this folder")]
+        )
     if not path.exists():
         raise ConfigError([Problem(path, None, "", "no such file or folder")])
     return path
 
 
-def load_stack(path: Path, environ: Mapping[str, str]) -> LoadedStack:
-    """Load and validate the stack at ``path`` (a file or a folder holding ``stackyard.yml``)."""
+def load_stack(
+    path: Path, environ: Mapping[str, str], options: Mapping[str, str] | None = None
+) -> LoadedStack:
+    """Load and validate the stack at ``path``: a ``stackyard.yml``, a ``serverless.yml``, or a
+    folder holding one. ``options`` are the command line's (``stage``, ``region``)."""
     file = find_stack_file(path).resolve()
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(file, None, "", f"cannot read: {exc}")]) from exc
+    if file.name in SERVERLESS_FILE_NAMES:
+        from .serverless import parse_serverless
+
+        config, warnings = parse_serverless(text, file, environ, options or {})
+        return LoadedStack(config, file, tuple(warnings))
     return LoadedStack(parse_stack(text, file, environ), file)
 
 
-def parse_stack(text: str, file: Path, environ: Mapping[str, str]) -> StackConfig:
-    """Validate stack-file text; ``file`` only names the source in errors."""
+def compose(text: str, file: Path) -> yaml.Node:
+    """The YAML node tree of ``text``; ``ConfigError`` for invalid or empty YAML."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(exc, file)]) from exc
     if node is None:
         raise ConfigError([Problem(file, 1, "", "the file is empty")])
+    return node
+
+
+def build(node: yaml.Node, file: Path, environ: Mapping[str, str] | None) -> _Builder:
+    """Plain data from a node tree with each value's line (``builder.data``, ``builder.lines``);
+    ``${env:...}`` is substituted unless ``environ`` is None."""
     builder = _Builder(file, environ)
     try:
-        data = builder.build(node, ())
+        builder.data = builder.build(node, ())
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(exc, file)]) from exc
-    if not isinstance(data, dict):
+    if not isinstance(builder.data, dict):
         raise ConfigError([Problem(file, 1, "", "the top level must be a mapping")])
-    problems = list(builder.problems)
+    return builder
+
+
+def validate(
+    data: dict[str, Any], file: Path, lines: Mapping[FieldPath, int], problems: list[Problem]
+) -> StackConfig:
+    """``StackConfig`` from plain data, or ``ConfigError`` with ``problems`` + schema problems."""
     config: StackConfig | None = None
     try:
         config = StackConfig.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_schema_problems(exc, file, builder.lines))
+        problems = problems + _schema_problems(exc, file, lines)
     if config is not None:
-        problems.extend(_reference_problems(config, file, builder.lines))
-    if problems:
+        problems = problems + _reference_problems(config, file, lines)
+    if problems or config is None:
         problems.sort(key=lambda p: (p.line or 0, p.field))
         raise ConfigError(problems)
-    assert config is not None
     return config
+
+
+def parse_stack(text: str, file: Path, environ: Mapping[str, str]) -> StackConfig:
+    """Validate stack-file text; ``file`` only names the source in errors."""
+    builder = build(compose(text, file), file, environ)
+    return validate(builder.data, file, builder.lines, list(builder.problems))
 
 
 class _Builder:
     """Turns a composed YAML node tree into plain data, remembering each value's line."""
 
-    def __init__(self, file: Path, environ: Mapping[str, str]) -> None:
+    def __init__(self, file: Path, environ: Mapping[str, str] | None) -> None:
         self.file = file
         self.environ = environ
+        self.data: Any = None
         self.lines: dict[FieldPath, int] = {}
         self.problems: list[Problem] = []
         self._constructor = yaml.SafeLoader("")
@@ -113,7 +143,7 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         value = self._constructor.construct_object(node, deep=True)
-        if isinstance(value, str):
+        if isinstance(value, str) and self.environ is not None:
             try:
                 return resolve(value, self.environ)
             except VariableError as exc:

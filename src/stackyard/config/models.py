@@ -23,6 +23,7 @@ from .durations import parse_duration
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+FUNCTION_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"  # as Lambda allows
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _TEMPLATE_SEGMENT = re.compile(r"^(?:[^{}]*|\{[A-Za-z_][A-Za-z0-9_]*\+?\})$")
 
@@ -247,16 +248,25 @@ class StackConfig(_Model):
 
     version: Literal[1] = 1
     name: str = Field(pattern=NAME_PATTERN)
+    stage: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     functions: dict[str, FunctionConfig] = Field(default_factory=dict)
     api: ApiConfig = Field(default_factory=ApiConfig)
 
-    @field_validator("services", "functions")
+    @field_validator("services")
     @classmethod
-    def _component_names(cls, value: dict[str, _Model]) -> dict[str, _Model]:
+    def _service_names(cls, value: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
         for name in value:
             if not re.match(NAME_PATTERN, name):
                 raise ValueError(
                     f"name {name!r}: lowercase letters, digits and '-', starting with a letter"
                 )
+        return value
+
+    @field_validator("functions")
+    @classmethod
+    def _function_names(cls, value: dict[str, FunctionConfig]) -> dict[str, FunctionConfig]:
+        for name in value:
+            if not re.match(FUNCTION_NAME_PATTERN, name):
+                raise ValueError(f"function name {name!r}: letters, digits, '-' and '_'")
         return value

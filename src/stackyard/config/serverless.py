@@ -1,0 +1,354 @@
+"""Runs a Serverless Framework ``serverless.yml`` unchanged: its variables and its translation.
+
+Variables: ``${self:path.to.key}``, ``${opt:stage}``/``${opt:region}``, ``${sls:stage}``,
+``${sls:instanceId}``, ``${env:NAME}``, ``${aws:region}``, ``${aws:accountId}``, nested
+(innermost first) and with defaults (``${opt:stage, 'dev'}``, ``${env:X, ${self:custom.x}}``).
+A whole-string variable keeps the type of what it points to.
+
+Translation: ``service`` → stack name, ``provider`` (runtime, stage, region, environment,
+timeout, memorySize) and ``functions`` (handler, runtime, environment, timeout, memorySize,
+events ``http``/``httpApi``/``schedule``) → :class:`StackConfig`. Every key Stackyard does not
+implement yet is named in the warnings, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, Problem
+from .loader import FieldPath, build, compose, line_of, validate
+from .models import StackConfig
+
+DEFAULT_STAGE = "dev"
+DEFAULT_REGION = "us-east-1"
+ACCOUNT_ID = "000000000000"
+
+_INNERMOST = re.compile(r"\$\{([^${}]*)\}")
+_WHOLE = re.compile(r"^\$\{([^${}]*)\}$")
+_MAX_ROUNDS = 50
+
+_PROVIDER_KEYS = {"name", "runtime", "stage", "region", "environment", "timeout", "memorySize"}
+_FUNCTION_KEYS = {
+    "handler",
+    "runtime",
+    "environment",
+    "timeout",
+    "memorySize",
+    "events",
+    "name",
+    "description",
+    "reservedConcurrency",
+}
+_TOP_KEYS = {
+    "service",
+    "provider",
+    "functions",
+    "custom",
+    "frameworkVersion",
+    "plugins",
+    "package",
+    "resources",
+    "useDotenv",
+    "variablesResolutionMode",
+    "configValidationMode",
+}
+_NOT_FOR_RUNNING = {
+    "frameworkVersion",
+    "package",
+    "variablesResolutionMode",
+    "configValidationMode",
+    "useDotenv",
+    "custom",
+    "description",
+    "name",
+}
+
+
+class _Unresolvable(ValueError):
+    pass
+
+
+class Variables:
+    """Resolves Serverless variables against the document, the options and the environment."""
+
+    def __init__(
+        self, doc: Mapping[str, Any], environ: Mapping[str, str], options: Mapping[str, str]
+    ) -> None:
+        self.doc = doc
+        self.environ = environ
+        provider = _mapping(doc.get("provider"))
+        self.options = dict(options)
+        self._provider = provider
+        self._instance = uuid.uuid4().hex[:8]
+        self._depth = 0
+
+    def stage(self) -> str:
+        return str(
+            self.options.get("stage") or self._plain(self._provider.get("stage")) or DEFAULT_STAGE
+        )
+
+    def region(self) -> str:
+        return str(
+            self.options.get("region")
+            or self._plain(self._provider.get("region"))
+            or DEFAULT_REGION
+        )
+
+    def _plain(self, value: Any) -> Any:
+        return self.resolve(value) if value is not None else None
+
+    def resolve(self, value: Any) -> Any:
+        """``value`` with every variable in it (recursively, for lists and mappings) resolved."""
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        self._depth += 1
+        try:
+            if self._depth > _MAX_ROUNDS:
+                raise _Unresolvable("variables refer to each other in a cycle")
+            return self._resolve_text(value)
+        finally:
+            self._depth -= 1
+
+    def _resolve_text(self, text: str) -> Any:
+        for _ in range(_MAX_ROUNDS):
+            whole = _WHOLE.match(text)
+            if whole:
+                return self._reference(whole.group(1))
+            match = _INNERMOST.search(text)
+            if match is None:
+                return text
+            replacement = self._reference(match.group(1))
+            if isinstance(replacement, dict | list):
+                raise _Unresolvable(f"{match.group(0)} is not text and cannot be embedded")
+            text = text[: match.start()] + _text(replacement) + text[match.end() :]
+        raise _Unresolvable("too deeply nested variables")
+
+    def _reference(self, body: str) -> Any:
+        ref, default = _split_default(body)
+        value = self._lookup(ref.strip())
+        if value is None:
+            if default is None:
+                raise _Unresolvable(f"${{{body}}} has no value and no default")
+            return self.resolve(_literal(default.strip()))
+        return value
+
+    def _lookup(self, ref: str) -> Any:
+        source, _, key = ref.partition(":")
+        key = key.strip()
+        if not key and source and not _:
+            return _literal(source)  # a plain default value reached as a reference
+        if source == "self":
+            return self.resolve(_dig(self.doc, key))
+        if source == "env":
+            return self.environ.get(key)
+        if source == "opt":
+            return {"stage": self.options.get("stage"), "region": self.options.get("region")}.get(
+                key, self.options.get(key)
+            )
+        if source == "sls":
+            if key == "stage":
+                return self.stage()
+            if key == "instanceId":
+                return self._instance
+            raise _Unresolvable(f"unknown ${{sls:{key}}}")
+        if source == "aws":
+            if key == "region":
+                return self.region()
+            if key == "accountId":
+                return ACCOUNT_ID
+            raise _Unresolvable(f"unknown ${{aws:{key}}}")
+        raise _Unresolvable(f"variable source {source!r} is not supported (in ${{{ref}}})")
+
+
+def _split_default(body: str) -> tuple[str, str | None]:
+    depth = 0
+    for index, char in enumerate(body):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            return body[:index], body[index + 1 :]
+    return body, None
+
+
+def _literal(text: str) -> Any:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+def _dig(doc: Any, dotted: str) -> Any:
+    value = doc
+    for part in dotted.split(".") if dotted else []:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parse_serverless(
+    text: str, file: Path, environ: Mapping[str, str], options: Mapping[str, str]
+) -> tuple[StackConfig, list[str]]:
+    """A :class:`StackConfig` from ``serverless.yml`` text, and the warnings for what is skipped."""
+    builder = build(compose(text, file), file, None)
+    raw: dict[str, Any] = builder.data
+    variables = Variables(raw, environ, options)
+    problems: list[Problem] = []
+    resolved = _resolve_tree(variables, raw, (), file, builder.lines, problems)
+    if problems:
+        raise ConfigError(problems)
+    warnings: list[str] = []
+    data = _translate(resolved, variables, warnings)
+    lines = {_to_stack_path(path): line for path, line in builder.lines.items()}
+    config = validate(data, file, lines, problems)
+    return config, warnings
+
+
+def _resolve_tree(
+    variables: Variables,
+    value: Any,
+    path: FieldPath,
+    file: Path,
+    lines: Mapping[FieldPath, int],
+    problems: list[Problem],
+) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _resolve_tree(variables, v, (*path, k), file, lines, problems)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _resolve_tree(variables, v, (*path, i), file, lines, problems)
+            for i, v in enumerate(value)
+        ]
+    try:
+        return variables.resolve(value)
+    except _Unresolvable as exc:
+        field = ".".join(str(p) for p in path)
+        problems.append(Problem(file, line_of(lines, path), field, str(exc)))
+        return None
+
+
+def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -> dict[str, Any]:
+    service = doc.get("service")
+    if isinstance(service, dict):
+        service = service.get("name")
+    provider = _mapping(doc.get("provider"))
+    _warn_unknown("", doc, _TOP_KEYS, warnings)
+    for key in ("plugins", "resources"):
+        if doc.get(key):
+            warnings.append(f"{key}: not supported yet, ignored")
+    _warn_unknown("provider.", provider, _PROVIDER_KEYS | {"httpApi", "apiGateway"}, warnings)
+    if isinstance(provider.get("httpApi"), dict) and provider["httpApi"]:
+        warnings.append("provider.httpApi: not supported yet (CORS comes with the gateway)")
+    env = _mapping(provider.get("environment"))
+    functions: dict[str, Any] = {}
+    raw_functions = _mapping(doc.get("functions"))
+    for name, spec in raw_functions.items():
+        if not isinstance(spec, dict):
+            functions[name] = spec  # the schema reports it
+            continue
+        _warn_unknown(f"functions.{name}.", spec, _FUNCTION_KEYS, warnings)
+        fn_env = _mapping(spec.get("environment"))
+        function: dict[str, Any] = {
+            "handler": spec.get("handler"),
+            "runtime": _runtime(spec.get("runtime") or provider.get("runtime")),
+            "timeout": spec.get("timeout", provider.get("timeout", 6)),
+            "memory_mb": spec.get("memorySize", provider.get("memorySize", 1024)),
+            "env": {**env, **fn_env},
+            "events": [
+                _event(e, f"functions.{name}.events", warnings) for e in spec.get("events") or []
+            ],
+        }
+        if "reservedConcurrency" in spec:
+            function["concurrency"] = spec["reservedConcurrency"]
+        function["events"] = [e for e in function["events"] if e is not None]
+        functions[name] = function
+    return {"name": service, "functions": functions, "stage": variables.stage()}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _runtime(value: Any) -> str:
+    text = str(value or "python3.11")
+    if text.startswith("python"):
+        return "python"
+    if text.startswith("provided"):
+        return "provided"
+    return text  # the schema names what is allowed
+
+
+def _event(event: Any, where: str, warnings: list[str]) -> dict[str, Any] | None:
+    if not isinstance(event, dict) or len(event) != 1:
+        return event  # type: ignore[no-any-return]  # the schema reports it
+    kind, spec = next(iter(event.items()))
+    if kind == "http":
+        if isinstance(spec, str):
+            method, _, path = spec.strip().partition(" ")
+            return {"http": {"method": method, "path": path.strip()}}
+        if isinstance(spec, dict):
+            for extra in set(spec) - {"path", "method", "cors"}:
+                warnings.append(f"{where}.http.{extra}: not supported yet, ignored")
+            if spec.get("cors"):
+                warnings.append(f"{where}.http.cors: not supported yet (comes with the gateway)")
+            return {"http": {"method": spec.get("method", "ANY"), "path": spec.get("path")}}
+    if kind == "httpApi":
+        if isinstance(spec, dict):
+            for extra in set(spec) - {"path", "method"}:
+                warnings.append(f"{where}.httpApi.{extra}: not supported yet, ignored")
+            if spec.get("path") == "*" or (spec.get("method") == "*" and spec.get("path") is None):
+                return {"httpApi": "*"}
+            return {"httpApi": {"method": spec.get("method", "ANY"), "path": spec.get("path")}}
+        return {"httpApi": spec}
+    if kind == "schedule":
+        if isinstance(spec, dict):
+            rate = spec.get("rate")
+            if isinstance(rate, list):
+                if len(rate) > 1:
+                    warnings.append(f"{where}.schedule.rate: only the first expression is used")
+                rate = rate[0] if rate else None
+            out = {"rate": rate, "enabled": spec.get("enabled", True)}
+            if spec.get("input") is not None:
+                out["input"] = spec["input"]
+            return {"schedule": out}
+        return {"schedule": spec}
+    warnings.append(f"{where}: event type {kind!r} not supported yet, ignored")
+    return None
+
+
+def _warn_unknown(prefix: str, spec: Mapping[str, Any], known: set[str], out: list[str]) -> None:
+    for key in spec:
+        if key not in known and key not in _NOT_FOR_RUNNING:
+            out.append(f"{prefix}{key}: not supported yet, ignored")
+
+
+_STACK_FIELD = {"memorySize": "memory_mb", "environment": "env", "service": "name"}
+
+
+def _to_stack_path(path: FieldPath) -> FieldPath:
+    return tuple(_STACK_FIELD.get(p, p) if isinstance(p, str) else p for p in path)
