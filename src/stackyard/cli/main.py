@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .functions import functions, invoke
 from .inspect import logs, status
 from .up import up
 
@@ -18,6 +19,8 @@ def cli() -> None:
 cli.add_command(up)
 cli.add_command(status)
 cli.add_command(logs)
+cli.add_command(invoke)
+cli.add_command(functions)
 
 
 def main() -> None:

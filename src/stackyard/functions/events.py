@@ -1,0 +1,360 @@
+"""API Gateway → Lambda proxy events and back (pure functions, no I/O).
+
+``rest_event`` builds the REST API payload 1.0 and ``http_api_event`` the HTTP API payload 2.0
+from a :class:`ProxyRequest` (what the gateway knows about a matched request), field by field as
+the API Gateway developer guide documents them:
+
+- 1.0: ``headers`` keep the client's spelling, last value wins, all values in
+  ``multiValueHeaders``; ``queryStringParameters`` last value wins, all values in
+  ``multiValueQueryStringParameters``; absent collections are ``null``; ``requestContext.path``
+  includes the stage.
+- 2.0: header names lowercase, repeated values joined with commas; the ``cookie`` header moves to
+  ``cookies`` (split on ``;``); repeated query values joined with commas; absent optional fields
+  (``cookies``, ``queryStringParameters``, ``pathParameters``, ``stageVariables``, ``body``)
+  are left out; no ``multiValue*`` fields.
+- A body that is not UTF-8 or whose content type is not textual is base64-encoded
+  (``isBase64Encoded: true``).
+
+``rest_response`` / ``http_api_response`` map a function's JSON result to an
+:class:`HttpResponse`; a result API Gateway would reject raises ``MalformedResponse``, which the
+gateway answers with 502 and :data:`INTERNAL_ERROR_BODY`. (Function errors are answered the same
+way by the gateway: 502 ``{"message": "Internal server error"}`` for both payload versions.)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from .errors import MalformedResponse
+
+INTERNAL_ERROR_BODY = b'{"message": "Internal server error"}'
+"""What API Gateway answers (502) for a function error or a malformed function result."""
+
+_TEXT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/javascript",
+        "application/xml",
+        "application/x-www-form-urlencoded",
+        "application/graphql",
+        "application/yaml",
+        "application/x-yaml",
+        "application/x-ndjson",
+    }
+)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class ProxyRequest:
+    """A request matched to a function route, as the gateway hands it over."""
+
+    method: str
+    path: str
+    """The request path, without the stage prefix of a REST API."""
+    query: str
+    """The raw query string, without ``?``."""
+    headers: Sequence[tuple[bytes, bytes]]
+    body: bytes
+    source_ip: str
+    stage: str
+    route: str
+    """The matched template (``/items/{id}``); for a HTTP API ``$default`` route: ``$default``."""
+    route_method: str = ""
+    """The method of the route (``ANY`` allowed); empty means the request's method."""
+    path_parameters: Mapping[str, str] | None = None
+    stage_variables: Mapping[str, str] | None = None
+    request_id: str = ""
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    api_id: str = "stackyard"
+    account_id: str = "000000000000"
+    protocol: str = "HTTP/1.1"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: Headers
+    body: bytes
+
+
+# -- requests -------------------------------------------------------------------------------------
+
+
+def rest_event(request: ProxyRequest) -> dict[str, Any]:
+    """The REST API (payload 1.0) proxy event."""
+    headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    names: dict[str, str] = {}  # lowercase → first spelling seen
+    for raw_name, raw_value in request.headers:
+        name = raw_name.decode("latin-1")
+        name = names.setdefault(name.lower(), name)
+        value = raw_value.decode("latin-1")
+        headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    query = _query_pairs(request.query)
+    query_single: dict[str, str] = {}
+    query_multi: dict[str, list[str]] = {}
+    for key, value in query:
+        query_single[key] = value
+        query_multi.setdefault(key, []).append(value)
+    body, encoded = _body(request)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    domain = lowered.get("host", "localhost")
+    epoch_ms = int(request.time.timestamp() * 1000)
+    return {
+        "resource": request.route,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": query_single or None,
+        "multiValueQueryStringParameters": query_multi or None,
+        "requestContext": {
+            "accountId": request.account_id,
+            "apiId": request.api_id,
+            "authorizer": {"claims": None, "scopes": None},
+            "domainName": domain,
+            "domainPrefix": domain.split(".", 1)[0],
+            "extendedRequestId": request.request_id,
+            "httpMethod": request.method,
+            "identity": {
+                "accessKey": None,
+                "accountId": None,
+                "caller": None,
+                "cognitoAuthenticationProvider": None,
+                "cognitoAuthenticationType": None,
+                "cognitoIdentityId": None,
+                "cognitoIdentityPoolId": None,
+                "principalOrgId": None,
+                "sourceIp": request.source_ip,
+                "user": None,
+                "userAgent": lowered.get("user-agent"),
+                "userArn": None,
+            },
+            "path": f"/{request.stage}{request.path}" if request.stage else request.path,
+            "protocol": request.protocol,
+            "requestId": request.request_id,
+            "requestTime": _request_time(request.time),
+            "requestTimeEpoch": epoch_ms,
+            "resourceId": None,
+            "resourcePath": request.route,
+            "stage": request.stage,
+        },
+        "pathParameters": dict(request.path_parameters) if request.path_parameters else None,
+        "stageVariables": dict(request.stage_variables) if request.stage_variables else None,
+        "body": body,
+        "isBase64Encoded": encoded,
+    }
+
+
+def http_api_event(request: ProxyRequest) -> dict[str, Any]:
+    """The HTTP API (payload 2.0) proxy event."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for raw_name, raw_value in request.headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    query: dict[str, str] = {}
+    for key, value in _query_pairs(request.query):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    if request.route == "$default":
+        route_key = "$default"
+    else:
+        route_key = f"{request.route_method or request.method} {request.route}"
+    domain = headers.get("host", "localhost")
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = headers
+    if query:
+        event["queryStringParameters"] = query
+    event["requestContext"] = {
+        "accountId": request.account_id,
+        "apiId": request.api_id,
+        "domainName": domain,
+        "domainPrefix": domain.split(".", 1)[0],
+        "http": {
+            "method": request.method,
+            "path": request.path,
+            "protocol": request.protocol,
+            "sourceIp": request.source_ip,
+            "userAgent": headers.get("user-agent", ""),
+        },
+        "requestId": request.request_id,
+        "routeKey": route_key,
+        "stage": request.stage or "$default",
+        "time": _request_time(request.time),
+        "timeEpoch": int(request.time.timestamp() * 1000),
+    }
+    body, encoded = _body(request)
+    if body is not None:
+        event["body"] = body
+    if request.path_parameters:
+        event["pathParameters"] = dict(request.path_parameters)
+    event["isBase64Encoded"] = encoded
+    if request.stage_variables:
+        event["stageVariables"] = dict(request.stage_variables)
+    return event
+
+
+def is_text_content_type(content_type: str | None) -> bool:
+    """True for content types API Gateway passes as text (no content type: text)."""
+    if not content_type:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return (
+        media.startswith("text/")
+        or media in _TEXT_TYPES
+        or media.endswith("+json")
+        or media.endswith("+xml")
+    )
+
+
+def _body(request: ProxyRequest) -> tuple[str | None, bool]:
+    if not request.body:
+        return None, False
+    content_type = next(
+        (v.decode("latin-1") for k, v in request.headers if k.lower() == b"content-type"), None
+    )
+    if is_text_content_type(content_type):
+        try:
+            return request.body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(request.body).decode("ascii"), True
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    pairs = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        pairs.append((unquote_plus(key), unquote_plus(value)))
+    return pairs
+
+
+def _request_time(moment: datetime) -> str:
+    """``12/Mar/2020:19:03:58 +0000`` (CLF, English month, UTC)."""
+    utc = moment.astimezone(UTC)
+    return f"{utc.day:02d}/{_MONTHS[utc.month - 1]}/{utc:%Y:%H:%M:%S} +0000"
+
+
+# -- responses ------------------------------------------------------------------------------------
+
+
+def rest_response(result: bytes) -> HttpResponse:
+    """Map a payload 1.0 result; raises ``MalformedResponse`` like API Gateway's 502."""
+    value = _json(result)
+    if not isinstance(value, dict) or "statusCode" not in value:
+        raise MalformedResponse("a REST API proxy result must be an object with statusCode")
+    return _structured(value, multi=True)
+
+
+def http_api_response(result: bytes) -> HttpResponse:
+    """Map a payload 2.0 result, inferring a 200 JSON response when there is no statusCode."""
+    value = _json(result)
+    if isinstance(value, dict) and "statusCode" in value:
+        return _structured(value, multi=False)
+    body = value.encode() if isinstance(value, str) else result.strip()
+    return HttpResponse(200, [(b"content-type", b"application/json")], body)
+
+
+def _json(result: bytes) -> Any:
+    try:
+        return json.loads(result)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedResponse(f"the function result is not JSON: {exc}") from exc
+
+
+def _structured(value: dict[str, Any], *, multi: bool) -> HttpResponse:
+    status = _status(value.get("statusCode"))
+    headers: Headers = []
+    single = _mapping(value.get("headers"), "headers")
+    multiple = _mapping(value.get("multiValueHeaders"), "multiValueHeaders") if multi else {}
+    multi_lower = {name.lower() for name in multiple}
+    for name, item in single.items():
+        if name.lower() in multi_lower:
+            continue  # multiValueHeaders win for the same header
+        headers.append((_header_name(name), _header_value(item)))
+    for name, items in multiple.items():
+        if not isinstance(items, list):
+            raise MalformedResponse(f"multiValueHeaders[{name!r}] must be a list")
+        headers.extend((_header_name(name), _header_value(item)) for item in items)
+    if not multi:
+        cookies = value.get("cookies")
+        if cookies is not None:
+            if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
+                raise MalformedResponse("cookies must be a list of strings")
+            headers.extend((b"set-cookie", _header_value(cookie)) for cookie in cookies)
+    body = value.get("body")
+    if body is None:
+        data = b""
+    elif isinstance(body, str):
+        data = body.encode()
+    else:
+        raise MalformedResponse("body must be a string")
+    encoded = value.get("isBase64Encoded", False)
+    if not isinstance(encoded, bool):
+        raise MalformedResponse("isBase64Encoded must be a boolean")
+    if encoded and data:
+        try:
+            data = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise MalformedResponse("body is not valid base64") from exc
+    return HttpResponse(status, headers, data)
+
+
+def _status(value: Any) -> int:
+    if isinstance(value, bool):
+        raise MalformedResponse("statusCode must be an integer")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or not 100 <= value <= 599:
+        raise MalformedResponse(f"statusCode {value!r} is not an HTTP status")
+    return value
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedResponse(f"{what} must be an object")
+    return value
+
+
+def _header_name(name: str) -> bytes:
+    if not name or any(c in name for c in "\r\n: \t") or not name.isascii():
+        raise MalformedResponse(f"invalid header name {name!r}")
+    return name.encode("ascii")
+
+
+def _header_value(value: Any) -> bytes:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str | int | float):
+        text = str(value)
+    else:
+        raise MalformedResponse(f"invalid header value {value!r}")
+    if "\r" in text or "\n" in text:
+        raise MalformedResponse("header values cannot contain line breaks")
+    return text.encode("utf-8")

@@ -1,0 +1,240 @@
+"""Durable store of asynchronous invocations and dead letters (SQLite, WAL).
+
+``<data_dir>/functions.sqlite3`` holds two tables:
+
+- ``events``: accepted ``Event`` invocations not yet delivered (id, function, payload, attempts,
+  next attempt time, last error). A row is written (and committed with ``synchronous=FULL``)
+  before the caller gets its 202, and deleted only after a successful delivery; so a crash or a
+  restart at any moment loses nothing (delivery is at least once).
+- ``dead_letters``: events that failed every attempt, kept until redriven.
+
+Every call runs on one dedicated thread that owns the connection, so the event loop never
+blocks on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from .errors import UnknownDeadLetter
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    function TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL,
+    created REAL NOT NULL,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id TEXT PRIMARY KEY,
+    function TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    attempts INTEGER NOT NULL,
+    created REAL NOT NULL,
+    failed_at REAL NOT NULL,
+    error TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An accepted asynchronous invocation waiting for (re)delivery."""
+
+    id: str
+    function: str
+    payload: bytes
+    attempts: int
+    next_attempt: float
+    created: float
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event that failed every attempt."""
+
+    id: str
+    function: str
+    payload: bytes
+    attempts: int
+    created: float
+    failed_at: float
+    error: str
+
+
+class EventStore:
+    """The SQLite file of the functions component; ``open`` before use, ``close`` after."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="functions-db")
+        await self._run(self._connect)
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        await self._run(self._disconnect)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    async def put(self, event: StoredEvent) -> None:
+        await self._run(lambda: self._put(event))
+
+    async def pending(self) -> list[StoredEvent]:
+        """Every event not yet delivered, in due order."""
+        rows = await self._run(
+            lambda: self._conn.execute(
+                "SELECT id, function, payload, attempts, next_attempt, created FROM events"
+                " ORDER BY next_attempt"
+            ).fetchall()
+        )
+        return [StoredEvent(r[0], r[1], bytes(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    async def delete(self, event_id: str) -> None:
+        await self._write("DELETE FROM events WHERE id = ?", (event_id,))
+
+    async def reschedule(
+        self, event_id: str, attempts: int, next_attempt: float, error: str
+    ) -> None:
+        await self._write(
+            "UPDATE events SET attempts = ?, next_attempt = ?, last_error = ? WHERE id = ?",
+            (attempts, next_attempt, error, event_id),
+        )
+
+    async def bury(self, event: StoredEvent, attempts: int, error: str) -> None:
+        """Move ``event`` to the dead letters (one transaction)."""
+
+        def bury() -> None:
+            with self._conn:
+                self._conn.execute("DELETE FROM events WHERE id = ?", (event.id,))
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        event.id,
+                        event.function,
+                        event.payload,
+                        attempts,
+                        event.created,
+                        time.time(),
+                        error,
+                    ),
+                )
+
+        await self._run(bury)
+
+    async def dead_letters(self, function: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        query = (
+            "SELECT id, function, payload, attempts, created, failed_at, error FROM dead_letters"
+        )
+        params: tuple[object, ...] = ()
+        if function is not None:
+            query += " WHERE function = ?"
+            params = (function,)
+        query += " ORDER BY failed_at DESC LIMIT ?"
+        params = (*params, limit)
+        rows = await self._run(lambda: self._conn.execute(query, params).fetchall())
+        return [DeadLetter(r[0], r[1], bytes(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+
+    async def redrive(self, dead_letter_id: str) -> StoredEvent:
+        """Move a dead letter back to the events, due now with no attempts."""
+
+        def redrive() -> StoredEvent:
+            with self._conn:
+                row = self._conn.execute(
+                    "SELECT id, function, payload, created FROM dead_letters WHERE id = ?",
+                    (dead_letter_id,),
+                ).fetchone()
+                if row is None:
+                    raise UnknownDeadLetter(f"no dead letter with id {dead_letter_id!r}")
+                event = StoredEvent(row[0], row[1], bytes(row[2]), 0, time.time(), row[3])
+                self._conn.execute("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,))
+                self._insert(event)
+            return event
+
+        return await self._run(redrive)
+
+    async def counts(self) -> dict[str, tuple[int, int]]:
+        """Per function: (pending events, dead letters)."""
+
+        def counts() -> dict[str, tuple[int, int]]:
+            result: dict[str, tuple[int, int]] = {}
+            for name, count in self._conn.execute(
+                "SELECT function, COUNT(*) FROM events GROUP BY function"
+            ):
+                result[name] = (count, 0)
+            for name, count in self._conn.execute(
+                "SELECT function, COUNT(*) FROM dead_letters GROUP BY function"
+            ):
+                result[name] = (result.get(name, (0, 0))[0], count)
+            return result
+
+        return await self._run(counts)
+
+    # -- on the database thread --------------------------------------------------------------------
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        assert self._db is not None, "the event store is not open"
+        return self._db
+
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.isolation_level = "DEFERRED"
+
+    def _disconnect(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _insert(self, event: StoredEvent) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO events (id, function, payload, attempts, next_attempt, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                event.id,
+                event.function,
+                event.payload,
+                event.attempts,
+                event.next_attempt,
+                event.created,
+            ),
+        )
+
+    def _put(self, event: StoredEvent) -> None:
+        with self._conn:
+            self._insert(event)
+
+    async def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        def write() -> None:
+            with self._conn:
+                self._conn.execute(sql, params)
+
+        await self._run(write)
+
+    async def _run(self, call: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise RuntimeError("the event store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except sqlite3.Error as exc:
+            raise OSError(f"functions store {self.path}: {exc}") from exc

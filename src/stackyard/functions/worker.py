@@ -1,0 +1,354 @@
+"""One worker: a runtime process, its own Runtime API listener, and what happens to an invocation.
+
+A worker is a process group (``start_new_session``) running the Python bootstrap or a
+``provided`` executable, plus the :class:`RuntimeApiServer` it alone talks to. The worker turns
+every way an invocation can end into an :class:`Outcome`:
+
+- the runtime posted a response or an error (the usual, fast path: no timers beyond one);
+- the timeout passed → the group is SIGKILLed, ``Sandbox.Timedout`` /
+  ``RequestId: <id> Error: Task timed out after N.NN seconds``;
+- the process exited (crash, ``os._exit``, out of memory) → ``Runtime.ExitError`` /
+  ``RequestId: <id> Error: Runtime exited with error: signal: killed`` (or ``exit status N``);
+- the runtime reported an init error → that error document.
+
+stdout/stderr are pumped into the function's log (:class:`~stackyard.supervisor.LogWriter`,
+service = function name, instance = worker id) together with Lambda's ``START``/``END``/
+``REPORT`` lines; the lines of the running invocation are kept for ``LogType=Tail``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from ..supervisor.logs import LogWriter, pump, utc_timestamp
+from ..supervisor.process import signal_group
+from .errors import WorkerStartError
+from .runtime_api import Invocation, Outcome, RuntimeApiServer, error_payload
+
+INIT_TIMEOUT = 10.0
+"""Longest initialisation (process start to first ``invocation/next``), as on AWS."""
+
+TAIL_BYTES = 4096
+_SIGNALS = {
+    signal.SIGKILL: "killed",
+    signal.SIGTERM: "terminated",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGINT: "interrupt",
+    signal.SIGBUS: "bus error",
+}
+
+State = Literal["starting", "ready", "busy", "dead"]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """How to start the workers of one function (shared by all its workers)."""
+
+    function: str
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str]
+    memory_mb: int
+    timeout: float
+    arn: str
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """An invocation's outcome with its log lines and its duration in milliseconds."""
+
+    outcome: Outcome
+    log: str
+    duration_ms: float
+
+
+class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Resolves ``exited`` when the main process exits (pipes may stay open longer)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=2**16, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+class Worker:
+    """One runtime process serving one invocation at a time."""
+
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        worker_id: str,
+        logs: LogWriter,
+        on_exit: Callable[[Worker], None],
+    ) -> None:
+        self.spec = spec
+        self.id = worker_id
+        self.logs = logs
+        self.state: State = "starting"
+        self.pid = 0
+        self.invocations = 0
+        self.was_ready = False
+        self._on_exit_callback = on_exit
+        self._api: RuntimeApiServer | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._exited: asyncio.Future[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kill_reason: Literal["timeout", "memory", "stop", "init"] | None = None
+        self._captured: list[str] | None = None
+        self._started_at = 0.0
+        self._init_ms: float | None = None
+        self._max_memory_mb = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self.log_stream = log_stream_name()
+
+    @property
+    def alive(self) -> bool:
+        return self.state != "dead"
+
+    async def start(self) -> None:
+        """Open the Runtime API listener and spawn the process (raises ``WorkerStartError``)."""
+        loop = asyncio.get_running_loop()
+        self._api = RuntimeApiServer()
+        await self._api.start()
+        self._api.on_init_error = self._on_init_error
+        env = dict(self.spec.env)
+        env["AWS_LAMBDA_RUNTIME_API"] = self._api.address
+        env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.log_stream
+        self._started_at = time.perf_counter()
+        try:
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ExitProtocol(loop),
+                *self.spec.argv,
+                cwd=self.spec.cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._api.close()
+            self.state = "dead"
+            raise WorkerStartError(
+                f"cannot start {self.spec.argv[0]}: {exc.strerror or exc}"
+            ) from exc
+        self._process = asyncio.subprocess.Process(transport, protocol, loop)
+        self._exited = protocol.exited
+        self.pid = self._process.pid
+        assert self._process.stdout is not None and self._process.stderr is not None
+        self._tasks = [
+            asyncio.create_task(pump(self._process.stdout, self._emitter("stdout"))),
+            asyncio.create_task(pump(self._process.stderr, self._emitter("stderr"))),
+            asyncio.create_task(self._watch()),
+        ]
+        self._api.ready.add_done_callback(self._on_ready)
+        self._timer = loop.call_later(INIT_TIMEOUT, self._init_timed_out)
+
+    async def wait_ready(self) -> bool:
+        """Wait for the first ``invocation/next``; False when the worker died first."""
+        assert self._api is not None and self._exited is not None
+        if self._api.ready.done():
+            return self.alive
+        await asyncio.wait([self._api.ready, self._exited], return_when=asyncio.FIRST_COMPLETED)
+        return self._api.ready.done() and self.alive
+
+    async def invoke(self, invocation: Invocation, *, tail: bool = False) -> WorkerResult:
+        """Run ``invocation`` on this worker and wait for its outcome, whatever it is."""
+        assert self._api is not None
+        self.state = "busy"
+        self.invocations += 1
+        captured: list[str] = []
+        self._captured = captured
+        began = time.perf_counter()
+        request_id = invocation.request_id
+        self._write("stdout", f"START RequestId: {request_id} Version: $LATEST")
+        invocation.on_delivered = self._arm_timeout
+        if self._kill_reason is not None or self._exited is None or self._exited.done():
+            self._fail_current(invocation)
+        else:
+            self._api.assign(invocation)
+        outcome = await invocation.outcome
+        self._disarm()
+        started = invocation.delivered_at or began
+        duration = (time.perf_counter() - started) * 1000
+        if tail:
+            for _ in range(3):  # let the pipes' last lines in before the tail is cut
+                await asyncio.sleep(0)
+        if self.alive:
+            self.state = "ready"
+            self._max_memory_mb = max(self._max_memory_mb, self._peak_memory_mb())
+        elif self._kill_reason == "memory":
+            self._max_memory_mb = self.spec.memory_mb
+        self._write("stdout", f"END RequestId: {request_id}")
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms"
+            f"\tBilled Duration: {max(1, math.ceil(duration))} ms"
+            f"\tMemory Size: {self.spec.memory_mb} MB"
+            f"\tMax Memory Used: {self._max_memory_mb} MB"
+        )
+        if self._init_ms is not None and self.invocations == 1:
+            report += f"\tInit Duration: {self._init_ms:.2f} ms"
+        self._write("stdout", report)
+        self._captured = None
+        log = "\n".join(captured) + "\n"
+        if tail:
+            log = log.encode()[-TAIL_BYTES:].decode("utf-8", "ignore")
+        return WorkerResult(outcome, log if tail else "", duration)
+
+    def check_memory(self) -> None:
+        """Kill the worker when its resident size is above the function's memory size."""
+        if self.state != "busy" or not self.pid:
+            return
+        rss = _status_kb(self.pid, "VmRSS")
+        if rss is not None and rss > self.spec.memory_mb * 1024:
+            self._kill("memory")
+
+    async def stop(self) -> None:
+        """Kill the process group and wait for the process, its pipes and its watcher."""
+        if self.state != "dead" or self._process is not None:
+            self._kill("stop")
+        if self._tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 5)
+            for task in self._tasks:
+                task.cancel()
+        if self._api is not None:
+            self._api.close()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _emitter(self, stream: Literal["stdout", "stderr"]) -> Callable[[str], None]:
+        def emit(line: str) -> None:
+            self._write(stream, line)
+
+        return emit
+
+    def _write(self, stream: Literal["stdout", "stderr"], line: str) -> None:
+        self.logs.write(self.spec.function, self.id, stream, line)
+        if self._captured is not None:
+            self._captured.append(line)
+
+    def _on_ready(self, _: asyncio.Future[None]) -> None:
+        self.was_ready = True
+        if self.state == "starting":
+            self.state = "ready"
+        self._init_ms = (time.perf_counter() - self._started_at) * 1000
+        if self._timer is not None and self._api is not None and self._api.current is None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _init_timed_out(self) -> None:
+        self._timer = None
+        if self._api is not None and not self._api.ready.done():
+            self._kill("init")
+
+    def _arm_timeout(self, invocation: Invocation) -> None:
+        self._disarm()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(invocation.timeout, self._timed_out, invocation)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self, invocation: Invocation) -> None:
+        self._timer = None
+        if invocation.outcome.done():
+            return
+        self._kill("timeout")
+        message = f"Task timed out after {invocation.timeout:.2f} seconds"
+        stamp = utc_timestamp(datetime.now(UTC))
+        self._write("stdout", f"{stamp} {invocation.request_id} {message}")
+        document = {
+            "errorMessage": f"RequestId: {invocation.request_id} Error: {message}",
+            "errorType": "Sandbox.Timedout",
+        }
+        invocation.resolve(Outcome(json.dumps(document).encode(), "Unhandled"))
+
+    def _kill(self, reason: Literal["timeout", "memory", "stop", "init"]) -> None:
+        if self._kill_reason is None:
+            self._kill_reason = reason
+        if self._process is not None and self.pid:
+            signal_group(self.pid, signal.SIGKILL)
+        if self._api is not None:
+            self._api.close()
+
+    def _on_init_error(self, document: bytes) -> None:
+        if self._api is not None and self._api.current is None and self._api.pending is not None:
+            self._api.pending.resolve(Outcome(document, "Unhandled"))
+        self._kill("init")
+
+    async def _watch(self) -> None:
+        assert self._exited is not None and self._process is not None
+        await self._exited
+        self.state = "dead"
+        self._disarm()
+        if self.pid:
+            signal_group(self.pid, signal.SIGKILL)  # leftovers of the group (shell children)
+        if self._api is not None:
+            current = self._api.current or self._api.pending
+            self._api.close()
+            if current is not None:
+                self._fail_current(current)
+        try:
+            self._on_exit_callback(self)
+        except Exception:  # the pool's bookkeeping must not kill the watcher silently
+            import logging
+
+            logging.getLogger(__name__).exception("worker exit callback failed")
+
+    def _fail_current(self, invocation: Invocation) -> None:
+        if invocation.outcome.done():
+            return
+        if self._api is not None and self._api.init_error is not None:
+            invocation.resolve(Outcome(self._api.init_error, "Unhandled"))
+            return
+        returncode = self._process.returncode if self._process is not None else None
+        if self._kill_reason == "memory" or returncode == -signal.SIGKILL or returncode is None:
+            reason = "signal: killed"
+        elif returncode < 0:
+            reason = f"signal: {_SIGNALS.get(signal.Signals(-returncode), str(-returncode))}"
+        else:
+            reason = f"exit status {returncode}"
+        message = f"RequestId: {invocation.request_id} Error: Runtime exited with error: {reason}"
+        self._write("stderr", f"{message}\nRuntime.ExitError")
+        invocation.resolve(Outcome(error_payload("Runtime.ExitError", message), "Unhandled"))
+
+    def _peak_memory_mb(self) -> int:
+        peak = _status_kb(self.pid, "VmHWM")
+        return math.ceil(peak / 1024) if peak else self._max_memory_mb
+
+
+def log_stream_name() -> str:
+    """A CloudWatch-style stream name: ``YYYY/MM/DD/[$LATEST]<hex>``."""
+    day = datetime.now(UTC).strftime("%Y/%m/%d")
+    return f"{day}/[$LATEST]{os.urandom(16).hex()}"
+
+
+def _status_kb(pid: int, key: str) -> int | None:
+    """A ``kB`` field of ``/proc/<pid>/status`` (None when unreadable)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

@@ -1,0 +1,116 @@
+"""Worker failure modes and limits: timeout, crash, memory, concurrency, provided runtimes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from .conftest import Factory, fn
+
+
+async def _payload(served, name: str, event: object) -> tuple[dict, dict]:
+    result = await served.call("invoke", FunctionName=name, Payload=json.dumps(event).encode())
+    return result, json.loads(result["Payload"].read())
+
+
+async def test_timeout_kills_the_worker_and_replaces_it(serve: Factory) -> None:
+    served = await serve({"sleepy": fn("handlers.sleepy", timeout=1)})
+    pool = served.runtime.pools["sleepy"]
+    (first,) = pool.workers
+    began = time.monotonic()
+    result, error = await _payload(served, "sleepy", {"seconds": 30})
+    elapsed = time.monotonic() - began
+    assert 1.0 <= elapsed < 2.0
+    assert result["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"].endswith("Task timed out after 1.00 seconds")
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):  # the killed group disappears
+            os.kill(first.pid, 0)
+            await asyncio.sleep(0.02)
+    result, body = await _payload(served, "sleepy", {"seconds": 0})
+    assert "FunctionError" not in result and body == {"slept": 0}
+    assert first not in pool.workers
+
+
+async def test_crash_is_reported_and_worker_replaced(serve: Factory) -> None:
+    served = await serve({"crash": fn("handlers.crash"), "hello": fn("handlers.hello")})
+    result, error = await _payload(served, "crash", {})
+    assert result["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.ExitError"
+    assert error["errorMessage"].endswith("Runtime exited with error: exit status 3")
+    result, error = await _payload(served, "crash", {})
+    assert error["errorType"] == "Runtime.ExitError"  # a new worker took the second one
+
+
+@pytest.mark.parametrize(
+    "handler,event",
+    [("handlers.big_alloc", {"mb": 2048}), ("handlers.hog", {"mb": 400, "slow": True})],
+)
+async def test_memory_limit(serve: Factory, handler: str, event: dict) -> None:
+    served = await serve(
+        {"hog": fn(handler, memory_mb=128), "ok": fn("handlers.hog", memory_mb=128)}
+    )
+    result, error = await _payload(served, "hog", event)
+    assert result["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.ExitError"
+    assert error["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    result, body = await _payload(served, "ok", {"mb": 20})
+    assert body == {"allocated": 20}
+
+
+async def test_concurrency_limit_queues_then_throttles(serve: Factory) -> None:
+    served = await serve(
+        {"sleepy": fn("handlers.sleepy", concurrency=1, warm=1)}, queue_timeout=0.3
+    )
+    slow = asyncio.create_task(_payload(served, "sleepy", {"seconds": 1.5}))
+    await asyncio.sleep(0.2)
+    with pytest.raises(ClientError) as throttled:
+        await served.call("invoke", FunctionName="sleepy", Payload=b'{"seconds": 0}')
+    assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    _, body = await slow
+    assert body == {"slept": 1.5}
+
+
+async def test_queued_request_waits_for_a_free_worker(serve: Factory) -> None:
+    served = await serve({"sleepy": fn("handlers.sleepy", concurrency=1)}, queue_timeout=3)
+    first = asyncio.create_task(_payload(served, "sleepy", {"seconds": 0.3}))
+    await asyncio.sleep(0.05)
+    _, body = await _payload(served, "sleepy", {"seconds": 0})
+    assert body == {"slept": 0}
+    await first
+    assert len(served.runtime.pools["sleepy"].workers) == 1
+
+
+async def test_provided_runtime_shell_and_node(serve: Factory) -> None:
+    served = await serve(
+        {
+            "shell": fn("shellfn/echo.handler", runtime="provided"),
+            "node": fn("nodefn/index.handler", runtime="provided", timeout=4),
+        }
+    )
+    _, body = await _payload(served, "shell", {"x": 1})
+    assert body == {"shell": True, "handler": "echo.handler", "event": {"x": 1}}
+    for round_ in range(2):
+        result, body = await _payload(served, "node", {"round": round_})
+        assert body["node"] is True and body["event"] == {"round": round_}
+        assert body["arn"].endswith(":function:node")
+        assert 0 < body["deadline"] - time.time() * 1000 <= 4000
+    result, error = await _payload(served, "node", {"fail": True})
+    assert result["FunctionError"] == "Unhandled"
+    assert error == {"errorMessage": "node says no", "errorType": "NodeError", "stackTrace": []}
+    log = (served.runtime.log_dir / "node.log").read_text()
+    assert "node runtime got" in log
+
+
+async def test_missing_bootstrap_is_an_entrypoint_error(serve: Factory) -> None:
+    served = await serve({"none": fn("nowhere/x.handler", runtime="provided", warm=0)})
+    result, error = await _payload(served, "none", {})
+    assert result["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.InvalidEntrypoint"
