@@ -44,7 +44,8 @@ def create_control_app(node: Node) -> Starlette:
 
     async def logs(request: Request) -> Response:
         service = request.query_params.get("service") or None
-        if service is not None and service not in node.stack.config.services:
+        config = node.stack.config
+        if service is not None and service not in config.services | config.functions:
             return error_response(404, "UnknownService", f"no service named {service!r}")
         try:
             tail = int(request.query_params.get("tail", "100"))
@@ -77,6 +78,7 @@ def create_control_app(node: Node) -> Starlette:
         Route("/_stackyard/status", status, methods=["GET"]),
         Route("/_stackyard/logs", logs, methods=["GET"]),
         *consul_routes(node.registry),
+        *node.functions.routes(),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
 
@@ -112,6 +114,15 @@ def status_document(node: Node) -> dict[str, Any]:
                 "instances": [i for i in instances if i["service"] == name],
             }
             for name, service in config.services.items()
+        ],
+        "functions": [
+            {
+                **dataclasses.asdict(node.functions.status(name)),
+                "timeout": fn.timeout,
+                "memory_mb": fn.memory_mb,
+                "concurrency": fn.concurrency,
+            }
+            for name, fn in config.functions.items()
         ],
         "routes": [
             {

@@ -1,8 +1,9 @@
 """Builds a node from a stack: creates the components, starts them in order, stops them in reverse.
 
 A node owns every long-lived part of a running stack: the registry (catalog, checks, KV, DNS),
-the gateway (data plane), the control-plane HTTP server, the supervisor of service processes and
-the publisher that turns registry changes into route-table snapshots for the gateway.
+the gateway (data plane), the control-plane HTTP server, the supervisor of service processes,
+the function runtime (warm workers, async invocations, schedules) and the publisher that turns
+registry changes into route-table snapshots for the gateway.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from .config import LoadedStack, StackConfig
 from .control import create_control_app
+from .functions.runtime import FunctionRuntime
 from .gateway import Gateway
 from .gateway.table import RouteSpec, RouteTable
 from .registry import DnsServer, Registry
@@ -101,13 +103,23 @@ class Node:
         self.registry = Registry(data_dir)
         self.dns = DnsServer(self.registry, host=settings.host, port=settings.dns_port)
         self.gateway = Gateway()
+        env = standard_env(settings, stack.config)
         self.supervisor = Supervisor(
             stack.config.services,
             self.registry,
             stack_root=stack.root,
             log_dir=data_dir / "logs",
-            base_env=standard_env(settings, stack.config),
+            base_env=env,
             host=settings.host,
+        )
+        self.functions = FunctionRuntime(
+            stack.config.functions,
+            stack_root=stack.root,
+            data_dir=data_dir,
+            log_dir=data_dir / "logs",
+            base_env=env,
+            host=settings.host,
+            region=settings.region,
         )
         self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)
         self.control_server = AsgiServer(
@@ -138,6 +150,7 @@ class Node:
             (self.registry.start, self.registry.stop),
             (self.dns.start, self.dns.stop),
             (self.gateway.start, self.gateway.stop),
+            (self.functions.start, self.functions.stop),
             (self._start_publisher, self._stop_publisher),
             (self.control_server.start, self.control_server.stop),
             (self.gateway_server.start, self.gateway_server.stop),
