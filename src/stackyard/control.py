@@ -128,6 +128,8 @@ def status_document(node: Node) -> dict[str, Any]:
             {
                 "path": route.path,
                 "methods": sorted(route.methods),
+                "integration": route.integration,
+                "target": route.function if route.integration == "function" else route.service,
                 "service": route.service,
                 "endpoints": len(table.endpoints.get(route.service, ())),
             }

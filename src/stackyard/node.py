@@ -74,9 +74,11 @@ def standard_env(settings: NodeSettings, stack: StackConfig) -> dict[str, str]:
     }
 
 
-def route_table(stack: StackConfig, registry: Registry, version: int) -> RouteTable:
+def route_table(
+    stack: StackConfig, registry: Registry, version: int, stage: str = "dev"
+) -> RouteTable:
     """The gateway's view of the stack right now: configured routes + passing endpoints."""
-    routes = tuple(
+    routes = [
         RouteSpec(
             path=route.path,
             service=route.service,
@@ -87,10 +89,52 @@ def route_table(stack: StackConfig, registry: Registry, version: int) -> RouteTa
             balancer=route.balancer,
         )
         for route in stack.api.routes
-    )
-    names = {route.service for route in routes}
+    ]
+    routes.extend(function_routes(stack, stage))
+    names = {route.service for route in routes if route.integration == "http_proxy"}
     endpoints = {name: tuple(registry.passing(name)) for name in sorted(names)}
-    return RouteTable(version=version, routes=routes, endpoints=endpoints)
+    return RouteTable(version=version, routes=tuple(routes), endpoints=endpoints)
+
+
+def function_routes(stack: StackConfig, stage: str) -> list[RouteSpec]:
+    """Routes of the functions' ``http`` and ``httpApi`` events.
+
+    As the Serverless Framework deploys them: a REST API (``http``, payload 1.0) is served
+    under ``/<stage>``; an HTTP API (``httpApi``, payload 2.0) at the root, stage ``$default``;
+    its default route (``'*'``) catches every path the other routes do not.
+    """
+    out: list[RouteSpec] = []
+    for name, function in stack.functions.items():
+        for event in function.events:
+            if event.http is not None:
+                out.append(
+                    RouteSpec(
+                        path=f"/{stage}{event.http.path}".rstrip("/") or "/",
+                        methods=frozenset({event.http.method}),
+                        integration="function",
+                        function=name,
+                        payload_version="1.0",
+                        stage=stage,
+                        resource=event.http.path,
+                        timeout=function.timeout,
+                    )
+                )
+            elif event.http_api is not None:
+                api = event.http_api
+                paths = ["/", "/{proxy+}"] if api.default_route else [api.path]
+                out.extend(
+                    RouteSpec(
+                        path=path,
+                        methods=frozenset({api.method}),
+                        integration="function",
+                        function=name,
+                        payload_version="2.0",
+                        resource="$default" if api.default_route else api.path,
+                        timeout=function.timeout,
+                    )
+                    for path in paths
+                )
+    return out
 
 
 class Node:
@@ -102,7 +146,6 @@ class Node:
         data_dir = settings.data_dir
         self.registry = Registry(data_dir)
         self.dns = DnsServer(self.registry, host=settings.host, port=settings.dns_port)
-        self.gateway = Gateway()
         env = standard_env(settings, stack.config)
         self.supervisor = Supervisor(
             stack.config.services,
@@ -121,6 +164,7 @@ class Node:
             host=settings.host,
             region=settings.region,
         )
+        self.gateway = Gateway(functions=self.functions)
         self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)
         self.control_server = AsgiServer(
             create_control_app(self), settings.host, settings.control_port
@@ -188,7 +232,9 @@ class Node:
         return True
 
     async def _start_publisher(self) -> None:
-        self.gateway.update(route_table(self.stack.config, self.registry, self.registry.index))
+        self.gateway.update(
+            route_table(self.stack.config, self.registry, self.registry.index, self.settings.stage)
+        )
         self._publisher = asyncio.create_task(self._publish_routes(), name="route-publisher")
 
     async def _stop_publisher(self) -> None:
@@ -204,6 +250,8 @@ class Node:
         while True:
             index = await self.registry.wait_for_change(index, 30.0)
             try:
-                self.gateway.update(route_table(self.stack.config, self.registry, index))
+                self.gateway.update(
+                    route_table(self.stack.config, self.registry, index, self.settings.stage)
+                )
             except Exception:
                 logger.exception("could not publish route table %d", index)

@@ -44,11 +44,29 @@ def status(url: str, as_json: bool) -> None:
                 str(item.get("restarts", 0)),
                 _ago(now - started) if started else "-",
             )
-    console.print(instances)
-    routes = Table("route", "methods", "service", "endpoints")
+    if doc["services"]:
+        console.print(instances)
+    if doc.get("functions"):
+        functions = Table("function", "workers", "busy", "idle", "queued", "timeout", "memory")
+        for fn in doc["functions"]:
+            functions.add_row(
+                fn["name"],
+                f"{fn['workers']}/{fn['concurrency']}",
+                str(fn["busy"]),
+                str(fn["idle"]),
+                str(fn["queued"]),
+                f"{fn['timeout']:g}s",
+                f"{fn['memory_mb']} MB",
+            )
+        console.print(functions)
+    routes = Table("route", "methods", "target", "endpoints")
     for route in doc["routes"]:
+        function = route.get("integration") == "function"
         routes.add_row(
-            route["path"], ",".join(route["methods"]), route["service"], str(route["endpoints"])
+            route["path"],
+            ",".join(route["methods"]),
+            f"function {route['target']}" if function else route["service"],
+            "-" if function else str(route["endpoints"]),
         )
     console.print(routes)
 

@@ -130,9 +130,13 @@ def _print_welcome(node: Node, console: Console) -> None:
     table.add_row("Health", f"{settings.control_url}/_stackyard/health")
     table.add_row("Consul API", f"{settings.control_url}/v1/catalog/services")
     table.add_row("DNS", f"dig @{settings.host} -p {settings.dns_port} <service>.service.stackyard")
-    for route in node.stack.config.api.routes[:8]:
-        methods = ",".join(route.methods)
-        table.add_row(f"  {methods}", f"{settings.gateway_url}{route.path}  → {route.service}")
+    routes = node.gateway.table.routes
+    for route in routes[:10]:
+        methods = ",".join(sorted(route.methods))
+        target = f"λ {route.function}" if route.integration == "function" else route.service
+        table.add_row(f"  {methods}", f"{settings.gateway_url}{route.path}  → {target}")
+    if len(routes) > 10:
+        table.add_row("", f"  … {len(routes) - 10} more: stackyard status")
     env = f"STACKYARD_URL={settings.control_url} " if settings.control_port != 4566 else ""
     table.add_row("Next", f"{env}stackyard status   |   {env}stackyard logs -f")
     console.print(

@@ -5,7 +5,8 @@
 with one reference assignment, so a request in flight finishes on the table it matched;
 ``start``/``stop`` own the pooled upstream client; the instance (or ``app``) is the ASGI app.
 :func:`build_pipeline` assembles the steps, once, in order:
-correlation → error answers → route match → integration (http proxy).
+correlation → error answers → route match → integration (http proxy, or a function when the
+gateway was given a function invoker).
 
 Endpoint state (in-flight counts, outlier ejections) and balancer positions are kept by the
 gateway across table swaps for the endpoints and services that stay.
@@ -19,6 +20,8 @@ from ..asgi import ASGIApp, Receive, Scope, Send
 from .balancer import Chooser, ServicePool, make_chooser
 from .body import BUFFER_LIMIT
 from .endpoints import EndpointState, EndpointStates
+from .errors import NoRoute
+from .lambda_proxy import FunctionIntegration, FunctionInvoker
 from .outlier import OutlierDetector, OutlierSettings
 from .proxy import HttpProxy, RouteTarget
 from .router import Router
@@ -38,6 +41,22 @@ def build_pipeline(source: RouterSource, integration: ASGIApp) -> ASGIApp:
     app = ErrorResponder(app)
     app = Correlation(app)
     return app
+
+
+class IntegrationSwitch:
+    """Sends a matched request to its route's integration: the http proxy or a function."""
+
+    def __init__(self, proxy: ASGIApp, function: ASGIApp | None) -> None:
+        self.proxy = proxy
+        self.function = function
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["state"]["route"].route.integration != "function":
+            await self.proxy(scope, receive, send)
+        elif self.function is not None:
+            await self.function(scope, receive, send)
+        else:
+            raise NoRoute()
 
 
 class _Live:
@@ -64,6 +83,7 @@ class Gateway:
         outlier: OutlierSettings | None = None,
         pool: PoolSettings | None = None,
         buffer_limit: int = BUFFER_LIMIT,
+        functions: FunctionInvoker | None = None,
     ) -> None:
         self.max_body_size = max_body_size
         self.detector = OutlierDetector(outlier)
@@ -72,7 +92,12 @@ class Gateway:
         self._choosers: dict[tuple[str, Balancer], Chooser] = {}
         self._live = self._compile(RouteTable(version=0))
         proxy = HttpProxy(self.client, max_body_size=max_body_size, buffer_limit=buffer_limit)
-        self._pipeline = build_pipeline(self._live, proxy)
+        function = (
+            FunctionIntegration(functions, max_body_size=max_body_size)
+            if functions is not None
+            else None
+        )
+        self._pipeline = build_pipeline(self._live, IntegrationSwitch(proxy, function))
 
     @property
     def table(self) -> RouteTable:

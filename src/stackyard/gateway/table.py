@@ -14,19 +14,32 @@ from typing import Literal
 from ..registry.models import Endpoint
 
 Balancer = Literal["round_robin", "least_request"]
+Integration = Literal["http_proxy", "function"]
+PayloadVersion = Literal["1.0", "2.0"]
 
 
 @dataclass(frozen=True)
 class RouteSpec:
-    """One route: a path template (``/items/{id}``, ``/files/{proxy+}``) and where it goes."""
+    """One route: a path template (``/items/{id}``, ``/files/{proxy+}``) and where it goes.
+
+    ``integration`` ``http_proxy`` sends the request to ``service``; ``function`` invokes
+    ``function`` with an API Gateway proxy event of ``payload_version`` (1.0 = REST API,
+    2.0 = HTTP API), naming ``stage`` and ``resource`` (the template as the function sees it,
+    without a stage prefix; ``$default`` for an HTTP API's default route).
+    """
 
     path: str
-    service: str
+    service: str = ""
     methods: frozenset[str] = frozenset({"ANY"})
     strip_prefix: str = ""
     timeout: float = 29.0
     retries: int = 2
     balancer: Balancer = "round_robin"
+    integration: Integration = "http_proxy"
+    function: str = ""
+    payload_version: PayloadVersion = "2.0"
+    stage: str = ""
+    resource: str = ""
 
 
 @dataclass(frozen=True)

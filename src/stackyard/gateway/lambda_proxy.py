@@ -1,0 +1,129 @@
+"""The ``function`` integration: a request becomes an API Gateway proxy event, the function's
+result becomes the response.
+
+REST routes (payload 1.0) and HTTP API routes (payload 2.0) are built and mapped back by
+:mod:`stackyard.functions.events`, field by field as API Gateway does. A function error, a
+malformed result or an unknown function answers 502 ``{"message": "Internal server error"}``;
+a function at its concurrency limit answers 429 ``{"message": "Too Many Requests"}``.
+The request body is read whole (bounded by the gateway's body limit): a function gets it in one
+piece anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Protocol
+
+from ..asgi import Receive, Scope, Send
+from ..functions.errors import FunctionError, MalformedResponse, TooManyRequests
+from ..functions.events import (
+    INTERNAL_ERROR_BODY,
+    ProxyRequest,
+    http_api_event,
+    http_api_response,
+    rest_event,
+    rest_response,
+)
+from .body import read_request_body
+from .errors import GatewayError
+from .proxy import request_path
+from .router import RouteMatch
+
+logger = logging.getLogger(__name__)
+
+_JSON = (b"content-type", b"application/json")
+_TOO_MANY = b'{"message": "Too Many Requests"}'
+
+
+class InvocationResult(Protocol):
+    @property
+    def payload(self) -> bytes: ...
+
+    @property
+    def function_error(self) -> str | None: ...
+
+
+class FunctionInvoker(Protocol):
+    """What the gateway needs of the function runtime."""
+
+    async def invoke(self, name: str, payload: bytes) -> InvocationResult: ...
+
+
+class FunctionIntegration:
+    """The innermost step for ``function`` routes (see the module docstring)."""
+
+    def __init__(self, invoker: FunctionInvoker, *, max_body_size: int) -> None:
+        self._invoker = invoker
+        self._max_body = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match: RouteMatch[object] = scope["state"]["route"]
+        route = match.route
+        length, chunked = _framing(scope)
+        body = await read_request_body(
+            receive, length, chunked, self._max_body, buffer_limit=self._max_body
+        )
+        assert body is None or isinstance(body, bytes)
+        path = request_path(scope)
+        if route.payload_version == "1.0" and route.stage:
+            path = path.removeprefix(f"/{route.stage}") or "/"
+        client = scope.get("client")
+        request = ProxyRequest(
+            method=scope["method"],
+            path=path,
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=scope["headers"],
+            body=body or b"",
+            source_ip=str(client[0]) if client else "127.0.0.1",
+            stage=route.stage or "$default",
+            route=route.resource or route.path,
+            route_method="ANY" if "ANY" in route.methods else scope["method"],
+            path_parameters=match.params or None,
+            request_id=str(uuid.uuid4()),
+        )
+        rest = route.payload_version == "1.0"
+        event = rest_event(request) if rest else http_api_event(request)
+        try:
+            result = await self._invoker.invoke(route.function, json.dumps(event).encode())
+        except TooManyRequests:
+            await _answer(send, 429, [_JSON], _TOO_MANY)
+            return
+        except GatewayError:
+            raise
+        except FunctionError as exc:
+            logger.warning("function %s could not be invoked: %s", route.function, exc)
+            await _answer(send, 502, [_JSON], INTERNAL_ERROR_BODY)
+            return
+        if result.function_error:
+            await _answer(send, 502, [_JSON], INTERNAL_ERROR_BODY)
+            return
+        try:
+            response = rest_response(result.payload) if rest else http_api_response(result.payload)
+        except MalformedResponse as exc:
+            logger.warning("function %s returned a malformed response: %s", route.function, exc)
+            await _answer(send, 502, [_JSON], INTERNAL_ERROR_BODY)
+            return
+        await _answer(send, response.status, response.headers, response.body)
+
+
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    length: int | None = None
+    chunked = False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                length = None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return (None if chunked else length), chunked
+
+
+async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [h for h in headers if h[0] != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
