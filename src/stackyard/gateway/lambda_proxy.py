@@ -7,6 +7,10 @@ malformed result or an unknown function answers 502 ``{"message": "Internal serv
 a function at its concurrency limit answers 429 ``{"message": "Too Many Requests"}``.
 The request body is read whole (bounded by the gateway's body limit): a function gets it in one
 piece anyway.
+
+ASGI servers hand header names over lower-cased, so the client's own spelling is lost; REST
+events (whose ``headers`` keep the client's spelling on AWS) get the canonical ``Title-Case``
+form most HTTP/1.1 clients send (``Content-Type``, ``X-Api-Key``).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class FunctionIntegration:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match: RouteMatch[object] = scope["state"]["route"]
         route = match.route
+        rest = route.payload_version == "1.0"
         length, chunked = _framing(scope)
         body = await read_request_body(
             receive, length, chunked, self._max_body, buffer_limit=self._max_body
@@ -74,7 +79,7 @@ class FunctionIntegration:
             method=scope["method"],
             path=path,
             query=scope.get("query_string", b"").decode("latin-1"),
-            headers=scope["headers"],
+            headers=[(_title(n), v) for n, v in scope["headers"]] if rest else scope["headers"],
             body=body or b"",
             source_ip=str(client[0]) if client else "127.0.0.1",
             stage=route.stage or "$default",
@@ -83,7 +88,6 @@ class FunctionIntegration:
             path_parameters=match.params or None,
             request_id=str(uuid.uuid4()),
         )
-        rest = route.payload_version == "1.0"
         event = rest_event(request) if rest else http_api_event(request)
         try:
             result = await self._invoker.invoke(route.function, json.dumps(event).encode())
@@ -106,6 +110,10 @@ class FunctionIntegration:
             await _answer(send, 502, [_JSON], INTERNAL_ERROR_BODY)
             return
         await _answer(send, response.status, response.headers, response.body)
+
+
+def _title(name: bytes) -> bytes:
+    return b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
 
 
 def _framing(scope: Scope) -> tuple[int | None, bool]:

@@ -1,0 +1,46 @@
+import base64
+import json
+import os
+
+
+def echo(event, context):
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json", "x-stage-seen": os.environ["STAGE_SEEN"]},
+        "body": json.dumps({"event": event, "function": context.function_name}),
+    }
+
+
+def infer(event, context):
+    return {"inferred": True, "query": event.get("queryStringParameters")}
+
+
+def cookies(event, context):
+    return {
+        "statusCode": 201,
+        "cookies": ["a=1; Path=/", "b=2"],
+        "headers": {"x-got-cookies": ",".join(event.get("cookies") or [])},
+        "body": "ok",
+    }
+
+
+def binary(event, context):
+    data = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/octet-stream"},
+        "body": base64.b64encode(data[::-1]).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+class BoomError(Exception):
+    pass
+
+
+def boom(event, context):
+    raise BoomError("it went boom")
+
+
+def malformed(event, context):
+    return {"statusCode": "not a number", "body": 12}
