@@ -9,8 +9,12 @@ Run by hand or with ``make bench`` (needs the Debian packages ``wrk`` and ``ngin
    - direct to the backend,
    - through the Stackyard gateway: a ``Gateway`` on ``AsgiServer`` (granian, one worker, uvloop)
      in a child process started by this script (``--serve-gateway``), route ``/{proxy+}``,
+     ``stackyard.gateway.tune_gc()`` called after start-up, as a node should (``--no-tune-gc``
+     to leave the collector as it is),
    - through nginx ``proxy_pass`` (one worker) with an ``upstream { keepalive 64; }`` pool;
-3. prints requests/s, p50 and p99 for each, gateway rps / nginx rps and the p99 the gateway adds.
+3. prints requests/s, p50 and p99 for each, the proxy's CPU time per request (gateway process,
+   nginx proxy worker; read from /proc, so Linux only — steadier than requests/s when the
+   machine is shared), gateway rps / nginx rps and the p99 the gateway adds.
 
 Only loopback addresses are used; every child process is stopped when the run ends.
 """
@@ -96,6 +100,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: str
+    cpu_us: float | None = None  # CPU time of the proxy process per request (Linux only)
 
 
 def free_port() -> int:
@@ -132,8 +137,10 @@ def start_nginx(tmp: Path, name: str, config: str) -> subprocess.Popen[bytes]:
     )
 
 
-def start_gateway(port: int, backend_port: int) -> subprocess.Popen[bytes]:
+def start_gateway(port: int, backend_port: int, tune_gc: bool = True) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, __file__, "--serve-gateway", str(port), "--upstream", str(backend_port)]
+    if not tune_gc:
+        cmd.append("--no-tune-gc")
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 
 
@@ -159,12 +166,22 @@ def parse_wrk(name: str, out: str) -> Result:
     return Result(name, rps, p50, p99, "; ".join(errors) or "-")
 
 
-def run_wrk(name: str, port: int, args: argparse.Namespace) -> Result:
+def process_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` (all threads), from /proc; None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(name: str, port: int, args: argparse.Namespace, pid: int | None = None) -> Result:
     url = f"http://{HOST}:{port}{PATH}"
     base = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
     subprocess.run(
         [*base, "-d", f"{args.warmup}s", url], capture_output=True, timeout=60, check=True
     )
+    cpu_before = process_cpu(pid)
     out = subprocess.run(
         [*base, "-d", f"{args.duration}s", url],
         capture_output=True,
@@ -172,11 +189,27 @@ def run_wrk(name: str, port: int, args: argparse.Namespace) -> Result:
         timeout=args.duration + 60,
         check=True,
     ).stdout
+    cpu_after = process_cpu(pid)
     result = parse_wrk(name, out)
+    cpu = ""
+    if cpu_before is not None and cpu_after is not None and result.rps > 0:
+        result.cpu_us = 1e6 * (cpu_after - cpu_before) / (result.rps * args.duration)
+        cpu = f", {result.cpu_us:.0f} µs CPU/request"
     print(
-        f"  {name}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
+        f"  {name}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, "
+        f"p99 {result.p99_ms:.2f} ms{cpu}"
     )
     return result
+
+
+def proxy_worker(tmp: Path) -> int | None:
+    """The pid of the nginx proxy's worker process (the one doing the work), if found."""
+    try:
+        master = int((tmp / "proxy.pid").read_text())
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except (OSError, ValueError):
+        return None
+    return int(children[0]) if children else None
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -195,10 +228,11 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
 
     by = {r.name: r for r in results}
     table = Table(title=f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET {PATH}")
-    for col in ("mode", "requests/s", "p50 ms", "p99 ms", "errors"):
+    for col in ("mode", "requests/s", "p50 ms", "p99 ms", "CPU µs/req", "errors"):
         table.add_column(col, justify="left" if col in ("mode", "errors") else "right")
     for r in results:
-        table.add_row(r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", r.errors)
+        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
+        table.add_row(r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", cpu, r.errors)
     console = Console()
     console.print(table)
     gw, ngx, direct = by["stackyard gateway"], by["nginx proxy_pass"], by["direct"]
@@ -208,9 +242,14 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         f"nginx {ngx.p99_ms - direct.p99_ms:+.2f} ms"
     )
     if args.markdown:
-        print("\n| mode | requests/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---|")
+        print(
+            "\n| mode | requests/s | p50 ms | p99 ms | CPU µs/req | errors |"
+            "\n|---|---:|---:|---:|---:|---|"
+        )
         for r in results:
-            print(f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |")
+            cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
+            cells = [r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", cpu, r.errors]
+            print("| " + " | ".join(cells) + " |")
 
 
 def bench(args: argparse.Namespace) -> None:
@@ -231,10 +270,10 @@ def bench(args: argparse.Namespace) -> None:
             wait_port(backend_port, backend)
             results = [run_wrk("direct", backend_port, args)]
 
-            gateway = start_gateway(gateway_port, backend_port)
+            gateway = start_gateway(gateway_port, backend_port, args.tune_gc)
             children.append(gateway)
             wait_port(gateway_port, gateway)
-            results.append(run_wrk("stackyard gateway", gateway_port, args))
+            results.append(run_wrk("stackyard gateway", gateway_port, args, gateway.pid))
             stop(gateway)
 
             proxy_conf = NGINX_PROXY.format(
@@ -243,14 +282,14 @@ def bench(args: argparse.Namespace) -> None:
             proxy = start_nginx(tmp, "proxy", proxy_conf)
             children.append(proxy)
             wait_port(proxy_port, proxy)
-            results.append(run_wrk("nginx proxy_pass", proxy_port, args))
+            results.append(run_wrk("nginx proxy_pass", proxy_port, args, proxy_worker(tmp)))
         finally:
             for child in reversed(children):
                 stop(child)
     report(results, args)
 
 
-def serve_gateway(port: int, upstream: int) -> None:
+def serve_gateway(port: int, upstream: int, tune: bool) -> None:
     """The gateway process: one Gateway on one AsgiServer, until SIGTERM."""
     from types import MappingProxyType
 
@@ -268,6 +307,10 @@ def serve_gateway(port: int, upstream: int) -> None:
             )
         )
         await gateway.start()
+        if tune:
+            from stackyard.gateway import tune_gc
+
+            tune_gc()
         server = AsgiServer(gateway, HOST, port)
         await server.start()
         done = asyncio.Event()
@@ -293,11 +336,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
+    parser.add_argument(
+        "--no-tune-gc",
+        dest="tune_gc",
+        action="store_false",
+        help="do not call stackyard.gateway.tune_gc() (gc.freeze) in the gateway process",
+    )
     parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_gateway:
-        serve_gateway(args.serve_gateway, args.upstream)
+        serve_gateway(args.serve_gateway, args.upstream, args.tune_gc)
     else:
         bench(args)
 

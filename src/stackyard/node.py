@@ -20,7 +20,7 @@ from pathlib import Path
 from .config import LoadedStack, StackConfig
 from .control import create_control_app
 from .functions.runtime import FunctionRuntime
-from .gateway import Gateway
+from .gateway import Gateway, tune_gc
 from .gateway.table import RouteSpec, RouteTable
 from .registry import DnsServer, Registry
 from .serving import AsgiServer
@@ -208,6 +208,7 @@ class Node:
             await self.stop()
             raise
         self._started = True
+        tune_gc()  # long-lived start-up objects out of the collector's way (gateway p99)
 
     async def stop(self) -> None:
         """Stop in reverse order; one failing component does not keep the others running."""

@@ -2,7 +2,8 @@
 
 Public API: :class:`Gateway` (the ASGI app with ``update``/``start``/``stop``), the table types
 :class:`RouteSpec`/:class:`RouteTable`, the compiled :class:`Router`, the policies
-(:class:`OutlierSettings`, :class:`PoolSettings`) and the error tree in :mod:`.errors`.
+(:class:`OutlierSettings`, :class:`PoolSettings`), the error tree in :mod:`.errors` and
+:func:`tune_gc` (call once after the node started; see :mod:`.tuning`).
 """
 
 from .app import DEFAULT_MAX_BODY_SIZE, Gateway, build_pipeline
@@ -23,6 +24,7 @@ from .errors import (
 from .outlier import OutlierDetector, OutlierSettings
 from .router import RouteMatch, Router
 from .table import Balancer, RouteSpec, RouteTable
+from .tuning import tune_gc
 from .upstream import PoolSettings, UpstreamClient
 
 __all__ = [
@@ -52,4 +54,5 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "build_pipeline",
+    "tune_gc",
 ]

@@ -3,8 +3,9 @@
 :func:`read_request_body` enforces the gateway's body limit: a declared Content-Length over the
 limit is refused before anything is read or proxied; a body without a length (chunked) is
 counted as it streams. Bodies up to ``buffer_limit`` bytes are read whole and come back as
-``bytes``; larger ones come back as a :class:`StreamedBody`, which aiohttp consumes as an async
-iterable. A streamed body can be re-sent only while nothing of it has been sent (``started``).
+``bytes``; larger ones come back as a :class:`StreamedBody`, which the upstream connection
+(:mod:`.h1`) consumes as an async iterable. A streamed body can be re-sent only while nothing
+of it has been sent (``started``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class ClientDisconnected(Exception):
 
 
 class StreamedBody:
-    """The rest of a request body, read from ``receive`` while aiohttp sends it upstream."""
+    """The rest of a request body, read from ``receive`` while it is sent upstream."""
 
     __slots__ = ("_head", "_limit", "_more", "_receive", "_received", "error", "started")
 

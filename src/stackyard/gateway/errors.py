@@ -11,12 +11,13 @@ an error code; :func:`send_error` writes it as ``{"error": {"code": ..., "messag
   endpoint in the current table.
 - :class:`UpstreamUnavailable` (502 ``BadGateway``): every try failed to connect or the
   upstream broke the connection before answering.
-- :class:`UpstreamTimeout` (504 ``GatewayTimeout``): the upstream did not answer in time.
+- :class:`UpstreamTimeout` (504 ``GatewayTimeout``): the upstream did not answer in time;
+  :class:`UpstreamConnectTimeout` when the connection itself could not be opened in time.
 - :class:`GatewayNotStarted` (503 ``GatewayNotStarted``): a request came before ``start()``.
 - :class:`InvalidRoute` (raised by ``Gateway.update`` / the router compiler, never per request):
   a route's path template is malformed; the current table stays in force.
 
-Third-party errors (aiohttp, OS) are translated at the boundary with ``raise ... from exc``.
+Third-party errors (httptools, OS) are translated at the boundary with ``raise ... from exc``.
 Steps raise these only before ``http.response.start`` was sent; after that a failure can only
 abort the response.
 """
@@ -128,6 +129,11 @@ class UpstreamTimeout(UpstreamError):
 
     def default_message(self) -> str:
         return "the upstream did not answer in time"
+
+
+class UpstreamConnectTimeout(UpstreamTimeout):
+    def default_message(self) -> str:
+        return "the connection to the upstream could not be opened in time"
 
 
 _JSON = (b"content-type", b"application/json")

@@ -8,8 +8,8 @@ goes in ``X-Forwarded-Host``); ``X-Forwarded-For`` gets the client address appen
 and ``x-correlation-counter`` are replaced by the values the correlation step chose.
 
 Towards the client: the same hop-by-hop set is dropped from the upstream's response headers;
-the rest pass unchanged (names lower-cased, as ASGI wants), except ``x-correlation-id``,
-which the correlation step sets.
+the rest pass unchanged (the upstream client lower-cases names, as ASGI wants), except
+``x-correlation-id``, which the correlation step sets.
 """
 
 from __future__ import annotations
@@ -41,17 +41,21 @@ HOP_BY_HOP: frozenset[bytes] = frozenset(
 )
 # the correlation step sets x-correlation-id on the response itself
 _RESPONSE_DROP = HOP_BY_HOP | {b"x-correlation-id"}
+# the usual Connection values name no other header: nothing more to drop
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
 
 
 class RequestHead:
-    """The upstream request headers plus what the body reader needs to know."""
+    """The upstream request's header lines plus what the body reader needs to know.
 
-    __slots__ = ("chunked", "content_length", "headers")
+    ``fields`` is the header block as it goes on the wire (``name: value`` lines, each ending
+    in CRLF, without ``Host`` and without the blank line that ends the head).
+    """
 
-    def __init__(
-        self, headers: list[tuple[str, str]], content_length: int | None, chunked: bool
-    ) -> None:
-        self.headers = headers
+    __slots__ = ("chunked", "content_length", "fields")
+
+    def __init__(self, fields: bytes, content_length: int | None, chunked: bool) -> None:
+        self.fields = fields
         self.content_length = content_length
         self.chunked = chunked
 
@@ -60,70 +64,84 @@ def _tokens(value: bytes) -> set[bytes]:
     return {t.strip().lower() for t in value.split(b",") if t.strip()}
 
 
-def upstream_request_head(scope: Scope, correlation_id: str, counter: int) -> RequestHead:
+_XFP = {"http": (b"x-forwarded-proto", b"http"), "https": (b"x-forwarded-proto", b"https")}
+_CORRELATION_ID = b"x-correlation-id"
+_CORRELATION_COUNTER = b"x-correlation-counter"
+
+
+def upstream_request_head(scope: Scope, correlation_id: str | bytes, counter: int) -> RequestHead:
     """Rewrites the client's request headers for the upstream (see the module docstring)."""
-    out: list[tuple[str, str]] = []
-    host = ""
-    xff = ""
+    out: list[tuple[bytes, bytes]] = []
+    host = b""
+    xff = b""
     content_length: int | None = None
     chunked = False
     listed: set[bytes] | None = None
     special = _REQUEST_SPECIAL
-    for name, value in scope["headers"]:
-        code = special.get(name)
+    for pair in scope["headers"]:
+        code = special.get(pair[0])
         if code is None:
-            if not name.startswith(b"proxy-"):
-                out.append((name.decode("latin-1"), value.decode("latin-1")))
+            if not pair[0].startswith(b"proxy-"):
+                out.append(pair)
             continue
+        value = pair[1]
         if code == _CONTENT_LENGTH:
             try:
                 content_length = int(value)
             except ValueError:
                 content_length = None
             if content_length is not None and content_length >= 0:
-                out.append(("content-length", str(content_length)))
+                out.append((b"content-length", b"%d" % content_length))
+            else:
+                content_length = None
         elif code == _HOST:
-            host = value.decode("latin-1")
+            host = value
         elif code == _XFF:
-            xff = value.decode("latin-1") if not xff else f"{xff}, {value.decode('latin-1')}"
+            xff = value if not xff else xff + b", " + value
         elif code == _CONNECTION:
             listed = _tokens(value) if listed is None else listed | _tokens(value)
         elif code == _TRANSFER_ENCODING:
             chunked = True
     if listed:
-        drop = {t.decode("latin-1") for t in listed}
-        out = [(n, v) for n, v in out if n.lower() not in drop]
+        out = [p for p in out if p[0] not in listed]
     if chunked:
         # Transfer-Encoding wins over Content-Length (RFC 9112 6.3); the body is re-framed.
         content_length = None
-        out = [(n, v) for n, v in out if n != "content-length"]
+        out = [p for p in out if p[0] != b"content-length"]
     client = scope.get("client")
     if client:
-        xff = f"{xff}, {client[0]}" if xff else str(client[0])
+        address = str(client[0]).encode("latin-1")
+        xff = xff + b", " + address if xff else address
     if xff:
-        out.append(("x-forwarded-for", xff))
-    out.append(("x-forwarded-proto", scope.get("scheme") or "http"))
+        out.append((b"x-forwarded-for", xff))
+    scheme = scope.get("scheme") or "http"
+    out.append(_XFP.get(scheme) or (b"x-forwarded-proto", scheme.encode("latin-1")))
     if host:
-        out.append(("x-forwarded-host", host))
-    out.append(("x-correlation-id", correlation_id))
-    out.append(("x-correlation-counter", str(counter)))
-    return RequestHead(out, content_length, chunked)
+        out.append((b"x-forwarded-host", host))
+    if isinstance(correlation_id, str):
+        correlation_id = correlation_id.encode("latin-1")
+    out.append((_CORRELATION_ID, correlation_id))
+    out.append((_CORRELATION_COUNTER, b"%d" % counter))
+    fields = b"\r\n".join(map(b": ".join, out)) + b"\r\n"
+    return RequestHead(fields, content_length, chunked)
 
 
 def client_response_headers(
     raw: Iterable[tuple[bytes, bytes]],
 ) -> list[tuple[bytes, bytes]]:
-    """The upstream's response headers minus hop-by-hop ones, names lower-cased."""
+    """The upstream's response headers (names already lower-cased) minus hop-by-hop ones."""
     out: list[tuple[bytes, bytes]] = []
     listed: set[bytes] | None = None
     hop = _RESPONSE_DROP
-    for name, value in raw:
-        lname = name.lower()
-        if lname in hop or lname.startswith(b"proxy-"):
-            if lname == b"connection":
-                listed = _tokens(value) if listed is None else listed | _tokens(value)
+    for pair in raw:
+        name = pair[0]
+        if name in hop or name.startswith(b"proxy-"):
+            if name == b"connection":
+                value = pair[1]
+                if value.lower() not in _PLAIN_CONNECTION:
+                    listed = _tokens(value) if listed is None else listed | _tokens(value)
             continue
-        out.append((lname, value))
+        out.append(pair)
     if listed:
         out = [(n, v) for n, v in out if n not in listed]
     return out

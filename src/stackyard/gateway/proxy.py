@@ -20,18 +20,23 @@ message, anything else is relayed chunk by chunk as it arrives.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from urllib.parse import quote
-
-import aiohttp
-from yarl import URL
 
 from ..asgi import Receive, Scope, Send
 from .balancer import ServicePool
 from .body import BUFFER_LIMIT, StreamedBody, read_request_body
 from .endpoints import EndpointState
-from .errors import GatewayError, NoHealthyUpstream, UpstreamTimeout, UpstreamUnavailable
+from .errors import (
+    GatewayError,
+    GatewayNotStarted,
+    NoHealthyUpstream,
+    UpstreamConnectTimeout,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from .h1 import H1Connection
 from .headers import client_response_headers, upstream_request_head
 from .router import RouteMatch
 from .table import RouteSpec
@@ -42,6 +47,8 @@ logger = logging.getLogger(__name__)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 _NO_BODY_STATUSES = frozenset({204, 304})
+_METHODS = {m: m.encode() for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+_CHUNKED = b"transfer-encoding: chunked\r\n"
 
 
 class ResponseAborted(Exception):
@@ -99,72 +106,79 @@ class HttpProxy:
         pool = target.pool
         if not pool.endpoints:
             raise NoHealthyUpstream(pool.service)
-        session = self._client.session
+        if not self._client.started:
+            raise GatewayNotStarted()
         head = upstream_request_head(scope, state["correlation_id"], state["correlation_counter"])
-        body = await read_request_body(
-            receive, head.content_length, head.chunked, self._max_body, self._buffer_limit
-        )
-        tail = upstream_target(scope, target.strip_prefix)
+        body: bytes | StreamedBody | None = None
+        fields = head.fields
+        if head.content_length is not None or head.chunked:
+            body = await read_request_body(
+                receive, head.content_length, head.chunked, self._max_body, self._buffer_limit
+            )
+        if body is not None and head.content_length is None:
+            if isinstance(body, bytes):  # a chunked body small enough to be read whole
+                fields += b"content-length: %d\r\n" % len(body)
+            else:
+                fields += _CHUNKED
         method: str = scope["method"]
-        resp, endpoint = await self._exchange(session, method, tail, head.headers, body, target)
+        method_b = _METHODS.get(method) or method.encode("latin-1")
+        start = b"%s %s" % (
+            method_b,
+            upstream_target(scope, target.strip_prefix).encode("latin-1"),
+        )
+        resp, endpoint = await self._exchange(method, start, fields, body, head.chunked, target)
         try:
-            await self._relay(resp, method, send)
+            await self._relay(resp, method, target.timeout, send)
         finally:
             endpoint.in_flight -= 1
             resp.release()
 
     async def _exchange(
         self,
-        session: aiohttp.ClientSession,
         method: str,
-        tail: str,
-        headers: list[tuple[str, str]],
+        start: bytes,
+        fields: bytes,
         body: bytes | StreamedBody | None,
+        chunked: bool,
         target: RouteTarget,
-    ) -> tuple[aiohttp.ClientResponse, EndpointState]:
+    ) -> tuple[H1Connection, EndpointState]:
         pool = target.pool
         detector = pool.detector
+        client = self._client
         idempotent = method in IDEMPOTENT
+        head_only = method == "HEAD"
         streamed = body if isinstance(body, StreamedBody) else None
-        timeout = self._client.timeout(target.timeout)
+        wait_limit = target.timeout
         tries = target.retries + 1
         tried: list[EndpointState] = []
-        error: GatewayError = UpstreamUnavailable()
+        error: GatewayError | None = None
         for attempt in range(tries):
             endpoint = pool.pick(tried)
             if endpoint is None:
                 raise NoHealthyUpstream(pool.service)
             endpoint.in_flight += 1
             try:
-                resp = await session.request(
-                    method,
-                    URL(endpoint.origin + tail, encoded=True),
-                    headers=headers,
-                    data=body,
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
-            except asyncio.CancelledError:
-                endpoint.in_flight -= 1
-                raise
-            except Exception as exc:
+                conns = client.pool(endpoint.address, endpoint.port)
+                resp = await conns.request(start, fields, body, chunked, wait_limit, head_only)
+            except UpstreamError as exc:
                 endpoint.in_flight -= 1
                 if streamed is not None and streamed.error is not None:
                     raise streamed.error from exc  # 413, or the client went away
-                if isinstance(exc, aiohttp.ConnectionTimeoutError):
-                    error, retryable = UpstreamTimeout(), True
-                elif isinstance(exc, TimeoutError):
-                    error, retryable = UpstreamTimeout(), idempotent
-                elif isinstance(exc, (aiohttp.ClientError, OSError)):
-                    error, retryable = UpstreamUnavailable(), True
+                if isinstance(exc, UpstreamConnectTimeout):
+                    error, retryable = exc, True
+                elif isinstance(exc, UpstreamTimeout):
+                    error, retryable = exc, idempotent
                 else:
-                    raise
+                    error, retryable = exc, True
                 detector.failure(endpoint, pool.endpoints)
                 logger.debug("try %d to %s failed: %r", attempt + 1, endpoint.key, exc)
                 if not retryable or (streamed is not None and streamed.started):
                     raise error from exc
                 tried.append(endpoint)
                 continue
+            except BaseException:
+                endpoint.in_flight -= 1
+                raise
             status = resp.status
             if status >= 500:
                 detector.failure(endpoint, pool.endpoints)
@@ -181,30 +195,28 @@ class HttpProxy:
             elif endpoint.consecutive_failures:
                 detector.success(endpoint)
             return resp, endpoint
-        raise error
+        raise error or UpstreamUnavailable()
 
-    async def _relay(self, resp: aiohttp.ClientResponse, method: str, send: Send) -> None:
+    async def _relay(self, resp: H1Connection, method: str, wait_limit: float, send: Send) -> None:
         status = resp.status
-        headers = client_response_headers(resp.raw_headers)
-        length = resp.content_length
+        headers = client_response_headers(resp.headers)
         if method == "HEAD" or status in _NO_BODY_STATUSES:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        if length is not None and length <= self._buffer_limit:
-            try:
-                data = await resp.read()
-            except TimeoutError as exc:
-                raise UpstreamTimeout() from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                raise UpstreamUnavailable() from exc
+        length = resp.content_length
+        if resp.complete or (length is not None and length <= self._buffer_limit):
+            data = await resp.read_all(wait_limit)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": data, "more_body": False})
             return
         await send({"type": "http.response.start", "status": status, "headers": headers})
         try:
-            async for chunk in resp.content.iter_any():
+            while True:
+                chunk = await resp.read_chunk(wait_limit)
+                if not chunk:
+                    break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except UpstreamError as exc:
             raise ResponseAborted(f"upstream failed while streaming the response: {exc!r}") from exc
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -1,84 +1,89 @@
-"""The gateway's one pooled HTTP client to upstream endpoints, and its lifecycle.
+"""The gateway's pooled HTTP/1.1 client to upstream endpoints, and its lifecycle.
 
-:class:`UpstreamClient` owns a single ``aiohttp.ClientSession`` (keep-alive connection pool, no
-cookie jar, no automatic decompression, no automatic Accept/Accept-Encoding/User-Agent/
-Content-Type headers, so the upstream sees what the client sent), created by ``start`` and
-closed by ``stop``. Per-try timeouts are ``aiohttp.ClientTimeout`` objects cached per value:
-``sock_connect`` bounds opening a connection, ``sock_read`` bounds every wait for upstream bytes
-(so it bounds the time to the response head, and each pause of a streamed body).
+:class:`UpstreamClient` owns one :class:`~stackyard.gateway.pool.EndpointPool` per upstream
+``host:port`` (made on first use) and a sweeper task that closes connections idle longer than
+``keepalive_timeout``; ``start`` starts the sweeper, ``stop`` stops it and closes every
+connection. The wire work is :mod:`.h1` (an ``asyncio.Protocol`` with the httptools parser):
+the proxy path does not go through aiohttp (50 concurrent GETs on one loop: aiohttp ≈ 103 µs of
+CPU per request, this client ≈ 19 µs; see docs/benchmarks.md). Nothing is added to the
+request the proxy builds (no Accept, User-Agent, ...), and response bodies are passed as they
+are (no decompression).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
-import aiohttp
-
 from .errors import GatewayNotStarted
+from .pool import EndpointPool
 
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """Upstream connection-pool limits."""
+    """Upstream connection-pool settings."""
 
-    limit: int = 1024  # connections in total (0: no limit)
-    limit_per_host: int = 0  # connections per endpoint (0: no limit)
+    max_idle: int = 64  # idle keep-alive connections kept per endpoint
     keepalive_timeout: float = 30.0  # seconds an idle connection is kept
-    read_buffer: int = 64 * 1024  # aiohttp read_bufsize
-
-
-SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+    read_buffer: int = 256 * 1024  # response bytes buffered before reading pauses
 
 
 class UpstreamClient:
-    """The pooled client session, created in ``start`` and closed in ``stop``."""
+    """The per-endpoint connection pools, alive between ``start`` and ``stop``."""
 
     def __init__(self, settings: PoolSettings | None = None) -> None:
         self.settings = settings or PoolSettings()
-        self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._pools: dict[tuple[str, int], EndpointPool] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def started(self) -> bool:
-        return self._session is not None
+        return self._loop is not None
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        session = self._session
-        if session is None:
-            raise GatewayNotStarted()
-        return session
+    def pool(self, host: str, port: int) -> EndpointPool:
+        """The pool for ``host:port`` (raises GatewayNotStarted before ``start``)."""
+        pool = self._pools.get((host, port))
+        if pool is None:
+            loop = self._loop
+            if loop is None:
+                raise GatewayNotStarted()
+            settings = self.settings
+            pool = self._pools[(host, port)] = EndpointPool(
+                loop,
+                host,
+                port,
+                max_idle=settings.max_idle,
+                idle_timeout=settings.keepalive_timeout,
+                high_water=settings.read_buffer,
+            )
+        return pool
 
     async def start(self) -> None:
-        if self._session is not None:
+        if self._loop is not None:
             return
-        settings = self.settings
-        connector = aiohttp.TCPConnector(
-            limit=settings.limit,
-            limit_per_host=settings.limit_per_host,
-            keepalive_timeout=settings.keepalive_timeout,
-            ttl_dns_cache=10,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=SKIP_AUTO_HEADERS,
-            timeout=aiohttp.ClientTimeout(total=None),
-            read_bufsize=settings.read_buffer,
-            raise_for_status=False,
-            trust_env=False,
-        )
+        self._loop = asyncio.get_running_loop()
+        self._sweeper = self._loop.create_task(self._sweep(), name="gateway-upstream-sweeper")
 
     async def stop(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        sweeper, self._sweeper = self._sweeper, None
+        self._loop = None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.close()
 
-    def timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        """The per-try timeout object for ``seconds`` (cached)."""
-        timeout = self._timeouts.get(seconds)
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
-            self._timeouts[seconds] = timeout
-        return timeout
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = min(max(self.settings.keepalive_timeout / 4, 0.05), 5.0)
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for key, pool in list(self._pools.items()):
+                pool.sweep(now)
+                if not pool.conns and not pool.idle:
+                    del self._pools[key]  # endpoints come and go; forget unused pools
