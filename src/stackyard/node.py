@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import LoadedStack, StackConfig
+from .config.models import CorsConfig
 from .control import create_control_app
 from .functions.runtime import FunctionRuntime
-from .gateway import Gateway, tune_gc
+from .gateway import CorsPolicy, Gateway, tune_gc
 from .gateway.table import RouteSpec, RouteTable
 from .registry import DnsServer, Registry
 from .serving import AsgiServer
@@ -78,6 +79,7 @@ def route_table(
     stack: StackConfig, registry: Registry, version: int, stage: str = "dev"
 ) -> RouteTable:
     """The gateway's view of the stack right now: configured routes + passing endpoints."""
+    api_cors = cors_policy(stack.api.cors)
     routes = [
         RouteSpec(
             path=route.path,
@@ -87,16 +89,33 @@ def route_table(
             timeout=route.timeout,
             retries=route.retries,
             balancer=route.balancer,
+            cors=api_cors,
         )
         for route in stack.api.routes
     ]
-    routes.extend(function_routes(stack, stage))
+    routes.extend(function_routes(stack, stage, api_cors))
     names = {route.service for route in routes if route.integration == "http_proxy"}
     endpoints = {name: tuple(registry.passing(name)) for name in sorted(names)}
     return RouteTable(version=version, routes=tuple(routes), endpoints=endpoints)
 
 
-def function_routes(stack: StackConfig, stage: str) -> list[RouteSpec]:
+def cors_policy(config: CorsConfig | None) -> CorsPolicy | None:
+    if config is None:
+        return None
+    defaults = CorsPolicy()
+    return CorsPolicy(
+        origins=tuple(config.origins),
+        methods=tuple(m.upper() for m in config.methods),
+        headers=tuple(h.lower() for h in config.headers) if config.headers else defaults.headers,
+        expose_headers=tuple(config.expose_headers),
+        credentials=config.credentials,
+        max_age=config.max_age,
+    )
+
+
+def function_routes(
+    stack: StackConfig, stage: str, api_cors: CorsPolicy | None = None
+) -> list[RouteSpec]:
     """Routes of the functions' ``http`` and ``httpApi`` events.
 
     As the Serverless Framework deploys them: a REST API (``http``, payload 1.0) is served
@@ -117,6 +136,7 @@ def function_routes(stack: StackConfig, stage: str) -> list[RouteSpec]:
                         stage=stage,
                         resource=event.http.path,
                         timeout=function.timeout,
+                        cors=cors_policy(event.http.cors) or api_cors,
                     )
                 )
             elif event.http_api is not None:
@@ -131,6 +151,7 @@ def function_routes(stack: StackConfig, stage: str) -> list[RouteSpec]:
                         payload_version="2.0",
                         resource="$default" if api.default_route else api.path,
                         timeout=function.timeout,
+                        cors=cors_policy(api.cors) or api_cors,
                     )
                     for path in paths
                 )

@@ -81,7 +81,7 @@ provider:
   name: aws
   runtime: python3.11
   tracing: {lambda: true}
-  httpApi: {cors: true}
+  httpApi: {cors: true, payload: "1.0"}
 functions:
   f:
     handler: h.f
@@ -99,10 +99,9 @@ resources:
         "plugins",
         "resources",
         "provider.tracing",
-        "provider.httpApi",
+        "provider.httpApi.payload",
         "functions.f.layers",
         "event type 'sqs'",
-        "http.cors",
         "http.authorizer",
     ]:
         assert expected in joined, (expected, warnings)
@@ -148,3 +147,34 @@ def test_fuzzed_variables_resolve_or_fail_cleanly(value: str) -> None:
         parse(text.replace("\\", ""))
     except ConfigError as exc:
         assert exc.problems
+
+
+def test_cors_settings_are_translated() -> None:
+    text = """
+service: svc
+provider:
+  name: aws
+  runtime: python3.11
+  httpApi:
+    cors:
+      allowedOrigins: [https://app.example]
+      allowedHeaders: [content-type, x-token]
+      allowCredentials: true
+      maxAge: 600
+functions:
+  f:
+    handler: h.f
+    events:
+      - httpApi: GET /a
+      - http: {path: b, method: get, cors: true}
+      - http: {path: c, method: get, cors: {origin: "https://x.example", maxAge: 60}}
+"""
+    config, warnings = parse(text)
+    assert warnings == []
+    api, rest, custom = (e.http_api or e.http for e in config.functions["f"].events)
+    assert api is not None and api.cors is not None
+    assert api.cors.origins == ["https://app.example"] and api.cors.credentials is True
+    assert api.cors.headers == ["content-type", "x-token"] and api.cors.max_age == 600
+    assert rest is not None and rest.cors is not None and rest.cors.origins == ["*"]
+    assert custom is not None and custom.cors is not None
+    assert custom.cors.origins == ["https://x.example"] and custom.cors.max_age == 60

@@ -154,3 +154,17 @@ def test_cli_invoke(node: NodeProcess) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"inferred": True, "query": None}
+
+
+@pytest.mark.parametrize("path", ["/v2/infer", "/test/boom"])
+def test_cors_preflight_and_headers(node: NodeProcess, path: str) -> None:
+    status, headers, body = call(
+        f"{node.gateway_url}{path}",
+        "OPTIONS",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert status == 204 and body == b""
+    assert headers["access-control-allow-origin"] == ["*"]
+    assert headers["access-control-allow-methods"] == ["GET"]
+    status, headers, _ = call(f"{node.gateway_url}{path}", headers={"Origin": "https://a.example"})
+    assert headers["access-control-allow-origin"] == ["*"]

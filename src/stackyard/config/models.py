@@ -137,6 +137,32 @@ class RouteConfig(_Model):
         return self.strip_prefix.rstrip("/")
 
 
+class CorsConfig(_Model):
+    """Cross-origin access to routes; ``*`` allows any origin, method or header."""
+
+    origins: list[str] = Field(default_factory=lambda: ["*"])
+    methods: list[str] = Field(default_factory=lambda: ["*"])
+    headers: list[str] | None = Field(default=None, description="default: API Gateway's list")
+    expose_headers: list[str] = Field(default_factory=list)
+    credentials: bool = False
+    max_age: int | None = Field(default=None, ge=0, le=86400)
+
+    @model_validator(mode="after")
+    def _credentials_need_origins(self) -> CorsConfig:
+        if self.credentials and "*" in self.origins:
+            raise ValueError("credentials: true needs explicit origins, not '*'")
+        return self
+
+
+def _cors_shorthand(value: object) -> object:
+    """``cors: true`` means the permissive default policy; ``false`` none."""
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
 class HttpEventConfig(_Model):
     """An API Gateway route to a function: ``http`` = REST API (payload 1.0),
     ``httpApi`` = HTTP API (payload 2.0)."""
@@ -144,6 +170,7 @@ class HttpEventConfig(_Model):
     path: str
     method: str = "ANY"
     default_route: bool = Field(default=False, description="HTTP API $default route ('*')")
+    cors: Annotated[CorsConfig | None, BeforeValidator(_cors_shorthand)] = None
 
     @field_validator("path")
     @classmethod
@@ -240,6 +267,7 @@ class FunctionConfig(_Model):
 
 
 class ApiConfig(_Model):
+    cors: Annotated[CorsConfig | None, BeforeValidator(_cors_shorthand)] = None
     routes: list[RouteConfig] = Field(default_factory=list)
 
 

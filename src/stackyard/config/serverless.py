@@ -262,8 +262,10 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
         if doc.get(key):
             warnings.append(f"{key}: not supported yet, ignored")
     _warn_unknown("provider.", provider, _PROVIDER_KEYS | {"httpApi", "apiGateway"}, warnings)
-    if isinstance(provider.get("httpApi"), dict) and provider["httpApi"]:
-        warnings.append("provider.httpApi: not supported yet (CORS comes with the gateway)")
+    http_api = _mapping(provider.get("httpApi"))
+    for key in set(http_api) - {"cors"}:
+        warnings.append(f"provider.httpApi.{key}: not supported yet, ignored")
+    http_api_cors = _http_api_cors(http_api.get("cors"))
     env = _mapping(provider.get("environment"))
     functions: dict[str, Any] = {}
     raw_functions = _mapping(doc.get("functions"))
@@ -280,7 +282,8 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
             "memory_mb": spec.get("memorySize", provider.get("memorySize", 1024)),
             "env": {**env, **fn_env},
             "events": [
-                _event(e, f"functions.{name}.events", warnings) for e in spec.get("events") or []
+                _event(e, f"functions.{name}.events", warnings, http_api_cors)
+                for e in spec.get("events") or []
             ],
         }
         if "reservedConcurrency" in spec:
@@ -288,6 +291,43 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
         function["events"] = [e for e in function["events"] if e is not None]
         functions[name] = function
     return {"name": service, "functions": functions, "stage": variables.stage()}
+
+
+def _http_api_cors(value: Any) -> Any:
+    """``provider.httpApi.cors`` (true, or the framework's object) as a stack ``cors`` value."""
+    if value is True or value is None or value is False:
+        return {} if value else None
+    if not isinstance(value, dict):
+        return value  # the schema reports it
+    out: dict[str, Any] = {
+        "origins": value.get("allowedOrigins", ["*"]),
+        "methods": value.get("allowedMethods", ["*"]),
+        "credentials": bool(value.get("allowCredentials", False)),
+        "expose_headers": value.get("exposedResponseHeaders", []),
+    }
+    if "allowedHeaders" in value:
+        out["headers"] = value["allowedHeaders"]
+    if "maxAge" in value:
+        out["max_age"] = value["maxAge"]
+    return out
+
+
+def _rest_cors(value: Any) -> Any:
+    """An ``http`` event's ``cors`` (true, or the framework's object) as a stack ``cors``."""
+    if value is True:
+        return {}
+    if not isinstance(value, dict):
+        return value
+    origins = value.get("origins") or ([value["origin"]] if "origin" in value else ["*"])
+    out: dict[str, Any] = {
+        "origins": origins,
+        "credentials": bool(value.get("allowCredentials", False)),
+    }
+    if "headers" in value:
+        out["headers"] = value["headers"]
+    if "maxAge" in value:
+        out["max_age"] = value["maxAge"]
+    return out
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -303,7 +343,9 @@ def _runtime(value: Any) -> str:
     return text  # the schema names what is allowed
 
 
-def _event(event: Any, where: str, warnings: list[str]) -> dict[str, Any] | None:
+def _event(
+    event: Any, where: str, warnings: list[str], http_api_cors: Any
+) -> dict[str, Any] | None:
     if not isinstance(event, dict) or len(event) != 1:
         return event  # type: ignore[no-any-return]  # the schema reports it
     kind, spec = next(iter(event.items()))
@@ -314,16 +356,25 @@ def _event(event: Any, where: str, warnings: list[str]) -> dict[str, Any] | None
         if isinstance(spec, dict):
             for extra in set(spec) - {"path", "method", "cors"}:
                 warnings.append(f"{where}.http.{extra}: not supported yet, ignored")
+            out = {"method": spec.get("method", "ANY"), "path": spec.get("path")}
             if spec.get("cors"):
-                warnings.append(f"{where}.http.cors: not supported yet (comes with the gateway)")
-            return {"http": {"method": spec.get("method", "ANY"), "path": spec.get("path")}}
+                out["cors"] = _rest_cors(spec["cors"])
+            return {"http": out}
     if kind == "httpApi":
         if isinstance(spec, dict):
             for extra in set(spec) - {"path", "method"}:
                 warnings.append(f"{where}.httpApi.{extra}: not supported yet, ignored")
             if spec.get("path") == "*" or (spec.get("method") == "*" and spec.get("path") is None):
-                return {"httpApi": "*"}
-            return {"httpApi": {"method": spec.get("method", "ANY"), "path": spec.get("path")}}
+                spec = "*"
+            else:
+                spec = {"method": spec.get("method", "ANY"), "path": spec.get("path")}
+        if spec == "*":
+            spec = {"method": "ANY", "path": "/{proxy+}", "default_route": True}
+        elif isinstance(spec, str):
+            method, _, path = spec.strip().partition(" ")
+            spec = {"method": method, "path": path.strip()}
+        if http_api_cors is not None and isinstance(spec, dict):
+            spec["cors"] = http_api_cors
         return {"httpApi": spec}
     if kind == "schedule":
         if isinstance(spec, dict):

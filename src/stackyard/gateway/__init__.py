@@ -8,6 +8,7 @@ Public API: :class:`Gateway` (the ASGI app with ``update``/``start``/``stop``), 
 
 from .app import DEFAULT_MAX_BODY_SIZE, Gateway, build_pipeline
 from .balancer import LeastRequest, RoundRobin, ServicePool
+from .cors import CorsPolicy
 from .endpoints import EndpointState
 from .errors import (
     BodyTooLarge,
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "Balancer",
     "BodyTooLarge",
+    "CorsPolicy",
     "EndpointState",
     "Gateway",
     "GatewayError",

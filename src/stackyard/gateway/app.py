@@ -5,7 +5,7 @@
 with one reference assignment, so a request in flight finishes on the table it matched;
 ``start``/``stop`` own the pooled upstream client; the instance (or ``app``) is the ASGI app.
 :func:`build_pipeline` assembles the steps, once, in order:
-correlation → error answers → route match → integration (http proxy, or a function when the
+correlation → error answers → CORS → route match → integration (http proxy, or a function when the
 gateway was given a function invoker).
 
 Endpoint state (in-flight counts, outlier ejections) and balancer positions are kept by the
@@ -19,6 +19,7 @@ import logging
 from ..asgi import ASGIApp, Receive, Scope, Send
 from .balancer import Chooser, ServicePool, make_chooser
 from .body import BUFFER_LIMIT
+from .cors import Cors
 from .endpoints import EndpointState, EndpointStates
 from .errors import NoRoute
 from .lambda_proxy import FunctionIntegration, FunctionInvoker
@@ -38,6 +39,7 @@ def build_pipeline(source: RouterSource, integration: ASGIApp) -> ASGIApp:
     """The request path, outermost step first."""
     app: ASGIApp = integration
     app = RouteMatcher(app, source)
+    app = Cors(app, source)
     app = ErrorResponder(app)
     app = Correlation(app)
     return app

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..registry.models import Endpoint
+
+if TYPE_CHECKING:
+    from .cors import CorsPolicy
 
 Balancer = Literal["round_robin", "least_request"]
 Integration = Literal["http_proxy", "function"]
@@ -25,7 +28,8 @@ class RouteSpec:
     ``integration`` ``http_proxy`` sends the request to ``service``; ``function`` invokes
     ``function`` with an API Gateway proxy event of ``payload_version`` (1.0 = REST API,
     2.0 = HTTP API), naming ``stage`` and ``resource`` (the template as the function sees it,
-    without a stage prefix; ``$default`` for an HTTP API's default route).
+    without a stage prefix; ``$default`` for an HTTP API's default route). ``cors``: the
+    route's CORS policy, if any.
     """
 
     path: str
@@ -40,6 +44,7 @@ class RouteSpec:
     payload_version: PayloadVersion = "2.0"
     stage: str = ""
     resource: str = ""
+    cors: CorsPolicy | None = None
 
 
 @dataclass(frozen=True)
