@@ -168,3 +168,41 @@ def test_cors_preflight_and_headers(node: NodeProcess, path: str) -> None:
     assert headers["access-control-allow-methods"] == ["GET"]
     status, headers, _ = call(f"{node.gateway_url}{path}", headers={"Origin": "https://a.example"})
     assert headers["access-control-allow-origin"] == ["*"]
+
+
+def test_failed_async_invocation_becomes_a_dead_letter_and_can_be_redriven(
+    node: NodeProcess, tmp_path: Path
+) -> None:
+    client = boto3.client(
+        "lambda", endpoint_url=node.control_url, region_name="us-east-1",
+        aws_access_key_id="x", aws_secret_access_key="x",
+    )  # fmt: skip
+    ok_file, done_file = tmp_path / "ok", tmp_path / "done"
+    event = {"ok_file": str(ok_file), "done_file": str(done_file)}
+    result = client.invoke(
+        FunctionName="flaky", InvocationType="Event", Payload=json.dumps(event).encode()
+    )
+    assert result["StatusCode"] == 202
+
+    def letters() -> list[dict[str, Any]]:
+        url = f"{node.control_url}/_stackyard/functions/dead-letters?function=flaky"
+        return list(node.get_json(url)[1]["dead_letters"])
+
+    from stackyard.testing import wait_until
+
+    [letter] = wait_until(letters, 15, what="the dead letter")
+    assert letter["attempts"] == 1 and "not yet" in letter["error"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "stackyard", "dead-letters", "flaky", "--url", node.control_url],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert letter["id"] in listed
+
+    ok_file.write_text("go")
+    subprocess.run(
+        [sys.executable, "-m", "stackyard", "dead-letters", "--redrive", letter["id"],
+         "--url", node.control_url],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    wait_until(done_file.exists, 15, what="the redriven event to be delivered")
+    assert letters() == []

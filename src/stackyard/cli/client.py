@@ -27,11 +27,14 @@ class ControlClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
-    def _open(self, path: str, params: dict[str, str], timeout: float | None) -> Any:
+    def _open(
+        self, path: str, params: dict[str, str], timeout: float | None, method: str = "GET"
+    ) -> Any:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+        request = urllib.request.Request(url, method=method)
         try:
-            return urllib.request.urlopen(url, timeout=timeout)
+            return urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as exc:
             raise click.ClickException(_error_text(exc)) from exc
         except (urllib.error.URLError, OSError) as exc:
@@ -43,6 +46,10 @@ class ControlClient:
 
     def get_json(self, path: str, **params: str) -> Any:
         with self._open(path, params, self.timeout) as response:
+            return json.load(response)
+
+    def post_json(self, path: str, **params: str) -> Any:
+        with self._open(path, params, self.timeout, method="POST") as response:
             return json.load(response)
 
     def stream_ndjson(self, path: str, **params: str) -> Iterator[Any]:

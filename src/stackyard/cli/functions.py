@@ -111,6 +111,45 @@ def functions(url: str, as_json: bool) -> None:
     console.print(table)
 
 
+@click.command("dead-letters")
+@click.argument("function", required=False)
+@click.option(
+    "--redrive", "redrive_id", metavar="ID", help="Send this dead letter back to its function."
+)
+@click.option("-n", "--limit", default=100, show_default=True)
+@url_option
+def dead_letters(function: str | None, redrive_id: str | None, limit: int, url: str) -> None:
+    """Async invocations that failed every attempt (of FUNCTION, or of all functions)."""
+    client = ControlClient(url)
+    console = Console()
+    if redrive_id:
+        answer = client.post_json(f"/_stackyard/functions/dead-letters/{redrive_id}/redrive")
+        console.print(f"{answer['id']} queued for delivery again")
+        return
+    doc = client.get_json(
+        "/_stackyard/functions/dead-letters", function=function or "", limit=str(limit)
+    )
+    letters = doc["dead_letters"]
+    if not letters:
+        console.print("no dead letters")
+        return
+    for letter in letters:
+        payload = letter["payload"]
+        console.print(
+            f"[bold]{letter['id']}[/]  {letter['function']}  attempts {letter['attempts']}  "
+            f"failed {letter['failed_at']}",
+            highlight=False,
+        )
+        console.print(f"  error   {letter['error']}", highlight=False, soft_wrap=True, markup=False)
+        console.print(
+            f"  payload {payload if len(payload) <= 200 else payload[:197] + '...'}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+    console.print("Send one back: stackyard dead-letters --redrive ID")
+
+
 def _aws_error_text(exc: urllib.error.HTTPError) -> str:
     error_type = exc.headers.get("x-amzn-ErrorType", "") if exc.headers else ""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from .functions import functions, invoke
+from .functions import dead_letters, functions, invoke
 from .inspect import logs, status
 from .up import up
 
@@ -21,6 +21,7 @@ cli.add_command(status)
 cli.add_command(logs)
 cli.add_command(invoke)
 cli.add_command(functions)
+cli.add_command(dead_letters)
 
 
 def main() -> None:

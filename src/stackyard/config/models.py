@@ -245,6 +245,7 @@ class FunctionConfig(_Model):
     memory_mb: int = Field(default=128, ge=64, le=10240)
     concurrency: int = Field(default=10, ge=1, le=1000)
     warm: int = Field(default=1, ge=0, le=1000)
+    retries: int = Field(default=2, ge=0, le=2, description="retries of async invocations")
     env: dict[str, str] = Field(default_factory=dict)
     events: list[FunctionEventConfig] = Field(default_factory=list)
 

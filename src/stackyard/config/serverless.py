@@ -42,6 +42,7 @@ _FUNCTION_KEYS = {
     "name",
     "description",
     "reservedConcurrency",
+    "maximumRetryAttempts",
 }
 _TOP_KEYS = {
     "service",
@@ -286,6 +287,8 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
                 for e in spec.get("events") or []
             ],
         }
+        if "maximumRetryAttempts" in spec:
+            function["retries"] = spec["maximumRetryAttempts"]
         if "reservedConcurrency" in spec:
             function["concurrency"] = spec["reservedConcurrency"]
         function["events"] = [e for e in function["events"] if e is not None]

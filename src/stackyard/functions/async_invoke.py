@@ -17,7 +17,7 @@ import heapq
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from .errors import FunctionError, TooManyRequests, UnknownFunction
 from .events_store import EventStore, StoredEvent
@@ -40,10 +40,12 @@ class AsyncDispatcher:
         *,
         retry_delays: Sequence[float] = (60.0, 120.0),
         throttle_delay: float = 1.0,
+        max_retries: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.deliver = deliver
         self.retry_delays = tuple(retry_delays)
+        self.max_retries = dict(max_retries or {})
         self.throttle_delay = throttle_delay
         self._heap: list[tuple[float, str]] = []
         self._events: dict[str, StoredEvent] = {}
@@ -139,7 +141,8 @@ class AsyncDispatcher:
             self._events.pop(event.id, None)
             return
         attempts = event.attempts + 1
-        if attempts > len(self.retry_delays):
+        retries = min(len(self.retry_delays), self.max_retries.get(event.function, 2))
+        if attempts > retries:
             await self._bury(event, attempts, error)
             return
         due = time.time() + self.retry_delays[attempts - 1]

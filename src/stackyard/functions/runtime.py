@@ -101,7 +101,12 @@ class FunctionRuntime:
         self._own_logs = logs is None
         self.logs = logs or LogWriter(log_dir)
         self.store = EventStore(data_dir / "functions.sqlite3")
-        self.dispatcher = AsyncDispatcher(self.store, self._deliver, retry_delays=retry_delays)
+        self.dispatcher = AsyncDispatcher(
+            self.store,
+            self._deliver,
+            retry_delays=retry_delays,
+            max_retries={name: fn.retries for name, fn in self.functions.items()},
+        )
         self.pools = {
             name: FunctionPool(
                 self._spec(name, config),

@@ -44,3 +44,12 @@ def boom(event, context):
 
 def malformed(event, context):
     return {"statusCode": "not a number", "body": 12}
+
+
+def flaky(event, context):
+    """Fails unless the event says otherwise (async retries, dead letters, redrive)."""
+    if not os.path.exists(event["ok_file"]):
+        raise RuntimeError("not yet")
+    with open(event["done_file"], "w") as out:
+        out.write(context.aws_request_id)
+    return "done"
