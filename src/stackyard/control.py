@@ -79,6 +79,7 @@ def create_control_app(node: Node) -> Starlette:
         Route("/_stackyard/logs", logs, methods=["GET"]),
         *consul_routes(node.registry),
         *node.functions.routes(),
+        *node.telemetry.routes(),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
 

@@ -2,7 +2,8 @@
 
 A node owns every long-lived part of a running stack: the registry (catalog, checks, KV, DNS),
 the gateway (data plane), the control-plane HTTP server, the supervisor of service processes,
-the function runtime (warm workers, async invocations, schedules) and the publisher that turns
+the function runtime (warm workers, async invocations, schedules), telemetry (spans and logs
+stores with their ingest and query APIs) and the publisher that turns
 registry changes into route-table snapshots for the gateway.
 """
 
@@ -25,7 +26,8 @@ from .gateway import CorsPolicy, Gateway, tune_gc
 from .gateway.table import RouteSpec, RouteTable
 from .registry import DnsServer, Registry
 from .serving import AsgiServer
-from .supervisor import Supervisor
+from .supervisor import LogWriter, Supervisor
+from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +169,7 @@ class Node:
         data_dir = settings.data_dir
         self.registry = Registry(data_dir)
         self.dns = DnsServer(self.registry, host=settings.host, port=settings.dns_port)
+        self.telemetry = Telemetry(data_dir)
         env = standard_env(settings, stack.config)
         self.supervisor = Supervisor(
             stack.config.services,
@@ -175,7 +178,9 @@ class Node:
             log_dir=data_dir / "logs",
             base_env=env,
             host=settings.host,
+            on_record=self.telemetry.log_sink,
         )
+        self.function_logs = LogWriter(data_dir / "logs", on_record=self.telemetry.log_sink)
         self.functions = FunctionRuntime(
             stack.config.functions,
             stack_root=stack.root,
@@ -184,6 +189,7 @@ class Node:
             base_env=env,
             host=settings.host,
             region=settings.region,
+            logs=self.function_logs,
         )
         self.gateway = Gateway(functions=self.functions)
         self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)
@@ -213,6 +219,7 @@ class Node:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         steps = [
             (self.registry.start, self.registry.stop),
+            (self.telemetry.start, self._stop_telemetry),
             (self.dns.start, self.dns.stop),
             (self.gateway.start, self.gateway.stop),
             (self.functions.start, self.functions.stop),
@@ -252,6 +259,10 @@ class Node:
                 return False
             index = await self.registry.wait_for_change(index, min(remaining, 1.0))
         return True
+
+    async def _stop_telemetry(self) -> None:
+        self.function_logs.close()
+        await self.telemetry.stop()
 
     async def _start_publisher(self) -> None:
         self.gateway.update(

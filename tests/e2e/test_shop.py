@@ -87,9 +87,23 @@ def test_correlation_id_travels_and_is_logged(shop: NodeProcess) -> None:
 
     def catalog_saw_it() -> bool:
         _, records = shop.get_json(f"{shop.control_url}/_stackyard/logs?service=catalog&tail=500")
-        return any(f"correlation={correlation}" in r["message"] for r in records)
+        return any(correlation in r["message"] for r in records)
 
     wait_until(catalog_saw_it, 10, what="catalog's log line with the correlation id")
+
+    # the central log store finds every line of the request by its correlation id:
+    # orders (which placed the order) and catalog (which priced it, called through the gateway)
+    def services_seen() -> set[str]:
+        url = f"{shop.control_url}/_stackyard/logs/search?correlation_id={correlation}"
+        return {r["service"] for r in shop.get_json(url)[1]}
+
+    wait_until(lambda: services_seen() >= {"orders", "catalog"}, 10, what="both services' lines")
+    out = subprocess.run(
+        [sys.executable, "-m", "stackyard", "logs", "--correlation", correlation,
+         "--url", shop.control_url],
+        capture_output=True, text=True, timeout=30, check=True, env=_env(),
+    ).stdout  # fmt: skip
+    assert "POST /orders" in out and "GET /items/3" in out
 
 
 def test_status_document_and_health(shop: NodeProcess) -> None:

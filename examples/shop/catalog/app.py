@@ -59,8 +59,13 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, {"error": {"code": "NotFound", "message": self.path}})
 
     def log_message(self, fmt, *args):
-        correlation = self.headers.get("x-correlation-id", "-")
-        print(f"{self.command} {self.path} correlation={correlation}", flush=True)
+        # one JSON object per line: the node picks out level, message and correlation_id
+        record = {
+            "level": "info",
+            "msg": f"{self.command} {self.path}",
+            "correlation_id": self.headers.get("x-correlation-id"),
+        }
+        print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":

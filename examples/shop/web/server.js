@@ -36,7 +36,7 @@ function send(res, status, type, body) {
 
 const server = http.createServer(async (req, res) => {
   const path = req.url.split("?")[0];
-  console.log(`${req.method} ${req.url} correlation=${req.headers["x-correlation-id"] || "-"}`);
+  console.log(JSON.stringify({ level: "info", msg: `${req.method} ${req.url}`, correlation_id: req.headers["x-correlation-id"] || null }));
   if (path === "/web/health") return send(res, 200, "application/json", '{"status":"ok"}');
   if (path === "/web/api/items") {
     try { return send(res, 200, "application/json", JSON.stringify(await catalogItems())); }

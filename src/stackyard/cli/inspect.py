@@ -75,12 +75,43 @@ def status(url: str, as_json: bool) -> None:
 @click.argument("service", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("-n", "--tail", default=100, show_default=True, help="Lines to show first.")
+@click.option("--grep", help="Full-text search (every word must match; word* for a prefix).")
+@click.option("--since", help="Only newer lines: 15m, 2h, 1d, or an ISO 8601 time.")
+@click.option("--level", help="This level and above (debug, info, warning, error).")
+@click.option("--trace", "trace_id", help="Only lines of this trace id.")
+@click.option("--correlation", "correlation_id", help="Only lines of this correlation id.")
 @url_option
-def logs(service: str | None, follow: bool, tail: int, url: str) -> None:
-    """What the services printed (all services, or SERVICE)."""
+def logs(
+    service: str | None,
+    follow: bool,
+    tail: int,
+    grep: str | None,
+    since: str | None,
+    level: str | None,
+    trace_id: str | None,
+    correlation_id: str | None,
+    url: str,
+) -> None:
+    """What the services and functions printed (all of them, or SERVICE)."""
     client = ControlClient(url)
     params = {"service": service or "", "tail": str(tail)}
     console = Console(highlight=False)
+    if any((grep, since, level, trace_id, correlation_id)):
+        if follow:
+            raise click.UsageError("-f cannot be combined with search filters")
+        found = client.get_json(
+            "/_stackyard/logs/search",
+            q=grep or "",
+            service=service or "",
+            since=since or "",
+            level=level or "",
+            trace_id=trace_id or "",
+            correlation_id=correlation_id or "",
+            limit=str(max(1, min(tail, 1000))),
+        )
+        for record in reversed(found):  # newest first from the API
+            _print_record(console, record)
+        return
     if follow:
         try:
             for record in client.stream_ndjson("/_stackyard/logs", follow="1", **params):

@@ -1,0 +1,338 @@
+"""The span store: ``<data_dir>/telemetry-spans.sqlite3`` (WAL), written in batches.
+
+Spans are queued by :meth:`SpanStore.add` (cheap, any thread) and inserted by the store's writer
+thread (:mod:`.worker`) in batches; per batch it also updates the service/span-name catalogs and
+the dependency ``calls`` (:mod:`.dependencies`). Each row keeps the searchable columns (trace id,
+service, name, remote service, time, duration, error) plus the span's Zipkin JSON (``body``,
+tags and annotations included), so trace reads concatenate stored JSON without re-encoding.
+
+Indexes: trace by id (unique ``trace_id, span_id, kind, service``; a re-sent span replaces
+itself), children by ``(trace_id, parent_id)``, ``(service, ts)``, ``(name, ts)``, ``ts`` and
+``duration``. Retention (:meth:`SpanStore.enforce_retention`) deletes by age, by row count and
+optionally by file size, in chunks, from ``spans``, ``calls`` and the name catalogs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import dependencies
+from .model import Span, now_us
+from .retention import CHUNK, RetentionSettings, delete_beyond, delete_fraction, delete_older
+from .retention import used_bytes as _used_bytes
+from .worker import SqliteWorker
+
+FILENAME = "telemetry-spans.sqlite3"
+DEFAULT_LOOKBACK_MS = 86_400_000
+
+SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_id TEXT, kind TEXT NOT NULL,
+    name TEXT NOT NULL, service TEXT NOT NULL, remote_service TEXT NOT NULL,
+    ts INTEGER NOT NULL, duration INTEGER, error INTEGER NOT NULL, shared INTEGER NOT NULL,
+    body TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS spans_id ON spans (trace_id, span_id, kind, service);
+CREATE INDEX IF NOT EXISTS spans_parent ON spans (trace_id, parent_id);
+CREATE INDEX IF NOT EXISTS spans_service_ts ON spans (service, ts);
+CREATE INDEX IF NOT EXISTS spans_name_ts ON spans (name, ts);
+CREATE INDEX IF NOT EXISTS spans_ts ON spans (ts);
+CREATE INDEX IF NOT EXISTS spans_duration ON spans (duration);
+CREATE TABLE IF NOT EXISTS span_names (
+    service TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (service, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS remote_services (
+    service TEXT NOT NULL, remote TEXT NOT NULL, PRIMARY KEY (service, remote)) WITHOUT ROWID;
+"""
+    + dependencies.SCHEMA
+)
+
+_INSERT = "INSERT OR REPLACE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+@dataclass(frozen=True)
+class TraceQuery:
+    """The filters of ``/api/v2/traces`` (durations µs, ``end_ts``/``lookback`` ms)."""
+
+    service: str | None = None
+    remote_service: str | None = None
+    span_name: str | None = None
+    annotations: tuple[tuple[str, str | None], ...] = ()
+    min_duration: int | None = None
+    max_duration: int | None = None
+    end_ts: int | None = None
+    lookback: int | None = None
+    limit: int = 10
+
+
+@dataclass
+class _Catalog:
+    """Name pairs already written (writer thread only), to skip redundant inserts."""
+
+    names: set[tuple[str, str]] = field(default_factory=set)
+    remotes: set[tuple[str, str]] = field(default_factory=set)
+
+
+def parse_annotation_query(text: str) -> tuple[tuple[str, str | None], ...]:
+    """``error and http.method=GET`` → ``(("error", None), ("http.method", "GET"))``."""
+    terms: list[tuple[str, str | None]] = []
+    for raw in text.split(" and "):
+        term = raw.strip()
+        if not term:
+            continue
+        key, sep, value = term.partition("=")
+        terms.append((key.strip(), value.strip() if sep else None))
+    return tuple(terms)
+
+
+class SpanStore:
+    """Spans, name catalogs and dependency calls in one SQLite file."""
+
+    def __init__(self, data_dir: Path, *, max_pending: int = 200_000) -> None:
+        self.path = Path(data_dir) / FILENAME
+        self._catalog = _Catalog()
+        self._worker: SqliteWorker[Span] = SqliteWorker(
+            self.path, SCHEMA, self._insert, name="spans", max_pending=max_pending
+        )
+
+    async def start(self) -> None:
+        await self._worker.start()
+
+    async def stop(self) -> None:
+        await self._worker.stop()
+
+    @property
+    def pending(self) -> int:
+        return self._worker.pending
+
+    def add(self, span: Span) -> None:
+        """Queue one span (raises ``Overloaded`` when the queue is full, ``StoreClosed``)."""
+        self._worker.put(span)
+
+    def add_many(self, spans: list[Span]) -> None:
+        """Queue a batch of spans, all or none."""
+        if spans:
+            self._worker.put_many(spans)
+
+    async def flush(self) -> None:
+        """Wait until every span queued so far is stored and queryable."""
+        await self._worker.flush()
+
+    # -- writer thread -----------------------------------------------------------------------
+
+    def _insert(self, conn: sqlite3.Connection, spans: list[Span]) -> None:
+        rows = []
+        nodes = []
+        names: set[tuple[str, str]] = set()
+        remotes: set[tuple[str, str]] = set()
+        now = now_us()
+        dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        for span in spans:
+            ts = span.timestamp if span.timestamp is not None else now
+            service = span.service
+            remote = span.remote_service
+            name = span.name.lower()
+            kind = span.kind or ""
+            error = 1 if "error" in span.tags else 0
+            shared = 1 if span.shared else 0
+            rows.append(
+                (
+                    span.trace_id,
+                    span.span_id,
+                    span.parent_id,
+                    kind,
+                    name,
+                    service,
+                    remote,
+                    ts,
+                    span.duration,
+                    error,
+                    shared,
+                    dumps(span.to_zipkin()),
+                )
+            )
+            nodes.append(
+                dependencies.Node(
+                    span.trace_id,
+                    span.span_id,
+                    span.parent_id,
+                    kind,
+                    service,
+                    remote,
+                    ts,
+                    error,
+                    shared,
+                )
+            )
+            if name:
+                names.add((service, name))
+            if remote:
+                remotes.add((service, remote))
+        conn.executemany(_INSERT, rows)
+        new_names = names - self._catalog.names
+        if new_names:
+            conn.executemany("INSERT OR IGNORE INTO span_names VALUES (?, ?)", new_names)
+            self._catalog.names |= new_names
+        new_remotes = remotes - self._catalog.remotes
+        if new_remotes:
+            conn.executemany("INSERT OR IGNORE INTO remote_services VALUES (?, ?)", new_remotes)
+            self._catalog.remotes |= new_remotes
+        dependencies.record_calls(conn, nodes)
+
+    # -- retention ---------------------------------------------------------------------------
+
+    async def enforce_retention(self, settings: RetentionSettings) -> int:
+        """Delete spans (and derived rows) beyond the limits; returns the spans deleted."""
+        cutoff = now_us() - int(settings.max_age * 1_000_000)
+        deleted = 0
+        while (n := await self._worker.call(lambda c: delete_older(c, "spans", cutoff))) > 0:
+            deleted += n
+            if n < CHUNK:
+                break
+        limit = settings.max_spans
+        while (n := await self._worker.call(lambda c: delete_beyond(c, "spans", limit))) > 0:
+            deleted += n
+        if settings.max_bytes is not None:
+            max_bytes = settings.max_bytes
+            for _ in range(50):
+                if await self._worker.call(_used_bytes) <= max_bytes:
+                    break
+                n = await self._worker.call(lambda c: delete_fraction(c, "spans", 0.1))
+                if n == 0:
+                    break
+                deleted += n
+        await self._worker.call(lambda c: self._trim_derived(c, cutoff, deleted > 0))
+        return deleted
+
+    def _trim_derived(self, conn: sqlite3.Connection, cutoff: int, spans_deleted: bool) -> None:
+        conn.execute("BEGIN")
+        conn.execute("DELETE FROM calls WHERE ts < ?", (cutoff,))
+        oldest = conn.execute("SELECT min(ts) FROM spans").fetchone()[0]
+        conn.execute("DELETE FROM calls WHERE ts < ?", (oldest if oldest is not None else 2**62,))
+        if spans_deleted:
+            conn.execute(
+                "DELETE FROM span_names WHERE NOT EXISTS (SELECT 1 FROM spans"
+                " WHERE spans.name = span_names.name AND spans.service = span_names.service)"
+            )
+            conn.execute(
+                "DELETE FROM remote_services WHERE NOT EXISTS (SELECT 1 FROM spans WHERE"
+                " spans.service = remote_services.service"
+                " AND spans.remote_service = remote_services.remote)"
+            )
+            self._catalog = _Catalog()
+        conn.execute("COMMIT")
+
+    async def used_bytes(self) -> int:
+        return await self._worker.read(_used_bytes)
+
+    # -- queries (reader threads) ------------------------------------------------------------
+
+    async def services(self) -> list[str]:
+        return await self._worker.read(
+            lambda c: [r[0] for r in c.execute("SELECT DISTINCT service FROM span_names")]
+        )
+
+    async def span_names(self, service: str) -> list[str]:
+        return await self._worker.read(
+            lambda c: [
+                r[0]
+                for r in c.execute(
+                    "SELECT name FROM span_names WHERE service = ? ORDER BY name",
+                    (service.lower(),),
+                )
+            ]
+        )
+
+    async def remote_services(self, service: str) -> list[str]:
+        return await self._worker.read(
+            lambda c: [
+                r[0]
+                for r in c.execute(
+                    "SELECT remote FROM remote_services WHERE service = ? ORDER BY remote",
+                    (service.lower(),),
+                )
+            ]
+        )
+
+    async def trace_json(self, trace_id: str) -> str | None:
+        """The trace's spans as a Zipkin JSON list (by timestamp), or None when unknown."""
+
+        def work(conn: sqlite3.Connection) -> str | None:
+            bodies = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT body FROM spans WHERE trace_id = ? ORDER BY ts", (trace_id,)
+                )
+            ]
+            return "[" + ",".join(bodies) + "]" if bodies else None
+
+        return await self._worker.read(work)
+
+    async def traces_json(self, query: TraceQuery) -> str:
+        """The traces matching ``query`` (newest first) as a Zipkin JSON list of lists."""
+        return await self._worker.read(lambda c: _traces_json(c, query))
+
+    async def dependencies(
+        self, end_ts: int | None, lookback: int | None
+    ) -> list[dict[str, object]]:
+        end = end_ts if end_ts is not None else int(time.time() * 1000)
+        start = end - (lookback if lookback is not None else DEFAULT_LOOKBACK_MS)
+        return await self._worker.read(
+            lambda c: dependencies.query_links(c, start * 1000, end * 1000 + 999)
+        )
+
+    async def count(self) -> int:
+        return await self._worker.read(
+            lambda c: c.execute("SELECT count(*) FROM spans").fetchone()[0]
+        )
+
+
+def _traces_json(conn: sqlite3.Connection, query: TraceQuery) -> str:
+    end = query.end_ts if query.end_ts is not None else int(time.time() * 1000)
+    lookback = query.lookback if query.lookback is not None else DEFAULT_LOOKBACK_MS
+    where = ["ts BETWEEN ? AND ?"]
+    args: list[object] = [(end - lookback) * 1000, end * 1000 + 999]
+    for column, value in (
+        ("service", query.service),
+        ("remote_service", query.remote_service),
+        ("name", query.span_name),
+    ):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value.lower())
+    if query.min_duration is not None:
+        where.append("duration >= ?")
+        args.append(query.min_duration)
+    if query.max_duration is not None:
+        where.append("duration <= ?")
+        args.append(query.max_duration)
+    for key, value in query.annotations:
+        if value is None:
+            where.append(
+                "(EXISTS (SELECT 1 FROM json_each(body, '$.tags') WHERE key = ?) OR EXISTS"
+                " (SELECT 1 FROM json_each(body, '$.annotations')"
+                " WHERE json_extract(value, '$.value') = ?))"
+            )
+            args += [key, key]
+        else:
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(body, '$.tags') WHERE key = ? AND value = ?)"
+            )
+            args += [key, value]
+    sql = (
+        f"SELECT trace_id FROM spans WHERE {' AND '.join(where)}"
+        " GROUP BY trace_id ORDER BY max(ts) DESC LIMIT ?"
+    )
+    trace_ids = [r[0] for r in conn.execute(sql, [*args, query.limit])]
+    if not trace_ids:
+        return "[]"
+    marks = ",".join("?" * len(trace_ids))
+    grouped: dict[str, list[str]] = {t: [] for t in trace_ids}
+    for trace_id, body in conn.execute(
+        f"SELECT trace_id, body FROM spans WHERE trace_id IN ({marks}) ORDER BY ts", trace_ids
+    ):
+        grouped[trace_id].append(body)
+    return "[" + ",".join("[" + ",".join(b) + "]" for b in grouped.values()) + "]"
