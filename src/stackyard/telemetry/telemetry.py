@@ -53,6 +53,10 @@ class Telemetry:
         except BaseException:
             await self.spans.stop()
             raise
+        try:
+            await self.enforce_retention()  # before anything new arrives
+        except Exception:
+            logger.exception("telemetry retention failed")
         self._retention_task = asyncio.create_task(self._retain(), name="telemetry-retention")
 
     async def stop(self) -> None:
@@ -93,10 +97,10 @@ class Telemetry:
 
     async def _retain(self) -> None:
         while True:
+            await asyncio.sleep(self.retention.interval)
             try:
                 await self.enforce_retention()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("telemetry retention failed")
-            await asyncio.sleep(self.retention.interval)
