@@ -11,6 +11,10 @@ Run by hand or with ``make bench`` (needs the Debian packages ``wrk`` and ``ngin
      in a child process started by this script (``--serve-gateway``), route ``/{proxy+}``,
      ``stackyard.gateway.tune_gc()`` called after start-up, as a node should (``--no-tune-gc``
      to leave the collector as it is),
+   - with ``--tracing``, through the gateway twice more with tracing on: once with a recorder
+     that drops the spans (the gateway's own cost), once with a real ``Telemetry`` (span store
+     in the run's temp dir) recording them in the gateway process, as in a node
+     (``--sample-ratio`` sets the traced gateway's ratio, default 1.0: every request),
    - through nginx ``proxy_pass`` (one worker) with an ``upstream { keepalive 64; }`` pool;
 3. prints requests/s, p50 and p99 for each, the proxy's CPU time per request (gateway process,
    nginx proxy worker; read from /proc, so Linux only — steadier than requests/s when the
@@ -137,10 +141,18 @@ def start_nginx(tmp: Path, name: str, config: str) -> subprocess.Popen[bytes]:
     )
 
 
-def start_gateway(port: int, backend_port: int, tune_gc: bool = True) -> subprocess.Popen[bytes]:
+def start_gateway(
+    port: int,
+    backend_port: int,
+    tune_gc: bool = True,
+    trace_dir: Path | None = None,
+    sample_ratio: float = 1.0,
+) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, __file__, "--serve-gateway", str(port), "--upstream", str(backend_port)]
     if not tune_gc:
         cmd.append("--no-tune-gc")
+    if trace_dir is not None:
+        cmd += ["--trace-dir", str(trace_dir), "--sample-ratio", str(sample_ratio)]
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 
 
@@ -214,7 +226,9 @@ def proxy_worker(tmp: Path) -> int | None:
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM if "nginx" not in str(proc.args[0]) else signal.SIGQUIT)
+        args = proc.args
+        program = str(args[0] if isinstance(args, list | tuple) else args)
+        proc.send_signal(signal.SIGTERM if "nginx" not in program else signal.SIGQUIT)
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -237,6 +251,16 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     console.print(table)
     gw, ngx, direct = by["stackyard gateway"], by["nginx proxy_pass"], by["direct"]
     console.print(f"gateway rps / nginx rps: {gw.rps / ngx.rps:.1%}")
+    if traced := by.get("stackyard gateway + tracing"):
+        console.print(
+            f"tracing on / off (sample ratio {args.sample_ratio}): {traced.rps / gw.rps:.1%} of "
+            f"the rps (costs {1 - traced.rps / gw.rps:.1%})"
+        )
+    if dropped := by.get("gateway + tracing, spans dropped"):
+        console.print(
+            f"tracing, spans made but not stored / off: {dropped.rps / gw.rps:.1%} of the rps "
+            f"(the gateway's own cost: {1 - dropped.rps / gw.rps:.1%})"
+        )
     console.print(
         f"p99 added vs direct: gateway {gw.p99_ms - direct.p99_ms:+.2f} ms, "
         f"nginx {ngx.p99_ms - direct.p99_ms:+.2f} ms"
@@ -276,6 +300,19 @@ def bench(args: argparse.Namespace) -> None:
             results.append(run_wrk("stackyard gateway", gateway_port, args, gateway.pid))
             stop(gateway)
 
+            if args.tracing:
+                sinks = [("gateway + tracing, spans dropped", tmp / NULL_SINK)]
+                sinks.append(("stackyard gateway + tracing", tmp / "traces"))
+                for name, sink in sinks:
+                    gateway_port = free_port()
+                    gateway = start_gateway(
+                        gateway_port, backend_port, args.tune_gc, sink, args.sample_ratio
+                    )
+                    children.append(gateway)
+                    wait_port(gateway_port, gateway)
+                    results.append(run_wrk(name, gateway_port, args, gateway.pid))
+                    stop(gateway)
+
             proxy_conf = NGINX_PROXY.format(
                 user=user, tmp=tmp, host=HOST, port=proxy_port, backend_port=backend_port
             )
@@ -289,16 +326,42 @@ def bench(args: argparse.Namespace) -> None:
     report(results, args)
 
 
-def serve_gateway(port: int, upstream: int, tune: bool) -> None:
-    """The gateway process: one Gateway on one AsgiServer, until SIGTERM."""
+NULL_SINK = "null-sink"
+
+
+class _DropSpans:
+    """A span recorder that drops what it gets: the gateway's own tracing cost alone."""
+
+    def record_span(self, span: object) -> None:
+        pass
+
+
+def serve_gateway(
+    port: int, upstream: int, tune: bool, trace_dir: Path | None = None, sample_ratio: float = 1.0
+) -> None:
+    """The gateway process: one Gateway on one AsgiServer, until SIGTERM.
+
+    With ``trace_dir``, a real ``Telemetry`` (span store in that folder) records the gateway's
+    spans in this process, as in a node."""
     from types import MappingProxyType
 
     from stackyard.gateway import Gateway, RouteSpec, RouteTable
     from stackyard.registry.models import Endpoint
     from stackyard.serving import AsgiServer
+    from stackyard.telemetry import Telemetry
+
+    telemetry = None
+    recorder: Telemetry | _DropSpans | None = None
+    if trace_dir is not None and trace_dir.name == NULL_SINK:
+        recorder = _DropSpans()
+    elif trace_dir is not None:
+        trace_dir.mkdir(parents=True, exist_ok=True)
+        telemetry = recorder = Telemetry(trace_dir)
 
     async def main() -> None:
-        gateway = Gateway()
+        if telemetry is not None:
+            await telemetry.start()
+        gateway = Gateway(spans=recorder, sample_ratio=sample_ratio)
         gateway.update(
             RouteTable(
                 version=1,
@@ -320,6 +383,14 @@ def serve_gateway(port: int, upstream: int, tune: bool) -> None:
         await done.wait()
         await server.stop()
         await gateway.stop()
+        if telemetry is not None:
+            await telemetry.stop()
+
+    def report_store() -> None:
+        if telemetry is not None:
+            path = telemetry.spans.path
+            stored = path.stat().st_size if path.exists() else 0
+            print(f"  (tracing: span store {stored / 1e6:.1f} MB)", flush=True)
 
     try:
         import uvloop
@@ -327,6 +398,7 @@ def serve_gateway(port: int, upstream: int, tune: bool) -> None:
         uvloop.run(main())
     except ImportError:
         asyncio.run(main())
+    report_store()
 
 
 def main() -> None:
@@ -342,11 +414,22 @@ def main() -> None:
         action="store_false",
         help="do not call stackyard.gateway.tune_gc() (gc.freeze) in the gateway process",
     )
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="also measure the gateway with tracing on (a real Telemetry in a temp dir)",
+    )
+    parser.add_argument(
+        "--sample-ratio", type=float, default=1.0, help="the traced gateway's sample ratio"
+    )
     parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--trace-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_gateway:
-        serve_gateway(args.serve_gateway, args.upstream, args.tune_gc)
+        serve_gateway(
+            args.serve_gateway, args.upstream, args.tune_gc, args.trace_dir, args.sample_ratio
+        )
     else:
         bench(args)
 

@@ -190,8 +190,9 @@ class Node:
             host=settings.host,
             region=settings.region,
             logs=self.function_logs,
+            spans=self.telemetry,
         )
-        self.gateway = Gateway(functions=self.functions)
+        self.gateway = Gateway(functions=self.functions, spans=self.telemetry)
         self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)
         self.control_server = AsgiServer(
             create_control_app(self), settings.host, settings.control_port

@@ -5,7 +5,8 @@ AWS-compatible (rest-json, errors as ``x-amzn-ErrorType`` + ``{"Type": "User", "
 - ``POST /2015-03-31/functions/{name}/invocations`` — Invoke: ``X-Amz-Invocation-Type``
   ``RequestResponse`` (200), ``Event`` (202, persisted first), ``DryRun`` (204);
   ``X-Amz-Log-Type: Tail`` → ``X-Amz-Log-Result``; a function error is a 200 with
-  ``X-Amz-Function-Error: Unhandled`` and the error document as body.
+  ``X-Amz-Function-Error: Unhandled`` and the error document as body. A ``traceparent`` or
+  ``X-Amzn-Trace-Id`` header is the caller's trace context (see ``tracing.py``).
 - ``GET /2015-03-31/functions/`` — ListFunctions (``MaxItems``/``Marker`` paging).
 - ``GET /2015-03-31/functions/{name}`` — GetFunction.
 
@@ -221,6 +222,8 @@ async def _invoke_sync(
         payload,
         client_context=request.headers.get("x-amz-client-context"),
         tail=tail,
+        traceparent=request.headers.get("traceparent"),
+        amzn_trace_id=request.headers.get("x-amzn-trace-id"),
     )
     headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": result.request_id}
     if result.function_error is not None:

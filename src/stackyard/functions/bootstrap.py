@@ -3,8 +3,9 @@
 Started as ``python -m stackyard.functions.bootstrap`` with the Lambda environment
 (``AWS_LAMBDA_RUNTIME_API``, ``_HANDLER``, ``LAMBDA_TASK_ROOT``, ...). It limits its address
 space (memory), imports the handler once (module-level code runs once per worker), then loops:
-``GET invocation/next`` → ``handler(event, context)`` → ``POST .../response`` with the JSON
-result, or ``POST .../error`` with ``{errorMessage, errorType, stackTrace}`` the moment the
+``GET invocation/next`` → ``handler(event, context)`` (``_X_AMZN_TRACE_ID`` = the invocation's
+``Lambda-Runtime-Trace-Id`` in the environment while it runs) → ``POST .../response`` with the
+JSON result, or ``POST .../error`` with ``{errorMessage, errorType, stackTrace}`` the moment the
 handler raises. Initialisation errors go to ``init/error`` and end the process.
 
 Imports are kept to the bare standard library (no ``http.client``, which pulls in ``email`` and
@@ -282,7 +283,10 @@ def main() -> None:
             env["_X_AMZN_TRACE_ID"] = trace
         path = f"/invocation/{request_id}"
         try:
-            value = handler(json.loads(body) if body else {}, context)
+            try:
+                value = handler(json.loads(body) if body else {}, context)
+            finally:
+                env.pop("_X_AMZN_TRACE_ID", None)  # set for the duration of the call only
             try:
                 result = _to_json(value)
             except (TypeError, ValueError) as exc:

@@ -5,6 +5,7 @@
 standard environment + the Lambda variables + the function's ``env``), the asynchronous
 dispatcher on ``<data_dir>/functions.sqlite3``, the scheduler of ``schedule`` events, and one
 memory watchdog task. ``routes()`` is the Lambda API (see ``api.py``) for the control port.
+Given ``spans`` (a ``SpanRecorder``), every invocation is a span (see ``tracing.py``).
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ from .schedule import (
     parse_schedule,
     scheduled_event,
 )
+from .tracing import InvocationSpan
 from .worker import WorkerSpec
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
+
+    from ..telemetry.instruments import SpanRecorder
 
 MEMORY_POLL = 0.1
 """Seconds between two looks at the resident size of busy workers."""
@@ -88,8 +92,10 @@ class FunctionRuntime:
         max_queued: int = 100,
         clock: Clock | None = None,
         logs: LogWriter | None = None,
+        spans: SpanRecorder | None = None,
     ) -> None:
         self.functions = dict(functions)
+        self.spans = spans
         self.stack_root = stack_root
         self.data_dir = data_dir
         self.log_dir = log_dir
@@ -190,10 +196,14 @@ class FunctionRuntime:
         *,
         client_context: str | None = None,
         tail: bool = False,
+        traceparent: str | None = None,
+        amzn_trace_id: str | None = None,
     ) -> InvokeResult:
         """Invoke ``name`` synchronously.
 
         ``client_context`` is the base64 JSON of the Invoke API's ``X-Amz-Client-Context``.
+        ``traceparent`` (W3C) or else ``amzn_trace_id`` (X-Ray ``Root=...;Parent=...``) is the
+        caller's trace context (see :mod:`.tracing`); without one the invocation starts a trace.
         Raises ``UnknownFunction``, ``InvalidPayload`` (not JSON), ``TooManyRequests``,
         ``RuntimeStopped``; a function error is a result with ``function_error`` set.
         """
@@ -202,6 +212,7 @@ class FunctionRuntime:
             raise RuntimeStopped("the function runtime is not running")
         validate_payload(payload)
         loop = asyncio.get_running_loop()
+        span = InvocationSpan.begin(name, traceparent, amzn_trace_id, self.spans is not None)
         invocation = Invocation(
             request_id=str(uuid.uuid4()),
             payload=payload or b"{}",
@@ -209,9 +220,20 @@ class FunctionRuntime:
             timeout=pool.spec.timeout,
             outcome=loop.create_future(),
             client_context=_decode_client_context(client_context),
-            trace_id=_trace_id(),
+            trace_id=span.xray_header(),
         )
-        result = await pool.invoke(invocation, tail=tail)
+        if self.spans is None:
+            result = await pool.invoke(invocation, tail=tail)
+        else:
+            error: str | None = None
+            try:
+                result = await pool.invoke(invocation, tail=tail)
+                error = result.outcome.error
+            except BaseException as exc:
+                error = type(exc).__name__
+                raise
+            finally:
+                span.finish(self.spans, invocation.request_id, error)
         return InvokeResult(
             result.outcome.payload,
             result.outcome.error,
@@ -337,8 +359,3 @@ def _decode_client_context(value: str | None) -> str | None:
         return base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise InvalidPayload("Client context must be a valid Base64-encoded JSON object.") from None
-
-
-def _trace_id() -> str:
-    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
-    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"

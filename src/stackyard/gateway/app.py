@@ -8,6 +8,12 @@ with one reference assignment, so a request in flight finishes on the table it m
 correlation → error answers → CORS → route match → integration (http proxy, or a function when the
 gateway was given a function invoker).
 
+Tracing (:mod:`.tracing`) is on when the gateway is given ``spans`` (a ``SpanRecorder``):
+SERVER span per request, CLIENT span per upstream try or function call, W3C/B3 propagation,
+``x-trace-id`` on every response; ``service_name`` (``gateway``) and ``sample_ratio`` (1.0)
+tune it. ``spans=None`` (the default): no tracing step, no span objects, the client's trace
+headers pass to the upstream unchanged.
+
 Endpoint state (in-flight counts, outlier ejections) and balancer positions are kept by the
 gateway across table swaps for the endpoints and services that stay.
 """
@@ -15,6 +21,7 @@ gateway across table swaps for the endpoints and services that stay.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from ..asgi import ASGIApp, Receive, Scope, Send
 from .balancer import Chooser, ServicePool, make_chooser
@@ -28,20 +35,26 @@ from .proxy import HttpProxy, RouteTarget
 from .router import Router
 from .steps import Correlation, ErrorResponder, RouteMatcher, RouterSource
 from .table import Balancer, RouteSpec, RouteTable
+from .tracing import DEFAULT_SERVICE, TracedCorrelation, Tracer
 from .upstream import PoolSettings, UpstreamClient
+
+if TYPE_CHECKING:
+    from ..telemetry.instruments import SpanRecorder
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 
 
-def build_pipeline(source: RouterSource, integration: ASGIApp) -> ASGIApp:
-    """The request path, outermost step first."""
+def build_pipeline(
+    source: RouterSource, integration: ASGIApp, tracer: Tracer | None = None
+) -> ASGIApp:
+    """The request path, outermost step first (the correlation step traces with a tracer)."""
     app: ASGIApp = integration
     app = RouteMatcher(app, source)
     app = Cors(app, source)
     app = ErrorResponder(app)
-    app = Correlation(app)
+    app = Correlation(app) if tracer is None else TracedCorrelation(app, tracer)
     return app
 
 
@@ -86,8 +99,16 @@ class Gateway:
         pool: PoolSettings | None = None,
         buffer_limit: int = BUFFER_LIMIT,
         functions: FunctionInvoker | None = None,
+        spans: SpanRecorder | None = None,
+        service_name: str = DEFAULT_SERVICE,
+        sample_ratio: float = 1.0,
     ) -> None:
         self.max_body_size = max_body_size
+        self.tracer = (
+            Tracer(spans, service=service_name, sample_ratio=sample_ratio)
+            if spans is not None
+            else None
+        )
         self.detector = OutlierDetector(outlier)
         self.client = UpstreamClient(pool)
         self._states = EndpointStates()
@@ -99,7 +120,7 @@ class Gateway:
             if functions is not None
             else None
         )
-        self._pipeline = build_pipeline(self._live, IntegrationSwitch(proxy, function))
+        self._pipeline = build_pipeline(self._live, IntegrationSwitch(proxy, function), self.tracer)
 
     @property
     def table(self) -> RouteTable:

@@ -5,7 +5,8 @@ Transfer-Encoding, Upgrade, and every header the Connection header lists) and ``
 dropped; ``Host`` is not forwarded (the upstream gets its own ``host:port``, the client's host
 goes in ``X-Forwarded-Host``); ``X-Forwarded-For`` gets the client address appended,
 ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` are set from the request; ``x-correlation-id``
-and ``x-correlation-counter`` are replaced by the values the correlation step chose.
+and ``x-correlation-counter`` are replaced by the values the correlation step chose; with
+tracing on, the trace context headers are replaced by the proxy's (see :mod:`.tracing`).
 
 Towards the client: the same hop-by-hop set is dropped from the upstream's response headers;
 the rest pass unchanged (the upstream client lower-cases names, as ASGI wants), except
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..asgi import Scope
+from .tracecontext import TRACE_HEADERS
 
 # codes for the request headers that need handling (anything else is forwarded as is)
 _DROP, _HOST, _XFF, _CONNECTION, _CONTENT_LENGTH, _TRANSFER_ENCODING = range(6)
@@ -35,6 +37,11 @@ _REQUEST_SPECIAL: dict[bytes, int] = {
     b"x-forwarded-host": _DROP,
     b"x-correlation-id": _DROP,
     b"x-correlation-counter": _DROP,
+}
+# with tracing on, the trace context headers are replaced by the gateway's own (see .tracing)
+_REQUEST_SPECIAL_TRACED: dict[bytes, int] = {
+    **_REQUEST_SPECIAL,
+    **dict.fromkeys(TRACE_HEADERS, _DROP),
 }
 HOP_BY_HOP: frozenset[bytes] = frozenset(
     {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
@@ -69,15 +76,20 @@ _CORRELATION_ID = b"x-correlation-id"
 _CORRELATION_COUNTER = b"x-correlation-counter"
 
 
-def upstream_request_head(scope: Scope, correlation_id: str | bytes, counter: int) -> RequestHead:
-    """Rewrites the client's request headers for the upstream (see the module docstring)."""
+def upstream_request_head(
+    scope: Scope, correlation_id: str | bytes, counter: int, *, traced: bool = False
+) -> RequestHead:
+    """Rewrites the client's request headers for the upstream (see the module docstring).
+
+    ``traced``: the trace context headers (``traceparent``, ``tracestate``, ``b3``,
+    ``x-b3-*``) are left out too; the proxy adds its own per try."""
     out: list[tuple[bytes, bytes]] = []
     host = b""
     xff = b""
     content_length: int | None = None
     chunked = False
     listed: set[bytes] | None = None
-    special = _REQUEST_SPECIAL
+    special = _REQUEST_SPECIAL_TRACED if traced else _REQUEST_SPECIAL
     for pair in scope["headers"]:
         code = special.get(pair[0])
         if code is None:

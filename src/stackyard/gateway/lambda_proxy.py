@@ -8,6 +8,11 @@ a function at its concurrency limit answers 429 ``{"message": "Too Many Requests
 The request body is read whole (bounded by the gateway's body limit): a function gets it in one
 piece anyway.
 
+With tracing on, the function call is a CLIENT span (``invoke <function>``, remote service =
+the function) and the runtime gets a ``traceparent`` naming it as the parent; the event's
+headers carry that same ``traceparent`` (and ``tracestate``/``b3`` when the client sent them)
+in place of the client's, so an instrumented handler can continue the trace.
+
 ASGI servers hand header names over lower-cased, so the client's own spelling is lost; REST
 events (whose ``headers`` keep the client's spelling on AWS) get the canonical ``Title-Case``
 form most HTTP/1.1 clients send (``Content-Type``, ``X-Api-Key``).
@@ -17,8 +22,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..asgi import Receive, Scope, Send
 from ..functions.errors import FunctionError, MalformedResponse, TooManyRequests
@@ -30,10 +36,15 @@ from ..functions.events import (
     rest_event,
     rest_response,
 )
+from ..telemetry.model import Endpoint
 from .body import read_request_body
 from .errors import GatewayError
 from .proxy import request_path
 from .router import RouteMatch
+from .tracecontext import TRACE_HEADERS, format_traceparent, new_span_id
+
+if TYPE_CHECKING:
+    from .tracing import RequestTrace
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +61,14 @@ class InvocationResult(Protocol):
 
 
 class FunctionInvoker(Protocol):
-    """What the gateway needs of the function runtime."""
+    """What the gateway needs of the function runtime.
 
-    async def invoke(self, name: str, payload: bytes) -> InvocationResult: ...
+    ``traceparent``: the W3C trace context of the call (its parent is the gateway's CLIENT
+    span), None when the gateway does not trace."""
+
+    async def invoke(
+        self, name: str, payload: bytes, *, traceparent: str | None = None
+    ) -> InvocationResult: ...
 
 
 class FunctionIntegration:
@@ -75,11 +91,18 @@ class FunctionIntegration:
         if route.payload_version == "1.0" and route.stage:
             path = path.removeprefix(f"/{route.stage}") or "/"
         client = scope.get("client")
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        trace: RequestTrace | None = scope["state"].get("trace")
+        call: _Call | None = None
+        if trace is not None:
+            call = _Call(trace, route.function)
+            outbound = trace.outbound(call.span_id)
+            headers = [h for h in headers if h[0] not in TRACE_HEADERS] + outbound
         request = ProxyRequest(
             method=scope["method"],
             path=path,
             query=scope.get("query_string", b"").decode("latin-1"),
-            headers=[(_title(n), v) for n, v in scope["headers"]] if rest else scope["headers"],
+            headers=[(_title(n), v) for n, v in headers] if rest else headers,
             body=body or b"",
             source_ip=str(client[0]) if client else "127.0.0.1",
             stage=route.stage or "$default",
@@ -89,27 +112,89 @@ class FunctionIntegration:
             request_id=str(uuid.uuid4()),
         )
         event = rest_event(request) if rest else http_api_event(request)
+        if call is None:
+            await self._invoke(route.function, json.dumps(event).encode(), None, rest, send)
+            return
+        error: str | None = None
+        call.start()
         try:
-            result = await self._invoker.invoke(route.function, json.dumps(event).encode())
+            call.status = await self._invoke(
+                route.function, json.dumps(event).encode(), call.traceparent(), rest, send
+            )
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            call.finish(error)
+
+    async def _invoke(
+        self, function: str, payload: bytes, traceparent: str | None, rest: bool, send: Send
+    ) -> int:
+        """Invoke ``function`` and answer; returns the status answered."""
+        try:
+            if traceparent is None:
+                result = await self._invoker.invoke(function, payload)
+            else:
+                result = await self._invoker.invoke(function, payload, traceparent=traceparent)
         except TooManyRequests:
             await _answer(send, 429, [_JSON], _TOO_MANY)
-            return
+            return 429
         except GatewayError:
             raise
         except FunctionError as exc:
-            logger.warning("function %s could not be invoked: %s", route.function, exc)
+            logger.warning("function %s could not be invoked: %s", function, exc)
             await _answer(send, 502, [_JSON], INTERNAL_ERROR_BODY)
-            return
+            return 502
         if result.function_error:
             await _answer(send, 502, [_JSON], INTERNAL_ERROR_BODY)
-            return
+            return 502
         try:
             response = rest_response(result.payload) if rest else http_api_response(result.payload)
         except MalformedResponse as exc:
-            logger.warning("function %s returned a malformed response: %s", route.function, exc)
+            logger.warning("function %s returned a malformed response: %s", function, exc)
             await _answer(send, 502, [_JSON], INTERNAL_ERROR_BODY)
-            return
+            return 502
         await _answer(send, response.status, response.headers, response.body)
+        return response.status
+
+
+class _Call:
+    """The CLIENT span of one traced function call."""
+
+    __slots__ = ("began", "function", "span_id", "start_us", "status", "trace")
+
+    def __init__(self, trace: RequestTrace, function: str) -> None:
+        self.trace = trace
+        self.function = function
+        self.span_id = new_span_id()
+        self.status = 0
+        self.start_us = 0
+        self.began = 0.0
+
+    def start(self) -> None:
+        self.start_us = time.time_ns() // 1000
+        self.began = time.perf_counter()
+
+    def traceparent(self) -> str:
+        trace = self.trace
+        return format_traceparent(trace.trace_id, self.span_id, trace.sampled)
+
+    def finish(self, error: str | None) -> None:
+        tags = {"faas.invoked_name": self.function}
+        if self.status:
+            tags["http.status_code"] = str(self.status)
+        if error is not None:
+            tags["error"] = error
+        elif self.status >= 500:
+            tags["error"] = str(self.status)
+        self.trace.finish_client(
+            self.span_id,
+            f"invoke {self.function}",
+            self.start_us,
+            self.began,
+            Endpoint(service_name=self.function),
+            tags,
+        )
 
 
 def _title(name: bytes) -> bytes:

@@ -21,9 +21,12 @@ message, anything else is relayed chunk by chunk as it arrives.
 from __future__ import annotations
 
 import logging
+import time
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..asgi import Receive, Scope, Send
+from ..telemetry.model import Endpoint
 from .balancer import ServicePool
 from .body import BUFFER_LIMIT, StreamedBody, read_request_body
 from .endpoints import EndpointState
@@ -40,7 +43,11 @@ from .h1 import H1Connection
 from .headers import client_response_headers, upstream_request_head
 from .router import RouteMatch
 from .table import RouteSpec
+from .tracecontext import new_span_id
 from .upstream import UpstreamClient
+
+if TYPE_CHECKING:
+    from .tracing import RequestTrace
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +96,46 @@ def upstream_target(scope: Scope, strip_prefix: str) -> str:
     return f"{path}?{query.decode('latin-1')}" if query else path
 
 
+class _Try:
+    """One upstream try of a traced request: its CLIENT span's id and clock readings."""
+
+    __slots__ = ("attempt", "began", "endpoint", "name", "span_id", "start_us")
+
+    def __init__(self, name: str, attempt: int, endpoint: EndpointState) -> None:
+        self.name = name
+        self.attempt = attempt
+        self.endpoint = endpoint
+        self.span_id = new_span_id()
+        self.start_us = time.time_ns() // 1000
+        self.began = time.perf_counter()
+
+    def finish(
+        self, trace: RequestTrace, service: str, status: int | None, error: str | None
+    ) -> None:
+        if not trace.sampled:
+            return
+        ep = self.endpoint
+        tags = {
+            "http.method": self.name.partition(" ")[0],
+            "peer.address": f"{ep.address}:{ep.port}",
+            "retry.attempt": str(self.attempt),
+        }
+        if status is not None:
+            tags["http.status_code"] = str(status)
+        if error is not None:
+            tags["error"] = error
+        elif status is not None and status >= 500:
+            tags["error"] = str(status)
+        ipv6 = ":" in ep.address
+        remote = Endpoint(
+            service,
+            None if ipv6 else ep.address,
+            ep.address if ipv6 else None,
+            ep.port,
+        )
+        trace.finish_client(self.span_id, self.name, self.start_us, self.began, remote, tags)
+
+
 class HttpProxy:
     """The integration step (innermost ASGI app): proxies to the matched route's service."""
 
@@ -108,7 +155,10 @@ class HttpProxy:
             raise NoHealthyUpstream(pool.service)
         if not self._client.started:
             raise GatewayNotStarted()
-        head = upstream_request_head(scope, state["correlation_id"], state["correlation_counter"])
+        trace: RequestTrace | None = state.get("trace")
+        head = upstream_request_head(
+            scope, state["correlation_id"], state["correlation_counter"], traced=trace is not None
+        )
         body: bytes | StreamedBody | None = None
         fields = head.fields
         if head.content_length is not None or head.chunked:
@@ -126,12 +176,43 @@ class HttpProxy:
             method_b,
             upstream_target(scope, target.strip_prefix).encode("latin-1"),
         )
-        resp, endpoint = await self._exchange(method, start, fields, body, head.chunked, target)
+        if trace is not None:
+            await self._traced(scope, send, trace, method, start, fields, body, head.chunked)
+            return
+        resp, endpoint, _ = await self._exchange(method, start, fields, body, head.chunked, target)
         try:
             await self._relay(resp, method, target.timeout, send)
         finally:
             endpoint.in_flight -= 1
             resp.release()
+
+    async def _traced(
+        self,
+        scope: Scope,
+        send: Send,
+        trace: RequestTrace,
+        method: str,
+        start: bytes,
+        fields: bytes,
+        body: bytes | StreamedBody | None,
+        chunked: bool,
+    ) -> None:
+        target: RouteTarget = scope["state"]["route"].target
+        resp, endpoint, last = await self._exchange(
+            method, start, fields, body, chunked, target, trace
+        )
+        error: str | None = None
+        status = resp.status
+        try:
+            await self._relay(resp, method, target.timeout, send)
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            endpoint.in_flight -= 1
+            resp.release()
+            if last is not None:
+                last.finish(trace, target.pool.service, status, error)
 
     async def _exchange(
         self,
@@ -141,7 +222,8 @@ class HttpProxy:
         body: bytes | StreamedBody | None,
         chunked: bool,
         target: RouteTarget,
-    ) -> tuple[H1Connection, EndpointState]:
+        trace: RequestTrace | None = None,
+    ) -> tuple[H1Connection, EndpointState, _Try | None]:
         pool = target.pool
         detector = pool.detector
         client = self._client
@@ -152,16 +234,24 @@ class HttpProxy:
         tries = target.retries + 1
         tried: list[EndpointState] = []
         error: GatewayError | None = None
+        this: _Try | None = None
+        name = f"{method} {target.route.path}"
         for attempt in range(tries):
             endpoint = pool.pick(tried)
             if endpoint is None:
                 raise NoHealthyUpstream(pool.service)
             endpoint.in_flight += 1
+            extra = fields
+            if trace is not None:
+                this = _Try(name, attempt + 1, endpoint)
+                extra = fields + trace.outbound_fields(this.span_id)
             try:
                 conns = client.pool(endpoint.address, endpoint.port)
-                resp = await conns.request(start, fields, body, chunked, wait_limit, head_only)
+                resp = await conns.request(start, extra, body, chunked, wait_limit, head_only)
             except UpstreamError as exc:
                 endpoint.in_flight -= 1
+                if this is not None and trace is not None:
+                    this.finish(trace, pool.service, None, type(exc).__name__)
                 if streamed is not None and streamed.error is not None:
                     raise streamed.error from exc  # 413, or the client went away
                 if isinstance(exc, UpstreamConnectTimeout):
@@ -176,8 +266,10 @@ class HttpProxy:
                     raise error from exc
                 tried.append(endpoint)
                 continue
-            except BaseException:
+            except BaseException as exc:
                 endpoint.in_flight -= 1
+                if this is not None and trace is not None:
+                    this.finish(trace, pool.service, None, type(exc).__name__)
                 raise
             status = resp.status
             if status >= 500:
@@ -191,10 +283,12 @@ class HttpProxy:
                     resp.release()
                     endpoint.in_flight -= 1
                     tried.append(endpoint)
+                    if this is not None and trace is not None:
+                        this.finish(trace, pool.service, status, None)
                     continue
             elif endpoint.consecutive_failures:
                 detector.success(endpoint)
-            return resp, endpoint
+            return resp, endpoint, this
         raise error or UpstreamUnavailable()
 
     async def _relay(self, resp: H1Connection, method: str, wait_limit: float, send: Send) -> None:

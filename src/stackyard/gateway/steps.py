@@ -50,6 +50,24 @@ def _valid_id(value: bytes) -> bool:
     return 0 < len(value) <= _MAX_ID_LENGTH and value.isascii() and value.decode().isprintable()
 
 
+def correlate(
+    scope: Scope, raw_id: bytes | None, counter: int
+) -> tuple[dict[str, object], tuple[bytes, bytes]]:
+    """Sets ``correlation_id``/``correlation_counter`` in ``scope["state"]`` from the client's
+    header values (a new id when absent or invalid); returns the state and the response header."""
+    if raw_id is not None and _valid_id(raw_id):
+        correlation_id = raw_id.decode()
+    else:
+        correlation_id = new_correlation_id()
+        raw_id = correlation_id.encode()
+    state: dict[str, object] | None = scope.get("state")
+    if state is None:
+        state = scope["state"] = {}
+    state["correlation_id"] = correlation_id
+    state["correlation_counter"] = counter + 1
+    return state, (CORRELATION_ID, raw_id)
+
+
 class Correlation:
     """Keeps the client's ``x-correlation-id`` (or makes a uuid4 one) and returns it on the
     response; increments ``x-correlation-counter`` (absent or invalid counts as 0)."""
@@ -68,17 +86,7 @@ class Correlation:
                 raw_id = value
             elif name == CORRELATION_COUNTER and value.isdigit() and len(value) < 16:
                 counter = int(value)
-        if raw_id is not None and _valid_id(raw_id):
-            correlation_id = raw_id.decode()
-        else:
-            correlation_id = new_correlation_id()
-            raw_id = correlation_id.encode()
-        state = scope.get("state")
-        if state is None:
-            state = scope["state"] = {}
-        state["correlation_id"] = correlation_id
-        state["correlation_counter"] = counter + 1
-        id_header = (CORRELATION_ID, raw_id)
+        _, id_header = correlate(scope, raw_id, counter)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -84,3 +84,19 @@ def record(event, context):
     if os.path.exists(os.environ.get("FAIL_FILE", "/nonexistent")):
         raise RuntimeError("failing on purpose")
     return "recorded"
+
+
+def trace(event, context):
+    """What a handler sees of the trace: ``_X_AMZN_TRACE_ID`` and the event's traceparent."""
+    headers = event.get("headers") or {} if isinstance(event, dict) else {}
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return {
+        "statusCode": 200,
+        "body": json.dumps(
+            {
+                "xray": os.environ.get("_X_AMZN_TRACE_ID"),
+                "traceparent": lowered.get("traceparent"),
+                "b3": lowered.get("b3"),
+            }
+        ),
+    }
