@@ -28,6 +28,7 @@ from .registry import DnsServer, Registry
 from .serving import AsgiServer
 from .supervisor import LogWriter, Supervisor
 from .telemetry import Telemetry
+from .telemetry.instruments import MetricsRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class Node:
         data_dir = settings.data_dir
         self.registry = Registry(data_dir)
         self.dns = DnsServer(self.registry, host=settings.host, port=settings.dns_port)
-        self.telemetry = Telemetry(data_dir)
+        self.telemetry = Telemetry(data_dir, alarms=stack.config.alarms)
         env = standard_env(settings, stack.config)
         self.supervisor = Supervisor(
             stack.config.services,
@@ -191,8 +192,16 @@ class Node:
             region=settings.region,
             logs=self.function_logs,
             spans=self.telemetry,
+            metrics=self.telemetry.metrics,
         )
-        self.gateway = Gateway(functions=self.functions, spans=self.telemetry)
+        self.gateway = Gateway(
+            functions=self.functions,
+            spans=self.telemetry,
+            sample_ratio=stack.config.tracing.sample_ratio,
+            metrics=self.telemetry.metrics,
+            stage=settings.stage,
+        )
+        self.telemetry.add_collector(self._publish_gauges)
         self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)
         self.control_server = AsgiServer(
             create_control_app(self), settings.host, settings.control_port
@@ -260,6 +269,16 @@ class Node:
                 return False
             index = await self.registry.wait_for_change(index, min(remaining, 1.0))
         return True
+
+    def _publish_gauges(self, metrics: MetricsRecorder) -> None:
+        """Instance health and function concurrency, sampled before every metrics flush."""
+        for name in self.stack.config.services:
+            for entry in self.registry.health(name):
+                labels = {"service": name, "instance": entry.registration.id}
+                metrics.set("instance_healthy", labels, 1.0 if entry.status == "passing" else 0.0)
+        for name in self.stack.config.functions:
+            busy = self.functions.status(name).busy
+            metrics.set("function_concurrent_executions", {"function": name}, float(busy))
 
     async def _stop_telemetry(self) -> None:
         self.function_logs.close()

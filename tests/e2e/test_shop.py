@@ -180,3 +180,29 @@ def test_cli_logs_follow_prints_new_lines(shop: NodeProcess) -> None:
     finally:
         follower.terminate()
         follower.wait(10)
+
+
+def test_prometheus_metrics_count_gateway_requests(shop: NodeProcess) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for _ in range(3):
+        assert request(f"{shop.gateway_url}/catalog/items/1")[0] == 200
+    assert request(f"{shop.gateway_url}/no/such/route")[0] == 404
+
+    def samples() -> dict[tuple[str, str], float]:
+        with urllib.request.urlopen(f"{shop.control_url}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        out: dict[tuple[str, str], float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "gateway_requests_total":
+                    key = (sample.labels["route"], sample.labels["status"])
+                    out[key] = sample.value
+        return out
+
+    found = wait_until(
+        lambda: (s := samples()).get(("/catalog/items/{id}", "200"), 0) >= 3 and s,
+        30,
+        what="the gateway's request counter in /metrics",
+    )
+    assert found.get(("-", "404"), 0) >= 1

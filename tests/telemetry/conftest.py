@@ -26,8 +26,10 @@ _T = TypeVar("_T")
 class TelemetryServer:
     """A Telemetry component and its routes on a loopback port, in a background loop."""
 
-    def __init__(self, data_dir: Path, retention: RetentionSettings | None = None) -> None:
-        self.telemetry = Telemetry(data_dir, retention=retention)
+    def __init__(
+        self, data_dir: Path, retention: RetentionSettings | None = None, **options: Any
+    ) -> None:
+        self.telemetry = Telemetry(data_dir, retention=retention, **options)
         self.loop = asyncio.new_event_loop()
         self.server = AsgiServer(
             Starlette(routes=self.telemetry.routes()), "127.0.0.1", free_port()
@@ -59,6 +61,14 @@ class TelemetryServer:
     def flush(self) -> None:
         self.run(self.telemetry.flush())
 
+    def on_loop(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn()`` on the server's event loop (where producers call the aggregator)."""
+
+        async def call() -> _T:
+            return fn()
+
+        return self.run(call())
+
     def get(self, path: str, **params: Any) -> requests.Response:
         return self.http.get(self.url + path, params=params, timeout=10)
 
@@ -75,6 +85,19 @@ def wait_for(predicate: Callable[[], _T], timeout: float = 10.0) -> _T:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {predicate}")
         time.sleep(0.02)
+
+
+class FakeClock:
+    """An injectable wall clock (epoch seconds) that only moves when told."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture

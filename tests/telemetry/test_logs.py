@@ -4,6 +4,7 @@ filters, cursor paging, OTLP/JSON log ingest."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from stackyard.telemetry.logs import fts_query, parse_line
@@ -163,7 +164,9 @@ async def test_sink_never_raises_when_stopped(tmp_path: Any) -> None:
     telemetry.log_sink(record("x", "before start"))  # dropped, not raised
     assert telemetry.logs.dropped == 1
     await telemetry.start()
-    telemetry.log_sink(record("x", "kept"))
+    # dated now: the retention pass inside start() removes records older than max_age
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    telemetry.log_sink(record("x", "kept", time=now))
     await telemetry.stop()  # flushes
     await telemetry.start()
     from stackyard.telemetry import LogQuery

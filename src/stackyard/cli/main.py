@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .functions import dead_letters, functions, invoke
 from .inspect import logs, status
+from .metrics import alarms, metrics
 from .up import up
 
 
@@ -22,6 +23,8 @@ cli.add_command(logs)
 cli.add_command(invoke)
 cli.add_command(functions)
 cli.add_command(dead_letters)
+cli.add_command(metrics)
+cli.add_command(alarms)
 
 
 def main() -> None:

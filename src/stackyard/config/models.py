@@ -267,9 +267,80 @@ class FunctionConfig(_Model):
         return self
 
 
+class TracingConfig(_Model):
+    """Which share of requests without a caller's sampling decision the gateway traces."""
+
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
 class ApiConfig(_Model):
     cors: Annotated[CorsConfig | None, BeforeValidator(_cors_shorthand)] = None
     routes: list[RouteConfig] = Field(default_factory=list)
+
+
+ALARM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+_STATISTIC_ALIASES = {
+    "Sum": "sum",
+    "SampleCount": "count",
+    "Average": "avg",
+    "Minimum": "min",
+    "Maximum": "max",
+}
+
+
+def _statistic(value: object) -> object:
+    return _STATISTIC_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+class AlarmActionConfig(_Model):
+    """What to do when an alarm changes state: POST JSON to ``webhook``, or ``log: true``."""
+
+    webhook: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> AlarmActionConfig:
+        if (self.webhook is None) == (not self.log):
+            raise ValueError("an action is either {webhook: URL} or {log: true}")
+        return self
+
+
+class AlarmConfig(_Model):
+    """``alarms.<name>``: a CloudWatch-style alarm on a metric (M of N periods breaching)."""
+
+    metric: str = Field(min_length=1)
+    dimensions: dict[str, str] = Field(default_factory=dict, description="label subset")
+    statistic: Annotated[
+        Literal["sum", "count", "avg", "min", "max", "p50", "p90", "p99"],
+        BeforeValidator(_statistic),
+    ] = "avg"
+    comparison: Literal[
+        "GreaterThanThreshold",
+        "GreaterThanOrEqualToThreshold",
+        "LessThanThreshold",
+        "LessThanOrEqualToThreshold",
+    ]
+    threshold: float
+    period: Seconds = Field(default=60.0, description="seconds, a multiple of 10")
+    evaluation_periods: int = Field(default=1, ge=1, le=100)
+    datapoints_to_alarm: int | None = Field(default=None, ge=1, description="default: N")
+    treat_missing_data: Literal["missing", "notBreaching", "breaching", "ignore"] = "missing"
+    actions: list[AlarmActionConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> AlarmConfig:
+        if self.period < 10 or self.period % 10:
+            raise ValueError(f"period ({self.period:g}s) must be a multiple of 10 seconds")
+        if self.datapoints_to_alarm is not None and (
+            self.datapoints_to_alarm > self.evaluation_periods
+        ):
+            raise ValueError("datapoints_to_alarm cannot exceed evaluation_periods")
+        return self
+
+    @property
+    def required(self) -> int:
+        """M: breaching datapoints (of the last ``evaluation_periods``) that raise the alarm."""
+        return self.datapoints_to_alarm or self.evaluation_periods
 
 
 class StackConfig(_Model):
@@ -281,6 +352,8 @@ class StackConfig(_Model):
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     functions: dict[str, FunctionConfig] = Field(default_factory=dict)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    alarms: dict[str, AlarmConfig] = Field(default_factory=dict)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
 
     @field_validator("services")
     @classmethod
@@ -298,4 +371,12 @@ class StackConfig(_Model):
         for name in value:
             if not re.match(FUNCTION_NAME_PATTERN, name):
                 raise ValueError(f"function name {name!r}: letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("alarms")
+    @classmethod
+    def _alarm_names(cls, value: dict[str, AlarmConfig]) -> dict[str, AlarmConfig]:
+        for name in value:
+            if not re.match(ALARM_NAME_PATTERN, name):
+                raise ValueError(f"alarm name {name!r}: letters, digits, '.', '-' and '_'")
         return value

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from ..config.models import FunctionConfig
 from ..supervisor.logs import LogWriter
 from .async_invoke import AsyncDispatcher
-from .errors import InvalidPayload, RuntimeStopped, UnknownFunction
+from .errors import InvalidPayload, RuntimeStopped, TooManyRequests, UnknownFunction
 from .events_store import DeadLetter, EventStore
 from .pool import FunctionPool
 from .runtime_api import Invocation
@@ -46,7 +46,7 @@ from .worker import WorkerSpec
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from ..telemetry.instruments import SpanRecorder
+    from ..telemetry.instruments import MetricsRecorder, SpanRecorder
 
 MEMORY_POLL = 0.1
 """Seconds between two looks at the resident size of busy workers."""
@@ -93,9 +93,11 @@ class FunctionRuntime:
         clock: Clock | None = None,
         logs: LogWriter | None = None,
         spans: SpanRecorder | None = None,
+        metrics: MetricsRecorder | None = None,
     ) -> None:
         self.functions = dict(functions)
         self.spans = spans
+        self.metrics = metrics
         self.stack_root = stack_root
         self.data_dir = data_dir
         self.log_dir = log_dir
@@ -206,7 +208,38 @@ class FunctionRuntime:
         caller's trace context (see :mod:`.tracing`); without one the invocation starts a trace.
         Raises ``UnknownFunction``, ``InvalidPayload`` (not JSON), ``TooManyRequests``,
         ``RuntimeStopped``; a function error is a result with ``function_error`` set.
+        Counts ``function_invocations_total``, ``function_errors_total``,
+        ``function_throttles_total`` and ``function_duration_seconds`` when given metrics.
         """
+        metrics = self.metrics
+        if metrics is None:
+            return await self._invoke(
+                name, payload, client_context, tail, traceparent, amzn_trace_id
+            )
+        labels = {"function": name}
+        started = time.perf_counter()
+        try:
+            result = await self._invoke(
+                name, payload, client_context, tail, traceparent, amzn_trace_id
+            )
+        except TooManyRequests:
+            metrics.count("function_throttles_total", labels)
+            raise
+        metrics.count("function_invocations_total", labels)
+        if result.function_error is not None:
+            metrics.count("function_errors_total", labels)
+        metrics.observe("function_duration_seconds", labels, time.perf_counter() - started)
+        return result
+
+    async def _invoke(
+        self,
+        name: str,
+        payload: bytes,
+        client_context: str | None,
+        tail: bool,
+        traceparent: str | None,
+        amzn_trace_id: str | None,
+    ) -> InvokeResult:
         pool = self._pool(name)
         if not self._running:
             raise RuntimeStopped("the function runtime is not running")

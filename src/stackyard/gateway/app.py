@@ -21,6 +21,7 @@ gateway across table swaps for the endpoints and services that stay.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..asgi import ASGIApp, Receive, Scope, Send
@@ -30,6 +31,7 @@ from .cors import Cors
 from .endpoints import EndpointState, EndpointStates
 from .errors import NoRoute
 from .lambda_proxy import FunctionIntegration, FunctionInvoker
+from .metrics import RequestMetrics
 from .outlier import OutlierDetector, OutlierSettings
 from .proxy import HttpProxy, RouteTarget
 from .router import Router
@@ -39,7 +41,7 @@ from .tracing import DEFAULT_SERVICE, TracedCorrelation, Tracer
 from .upstream import PoolSettings, UpstreamClient
 
 if TYPE_CHECKING:
-    from ..telemetry.instruments import SpanRecorder
+    from ..telemetry.instruments import MetricsRecorder, SpanRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +49,27 @@ DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 
 
 def build_pipeline(
-    source: RouterSource, integration: ASGIApp, tracer: Tracer | None = None
+    source: RouterSource,
+    integration: ASGIApp,
+    tracer: Tracer | None = None,
+    metrics: RequestMetricsSettings | None = None,
 ) -> ASGIApp:
-    """The request path, outermost step first (the correlation step traces with a tracer)."""
+    """The request path, outermost step first (the correlation step traces with a tracer;
+    with metrics, every answer is counted and timed)."""
     app: ASGIApp = integration
     app = RouteMatcher(app, source)
     app = Cors(app, source)
     app = ErrorResponder(app)
+    if metrics is not None:
+        app = RequestMetrics(app, metrics.recorder, metrics.stage)
     app = Correlation(app) if tracer is None else TracedCorrelation(app, tracer)
     return app
+
+
+@dataclass(frozen=True)
+class RequestMetricsSettings:
+    recorder: MetricsRecorder
+    stage: str = "dev"
 
 
 class IntegrationSwitch:
@@ -102,6 +116,8 @@ class Gateway:
         spans: SpanRecorder | None = None,
         service_name: str = DEFAULT_SERVICE,
         sample_ratio: float = 1.0,
+        metrics: MetricsRecorder | None = None,
+        stage: str = "dev",
     ) -> None:
         self.max_body_size = max_body_size
         self.tracer = (
@@ -120,7 +136,12 @@ class Gateway:
             if functions is not None
             else None
         )
-        self._pipeline = build_pipeline(self._live, IntegrationSwitch(proxy, function), self.tracer)
+        self._pipeline = build_pipeline(
+            self._live,
+            IntegrationSwitch(proxy, function),
+            self.tracer,
+            RequestMetricsSettings(metrics, stage) if metrics is not None else None,
+        )
 
     @property
     def table(self) -> RouteTable:

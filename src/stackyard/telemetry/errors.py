@@ -10,6 +10,7 @@ carries the HTTP ``status`` and the ``code`` its API answers with (JSON
     ├── UnsupportedMediaType (415)  a Content-Type or Content-Encoding we do not speak
     ├── InvalidQuery (400)          a query parameter that is malformed or out of range
     ├── TraceNotFound (404)         ``/api/v2/trace/{id}`` for an id with no stored span
+    ├── AlarmNotFound (404)         ``/_stackyard/alarms/{name}/history`` for an unknown alarm
     ├── Overloaded (503)            the write queue is full; retry after ``retry_after`` seconds
     └── StoreClosed (503)           the store is not started or already stopped
 
@@ -60,6 +61,13 @@ class TraceNotFound(TelemetryError):
 
     status = 404
     code = "TraceNotFound"
+
+
+class AlarmNotFound(TelemetryError):
+    """No alarm of that name is configured."""
+
+    status = 404
+    code = "AlarmNotFound"
 
 
 class Overloaded(TelemetryError):

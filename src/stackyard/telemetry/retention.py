@@ -2,6 +2,9 @@
 
 :class:`RetentionSettings` bounds each store by age (``max_age`` seconds), by row count
 (``max_spans``, ``max_log_records``) and optionally by file size (``max_bytes`` per SQLite file).
+Metric rollups are kept per resolution: ``metric_ages`` = ages (seconds) of the 10 s, 1 min
+and 1 h rollups (default 1 day, 15 days, 455 days, as CloudWatch keeps them); alarm history
+follows ``max_age``.
 The helpers here delete in chunks of ``CHUNK`` rows so the writer thread is never held for long;
 callers loop until a helper returns less than a full chunk.
 """
@@ -23,12 +26,15 @@ class RetentionSettings:
     max_log_records: int = 1_000_000
     max_bytes: int | None = None
     interval: float = 60.0
+    metric_ages: tuple[float, float, float] = (86400.0, 15 * 86400.0, 455 * 86400.0)
 
     def __post_init__(self) -> None:
         if self.max_age <= 0 or self.interval <= 0:
             raise ValueError("max_age and interval must be positive")
         if self.max_spans < 1 or self.max_log_records < 1:
             raise ValueError("row limits must be at least 1")
+        if len(self.metric_ages) != 3 or min(self.metric_ages) <= 0:
+            raise ValueError("metric_ages must be three positive ages (10 s, 1 min, 1 h)")
         if self.max_bytes is not None and self.max_bytes < 1:
             raise ValueError("max_bytes must be positive")
 
