@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..supervisor.logs import LogWriter, pump, utc_timestamp
-from ..supervisor.process import signal_group
+from ..supervisor.process import ExitAwareProtocol, signal_group
 from .errors import WorkerStartError
 from .runtime_api import Invocation, Outcome, RuntimeApiServer, error_payload
 
@@ -72,19 +72,6 @@ class WorkerResult:
     outcome: Outcome
     log: str
     duration_ms: float
-
-
-class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """Resolves ``exited`` when the main process exits (pipes may stay open longer)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=2**16, loop=loop)
-        self.exited: asyncio.Future[None] = loop.create_future()
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        if not self.exited.done():
-            self.exited.set_result(None)
 
 
 class Worker:
@@ -133,7 +120,7 @@ class Worker:
         self._started_at = time.perf_counter()
         try:
             transport, protocol = await loop.subprocess_exec(
-                lambda: _ExitProtocol(loop),
+                lambda: ExitAwareProtocol(loop),
                 *self.spec.argv,
                 cwd=self.spec.cwd,
                 env=env,

@@ -93,7 +93,7 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+class ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
     """``create_subprocess_exec``'s protocol, plus a future resolved the moment the main
     process exits. (On Python 3.11 ``Process.wait()`` only returns once every pipe is closed,
     which never happens while a background grandchild holds stdout.)"""
@@ -122,12 +122,12 @@ class InstanceProcess:
     async def spawn(cls, command: str, *, cwd: Path, env: Mapping[str, str]) -> InstanceProcess:
         """Start ``command``; raises ``SpawnError`` when the OS refuses.
 
-        This is ``asyncio.create_subprocess_exec`` spelled out, to use ``_ExitAwareProtocol``.
+        This is ``asyncio.create_subprocess_exec`` spelled out, to use ``ExitAwareProtocol``.
         """
         loop = asyncio.get_running_loop()
         try:
             transport, protocol = await loop.subprocess_exec(
-                lambda: _ExitAwareProtocol(loop),
+                lambda: ExitAwareProtocol(loop),
                 SHELL,
                 "-c",
                 command,
