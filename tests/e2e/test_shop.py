@@ -206,3 +206,33 @@ def test_prometheus_metrics_count_gateway_requests(shop: NodeProcess) -> None:
         what="the gateway's request counter in /metrics",
     )
     assert found.get(("-", "404"), 0) >= 1
+
+
+def test_one_trace_per_request_across_services_and_the_trace_commands(shop: NodeProcess) -> None:
+    status, headers, _ = request(f"{shop.gateway_url}/orders", "POST", {"item_id": "1"})
+    assert status == 201
+    trace_id = headers["x-trace-id"]
+
+    def spans() -> list[dict[str, Any]]:
+        code, found = shop.get_json(f"{shop.control_url}/api/v2/trace/{trace_id}")
+        return found if code == 200 else []
+
+    # gateway SERVER+CLIENT for POST /orders, then (orders passes traceparent on) the
+    # gateway's SERVER+CLIENT for the catalog call it made
+    found = wait_until(lambda: len(s := spans()) >= 4 and s, 15, what="the trace's spans")
+    ids = {span["id"] for span in found}
+    roots = [span for span in found if span.get("parentId") not in ids]
+    assert len(roots) == 1 and roots[0]["name"].lower() == "post /orders"
+    assert any(span["name"].lower().startswith("get /catalog/items") for span in found)
+
+    env = {**_env(), "STACKYARD_URL": shop.control_url}
+    out = subprocess.run(
+        [sys.executable, "-m", "stackyard", "trace", trace_id],
+        capture_output=True, text=True, timeout=30, check=True, env=env,
+    ).stdout  # fmt: skip
+    assert trace_id in out and "POST /orders".lower() in out.lower()
+    out = subprocess.run(
+        [sys.executable, "-m", "stackyard", "traces", "--service", "gateway", "--limit", "50"],
+        capture_output=True, text=True, timeout=30, check=True, env={**env, "COLUMNS": "200"},
+    ).stdout  # fmt: skip
+    assert trace_id in out

@@ -73,7 +73,13 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             self.error(400, "InvalidOrder", 'expected {"item_id": "...", "quantity": n}')
             return
-        headers = {"x-correlation-id": self.headers.get("x-correlation-id", "")}
+        # pass the request's context on: the catalog call joins this request's trace and
+        # correlation id (the gateway set both on the way in)
+        headers = {
+            name: self.headers[name]
+            for name in ("x-correlation-id", "x-correlation-counter", "traceparent", "tracestate")
+            if self.headers.get(name)
+        }
         status, raw = call("GET", f"{GATEWAY}/catalog/items/{item_id}", headers=headers)
         if status == 404:
             self.error(400, "NoSuchItem", f"no item {item_id}")

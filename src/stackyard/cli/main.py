@@ -8,6 +8,7 @@ from .. import __version__
 from .functions import dead_letters, functions, invoke
 from .inspect import logs, status
 from .metrics import alarms, metrics
+from .traces import trace, traces
 from .up import up
 
 
@@ -25,6 +26,8 @@ cli.add_command(functions)
 cli.add_command(dead_letters)
 cli.add_command(metrics)
 cli.add_command(alarms)
+cli.add_command(traces)
+cli.add_command(trace)
 
 
 def main() -> None:
