@@ -164,7 +164,7 @@ class Worker:
         self._captured = captured
         began = time.perf_counter()
         request_id = invocation.request_id
-        self._write("stdout", f"START RequestId: {request_id} Version: $LATEST")
+        self._write("stdout", f"START RequestId: {request_id} Version: $LATEST", sink=False)
         invocation.on_delivered = self._arm_timeout
         if self._kill_reason is not None or self._exited is None or self._exited.done():
             self._fail_current(invocation)
@@ -178,11 +178,10 @@ class Worker:
             for _ in range(3):  # let the pipes' last lines in before the tail is cut
                 await asyncio.sleep(0)
         if self.alive:
-            self.state = "ready"
-            self._max_memory_mb = max(self._max_memory_mb, self._peak_memory_mb())
+            self.state = "ready"  # the peak memory is sampled by check_memory and at start
         elif self._kill_reason == "memory":
             self._max_memory_mb = self.spec.memory_mb
-        self._write("stdout", f"END RequestId: {request_id}")
+        self._write("stdout", f"END RequestId: {request_id}", sink=False)
         report = (
             f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms"
             f"\tBilled Duration: {max(1, math.ceil(duration))} ms"
@@ -199,10 +198,13 @@ class Worker:
         return WorkerResult(outcome, log if tail else "", duration)
 
     def check_memory(self) -> None:
-        """Kill the worker when its resident size is above the function's memory size."""
+        """Kill the worker when its resident size is above the function's memory size; note
+        its peak for REPORT's "Max Memory Used" (sampled here, not after every invocation)."""
         if self.state != "busy" or not self.pid:
             return
-        rss = _status_kb(self.pid, "VmRSS")
+        rss, peak = _status_kb(self.pid, "VmRSS", "VmHWM")
+        if peak is not None:
+            self._max_memory_mb = max(self._max_memory_mb, math.ceil(peak / 1024))
         if rss is not None and rss > self.spec.memory_mb * 1024:
             self._kill("memory")
 
@@ -226,8 +228,9 @@ class Worker:
 
         return emit
 
-    def _write(self, stream: Literal["stdout", "stderr"], line: str) -> None:
-        self.logs.write(self.spec.function, self.id, stream, line)
+    def _write(self, stream: Literal["stdout", "stderr"], line: str, *, sink: bool = True) -> None:
+        # START/END stay out of the central (indexed) log; REPORT and the handler's lines go in
+        self.logs.write(self.spec.function, self.id, stream, line, sink=sink)
         if self._captured is not None:
             self._captured.append(line)
 
@@ -236,6 +239,7 @@ class Worker:
         if self.state == "starting":
             self.state = "ready"
         self._init_ms = (time.perf_counter() - self._started_at) * 1000
+        self._max_memory_mb = max(self._max_memory_mb, self._peak_memory_mb())
         if self._timer is not None and self._api is not None and self._api.current is None:
             self._timer.cancel()
             self._timer = None
@@ -319,7 +323,7 @@ class Worker:
         invocation.resolve(Outcome(error_payload("Runtime.ExitError", message), "Unhandled"))
 
     def _peak_memory_mb(self) -> int:
-        peak = _status_kb(self.pid, "VmHWM")
+        [peak] = _status_kb(self.pid, "VmHWM") if self.pid else [None]
         return math.ceil(peak / 1024) if peak else self._max_memory_mb
 
 
@@ -329,13 +333,15 @@ def log_stream_name() -> str:
     return f"{day}/[$LATEST]{os.urandom(16).hex()}"
 
 
-def _status_kb(pid: int, key: str) -> int | None:
-    """A ``kB`` field of ``/proc/<pid>/status`` (None when unreadable)."""
+def _status_kb(pid: int, *keys: str) -> list[int | None]:
+    """``kB`` fields of ``/proc/<pid>/status``, in the order asked (None when unreadable)."""
+    found: dict[str, int] = {}
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
             for line in status:
-                if line.startswith(key):
-                    return int(line.split()[1])
+                key = line.split(":", 1)[0]
+                if key in keys:
+                    found[key] = int(line.split()[1])
     except (OSError, ValueError, IndexError):
-        return None
-    return None
+        pass
+    return [found.get(key) for key in keys]

@@ -80,8 +80,11 @@ class LogWriter:
         self.max_bytes = max_bytes
         self._files: dict[str, IO[str]] = {}
 
-    def write(self, service: str, instance: str, stream: Stream, message: str) -> None:
-        """Append one record; errors are logged, never raised (output must not kill a pump)."""
+    def write(
+        self, service: str, instance: str, stream: Stream, message: str, *, sink: bool = True
+    ) -> None:
+        """Append one record; errors are logged, never raised (output must not kill a pump).
+        ``sink=False`` keeps the record in the file only (not passed to ``on_record``)."""
         record: LogRecord = {
             "time": utc_timestamp(),
             "service": service,
@@ -97,7 +100,7 @@ class LogWriter:
                 self._rotate(service)
         except (OSError, ValueError):
             logger.exception("cannot write the log of %s", service)
-        if self.on_record is not None:
+        if sink and self.on_record is not None:
             try:
                 self.on_record(record)
             except Exception:
