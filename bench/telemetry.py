@@ -7,9 +7,12 @@
    ``--batch`` (4 concurrent clients), waits until the last span is queryable, and prints
    spans/s by wall time and per CPU-second of the server process (read from /proc: the server's
    event loop, decode and writer threads together — steadier than wall time on a shared machine);
-3. pushes ``--logs`` supervisor records through ``log_sink`` in this process and prints lines/s
+3. records ``--spans`` gateway-like spans (a SERVER span and its CLIENT span per request) through
+   ``Telemetry.record_span`` in this process, as the gateway does, and prints spans/s until
+   they are stored and queryable, and per CPU-second of this process (producer + writer);
+4. pushes ``--logs`` supervisor records through ``log_sink`` in this process and prints lines/s
    until they are committed and searchable;
-4. with ``--stored`` spans in the store (8 per trace), measures ``GET /api/v2/trace/{id}`` p50/p99
+5. with ``--stored`` spans in the store (8 per trace), measures ``GET /api/v2/trace/{id}`` p50/p99
    and a full-text log search.
 
 Only loopback is used; the child is stopped at the end.
@@ -209,6 +212,62 @@ async def logs_bench(count: int) -> None:
         await telemetry.stop()
 
 
+async def record_span_bench(count: int) -> None:
+    from stackyard.telemetry import Telemetry
+    from stackyard.telemetry.model import Endpoint
+    from stackyard.telemetry.model import Span as ModelSpan
+
+    local, remote = Endpoint("gateway"), Endpoint("backend", "127.0.0.1", None, 8000)
+    now = time.time_ns() // 1000
+    spans = []
+    for i in range(count // 2):
+        trace, server, client = f"{i + 1:032x}", f"{2 * i + 1:016x}", f"{2 * i + 2:016x}"
+        spans.append(
+            ModelSpan(
+                trace,
+                client,
+                "GET",
+                server,
+                "CLIENT",
+                now,
+                900,
+                local,
+                remote,
+                {"http.method": "GET", "http.status_code": "200"},
+            )
+        )
+        spans.append(
+            ModelSpan(
+                trace,
+                server,
+                "GET /{proxy+}",
+                None,
+                "SERVER",
+                now,
+                1000,
+                local,
+                None,
+                {"http.method": "GET", "http.route": "/{proxy+}"},
+            )
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        telemetry = Telemetry(Path(tmp), process_metrics=False)
+        await telemetry.start()
+        record = telemetry.record_span
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for n, item in enumerate(spans):
+            record(item)
+            if n % 200 == 0:
+                await asyncio.sleep(0)  # a producer on an event loop, as the gateway
+        await telemetry.flush()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        await telemetry.stop()
+    print(
+        f"record_span    {len(spans):>8d} spans  {len(spans) / wall:>9.0f} spans/s wall"
+        f"  {len(spans) / cpu:>9.0f} spans per CPU-second (in process)"
+    )
+
+
 async def trace_latency(url: str, run: int, stored: int, batch: int) -> None:
     path, media, build = FORMATS["otlp-protobuf"]
     async with aiohttp.ClientSession() as session:
@@ -295,6 +354,7 @@ def main() -> None:
                 child.wait(30)
             except subprocess.TimeoutExpired:
                 child.kill()
+    run_loop(record_span_bench(args.spans))
     run_loop(logs_bench(args.logs))
 
 

@@ -13,12 +13,14 @@ key), so re-sent spans and spans arriving in any order update the same row:
   the provisional rows of its two spans.
 
 A call is an error when the child span, or its CLIENT parent, carries an ``error`` tag.
-:func:`record_calls` runs on the span store's writer thread after each batch is inserted;
+:func:`record_calls` runs on the span store's writer thread after each batch is inserted (one
+read of the batch's traces, links worked out in memory, three ``executemany`` writes);
 ``/api/v2/dependencies`` is then a GROUP BY over the time window.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import NamedTuple
 
@@ -64,13 +66,103 @@ def node_of(span: Span, ts: int) -> Node:
     )
 
 
+_IGNORE, _SET, _DELETE = 0, 1, 2
+_Row = tuple[str, str, int, str, str, int]
+
+
+class _Batch:
+    """The spans of a batch's traces (read once) and the net changes to their calls.
+
+    Changes are kept per call key as the statement the sequence of per-span updates amounts to
+    (insert-or-ignore, replace or delete), so the rows already stored never need to be read.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, nodes: list[Node]) -> None:
+        self.by_id: dict[tuple[str, str], list[Node]] = {}
+        self.by_parent: dict[tuple[str, str], list[Node]] = {}
+        # the rows stored before this batch (none for a new trace: nothing to decode), then
+        # the batch, which replaces a stored row of the same (trace, id, kind, service)
+        stored = conn.execute(
+            f"SELECT {_NODE_COLUMNS} FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list({node.trace_id for node in nodes})),),
+        ).fetchall()
+        latest: dict[tuple[str, str, str, str], Node] = {}
+        if stored:
+            for row in stored:
+                node = Node._make(row)
+                latest[(node.trace_id, node.span_id, node.kind, node.service)] = node
+        for node in nodes:
+            latest[(node.trace_id, node.span_id, node.kind, node.service)] = node
+        by_id, by_parent = self.by_id, self.by_parent
+        for node in latest.values():
+            key = (node.trace_id, node.span_id)
+            found = by_id.get(key)
+            if found is None:
+                by_id[key] = [node]
+            else:
+                found.append(node)
+                found.sort(key=_stored_order)
+            if node.parent_id:
+                key = (node.trace_id, node.parent_id)
+                found = by_parent.get(key)
+                if found is None:
+                    by_parent[key] = [node]
+                else:
+                    found.append(node)
+        self.changes: dict[tuple[str, str], tuple[int, _Row | None]] = {}
+
+    def ignore(self, row: _Row) -> None:
+        key = (row[0], row[1])
+        change = self.changes.get(key)
+        if change is None:
+            self.changes[key] = (_IGNORE, row)
+        elif change[0] == _DELETE:
+            self.changes[key] = (_SET, row)
+
+    def replace(self, row: _Row) -> None:
+        self.changes[(row[0], row[1])] = (_SET, row)
+
+    def delete(self, trace_id: str, call_key: str) -> None:
+        self.changes[(trace_id, call_key)] = (_DELETE, None)
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        ignored: list[_Row] = []
+        replaced: list[_Row] = []
+        deleted: list[tuple[str, str]] = []
+        for key, (op, row) in self.changes.items():
+            if row is None:
+                deleted.append(key)
+            elif op == _SET:
+                replaced.append(row)
+            else:
+                ignored.append(row)
+        if deleted:
+            conn.executemany("DELETE FROM calls WHERE trace_id = ? AND call_key = ?", deleted)
+        if replaced:
+            conn.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)", replaced)
+        if ignored:
+            conn.executemany("INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?)", ignored)
+
+
+def _stored_order(node: Node) -> tuple[str, str]:
+    return (node.kind, node.service)
+
+
 def record_calls(conn: sqlite3.Connection, nodes: list[Node]) -> None:
-    """Update the calls touched by newly inserted spans (writer thread, inside its transaction)."""
+    """Update the calls touched by a batch of spans (writer thread, inside its transaction,
+    before or after the batch is inserted).
+
+    One query reads the spans already stored in the batch's traces; the links are then worked
+    out in memory and written with three ``executemany`` statements.
+    """
+    if not nodes:
+        return
+    batch = _Batch(conn, nodes)
     for node in nodes:
-        _link(conn, node)
+        _link(batch, node)
         linked_as_parent = False
-        for child in _children(conn, node):
-            parent = _link(conn, child)
+        for child in _children(batch, node):
+            parent = _link(batch, child)
             if parent is not None and parent.span_id == node.span_id:
                 linked_as_parent = linked_as_parent or parent.kind == node.kind
         if (
@@ -79,8 +171,7 @@ def record_calls(conn: sqlite3.Connection, nodes: list[Node]) -> None:
             and node.remote_service != node.service
             and not linked_as_parent
         ):
-            conn.execute(
-                "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
+            batch.ignore(
                 (
                     node.trace_id,
                     "c:" + node.span_id,
@@ -88,21 +179,21 @@ def record_calls(conn: sqlite3.Connection, nodes: list[Node]) -> None:
                     node.service,
                     node.remote_service,
                     node.error,
-                ),
+                )
             )
+    batch.write(conn)
 
 
-def _link(conn: sqlite3.Connection, child: Node) -> Node | None:
+def _link(batch: _Batch, child: Node) -> Node | None:
     """Record the call into ``child``; returns the parent when a real edge was recorded."""
-    parent = _parent(conn, child)
+    parent = _parent(batch, child)
     if parent is None:
         if (
             child.kind in _SERVER_SIDE
             and child.remote_service
             and child.remote_service != child.service
         ):
-            conn.execute(
-                "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
+            batch.ignore(
                 (
                     child.trace_id,
                     "s:" + child.span_id,
@@ -110,14 +201,13 @@ def _link(conn: sqlite3.Connection, child: Node) -> Node | None:
                     child.remote_service,
                     child.service,
                     child.error,
-                ),
+                )
             )
         return None
     if parent.service == child.service:
         return None
     error = child.error or (parent.error if parent.kind == "CLIENT" else 0)
-    conn.execute(
-        "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
+    batch.replace(
         (
             child.trace_id,
             f"e:{child.span_id}:{child.kind}",
@@ -125,37 +215,27 @@ def _link(conn: sqlite3.Connection, child: Node) -> Node | None:
             parent.service,
             child.service,
             error,
-        ),
+        )
     )
-    stale = ["s:" + child.span_id]
+    batch.delete(child.trace_id, "s:" + child.span_id)
     if parent.kind == "CLIENT":
-        stale.append("c:" + parent.span_id)
-    conn.executemany(
-        "DELETE FROM calls WHERE trace_id = ? AND call_key = ?",
-        [(child.trace_id, key) for key in stale],
-    )
+        batch.delete(child.trace_id, "c:" + parent.span_id)
     return parent
 
 
-def _parent(conn: sqlite3.Connection, child: Node) -> Node | None:
+def _parent(batch: _Batch, child: Node) -> Node | None:
     if child.shared and child.kind == "SERVER":
-        row = conn.execute(
-            f"SELECT {_NODE_COLUMNS} FROM spans WHERE trace_id = ? AND span_id = ?"
-            " AND kind = 'CLIENT'",
-            (child.trace_id, child.span_id),
-        ).fetchone()
-        return Node(*row) if row else None
+        for row in batch.by_id.get((child.trace_id, child.span_id), ()):
+            if row.kind == "CLIENT":
+                return row
+        return None
     if not child.parent_id:
         return None
-    rows = [
-        Node(*row)
-        for row in conn.execute(
-            f"SELECT {_NODE_COLUMNS} FROM spans WHERE trace_id = ? AND span_id = ?",
-            (child.trace_id, child.parent_id),
-        )
-    ]
-    if len(rows) <= 1:
-        return rows[0] if rows else None
+    rows = batch.by_id.get((child.trace_id, child.parent_id))
+    if not rows:
+        return None
+    if len(rows) == 1:
+        return rows[0]
     # a shared id: the child runs in the process of the server side (or its own service)
     for row in rows:
         if row.service == child.service:
@@ -166,17 +246,17 @@ def _parent(conn: sqlite3.Connection, child: Node) -> Node | None:
     return rows[0]
 
 
-def _children(conn: sqlite3.Connection, node: Node) -> list[Node]:
+def _children(batch: _Batch, node: Node) -> list[Node]:
+    children = batch.by_parent.get((node.trace_id, node.span_id), [])
     if node.kind == "CLIENT":
-        sql = (
-            f"SELECT {_NODE_COLUMNS} FROM spans WHERE trace_id = ? AND (parent_id = ?"
-            " OR (span_id = ? AND kind = 'SERVER' AND shared = 1))"
-        )
-        args: tuple[str, ...] = (node.trace_id, node.span_id, node.span_id)
-    else:
-        sql = f"SELECT {_NODE_COLUMNS} FROM spans WHERE trace_id = ? AND parent_id = ?"
-        args = (node.trace_id, node.span_id)
-    return [Node(*row) for row in conn.execute(sql, args)]
+        shared = [
+            row
+            for row in batch.by_id.get((node.trace_id, node.span_id), ())
+            if row.kind == "SERVER" and row.shared and row.parent_id != node.span_id
+        ]
+        if shared:
+            return children + shared
+    return children
 
 
 def query_links(conn: sqlite3.Connection, start_us: int, end_us: int) -> list[dict[str, object]]:

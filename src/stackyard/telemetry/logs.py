@@ -254,7 +254,13 @@ class LogStore:
     def __init__(self, data_dir: Path, *, max_pending: int = 500_000) -> None:
         self.path = Path(data_dir) / FILENAME
         self._worker: SqliteWorker[Mapping[str, Any] | LogRow] = SqliteWorker(
-            self.path, SCHEMA, _insert, name="logs", max_batch=10_000, max_pending=max_pending
+            self.path,
+            SCHEMA,
+            _insert,
+            name="logs",
+            max_batch=10_000,
+            max_pending=max_pending,
+            linger=0.05,
         )
         self.dropped = 0
 

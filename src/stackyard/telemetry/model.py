@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = frozenset({"CLIENT", "SERVER", "PRODUCER", "CONSUMER"})
 _HEX = frozenset("0123456789abcdef")
+_quote = json.encoder.encode_basestring  # the C quoting function; non-ASCII kept as is
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass(slots=True)
@@ -40,6 +43,19 @@ class Endpoint:
         if self.port:
             out["port"] = self.port
         return out
+
+    def to_json(self) -> str:
+        """:meth:`to_zipkin` encoded as compact JSON (memoized by value: few endpoints exist)."""
+        key = (self.service_name, self.ipv4, self.ipv6, self.port)
+        text = _ENDPOINT_JSON.get(key)
+        if text is None:
+            if len(_ENDPOINT_JSON) >= 4096:
+                _ENDPOINT_JSON.clear()
+            text = _ENDPOINT_JSON[key] = _dumps(self.to_zipkin())
+        return text
+
+
+_ENDPOINT_JSON: dict[tuple[str | None, str | None, str | None, int | None], str] = {}
 
 
 @dataclass(slots=True)
@@ -102,6 +118,45 @@ class Span:
         if self.shared:
             out["shared"] = True
         return out
+
+    def to_json(self) -> str:
+        """:meth:`to_zipkin` encoded as compact JSON (same keys, same order), built directly
+        from the fields: the span store's writer encodes every span it stores."""
+        parent = self.parent_id
+        text = (
+            f'{{"traceId":"{self.trace_id}","parentId":"{parent}","id":"{self.span_id}"'
+            if parent
+            else f'{{"traceId":"{self.trace_id}","id":"{self.span_id}"'
+        )
+        if self.kind:
+            text += f',"kind":"{self.kind}"'
+        if self.name:
+            text += ',"name":' + _quote(self.name)
+        if self.timestamp is not None:
+            text += f',"timestamp":{self.timestamp}'
+        if self.duration is not None:
+            text += f',"duration":{self.duration}'
+        if self.local_endpoint is not None:
+            text += ',"localEndpoint":' + self.local_endpoint.to_json()
+        if self.remote_endpoint is not None:
+            text += ',"remoteEndpoint":' + self.remote_endpoint.to_json()
+        if self.annotations:
+            notes = [{"timestamp": t, "value": v} for t, v in self.annotations]
+            text += ',"annotations":' + _dumps(notes)
+        if self.tags:
+            text += ',"tags":' + _tags_json(self.tags)
+        if self.debug:
+            text += ',"debug":true'
+        if self.shared:
+            text += ',"shared":true'
+        return text + "}"
+
+
+def _tags_json(tags: dict[str, str]) -> str:
+    try:
+        return "{" + ",".join([_quote(k) + ":" + _quote(v) for k, v in tags.items()]) + "}"
+    except TypeError:  # not string to string after all
+        return _dumps(tags)
 
 
 def now_us() -> int:

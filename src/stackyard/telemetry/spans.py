@@ -7,14 +7,15 @@ service, name, remote service, time, duration, error) plus the span's Zipkin JSO
 tags and annotations included), so trace reads concatenate stored JSON without re-encoding.
 
 Indexes: trace by id (unique ``trace_id, span_id, kind, service``; a re-sent span replaces
-itself), children by ``(trace_id, parent_id)``, ``(service, ts)``, ``(name, ts)``, ``ts`` and
-``duration``. Retention (:meth:`SpanStore.enforce_retention`) deletes by age, by row count and
+itself; dependency linking reads a batch's traces through it), ``(service, ts)``, ``(name, ts)``,
+``ts`` (time windows, retention) and ``duration``. The writer lingers up to ``LINGER`` seconds
+after the first queued span so commits are few and large (:meth:`SpanStore.flush` does not
+wait for it). Retention (:meth:`SpanStore.enforce_retention`) deletes by age, by row count and
 optionally by file size, in chunks, from ``spans``, ``calls`` and the name catalogs.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from .retention import used_bytes as _used_bytes
 from .worker import SqliteWorker
 
 FILENAME = "telemetry-spans.sqlite3"
+LINGER = 0.05
 DEFAULT_LOOKBACK_MS = 86_400_000
 
 SCHEMA = (
@@ -37,7 +39,7 @@ CREATE TABLE IF NOT EXISTS spans (
     ts INTEGER NOT NULL, duration INTEGER, error INTEGER NOT NULL, shared INTEGER NOT NULL,
     body TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS spans_id ON spans (trace_id, span_id, kind, service);
-CREATE INDEX IF NOT EXISTS spans_parent ON spans (trace_id, parent_id);
+DROP INDEX IF EXISTS spans_parent;
 CREATE INDEX IF NOT EXISTS spans_service_ts ON spans (service, ts);
 CREATE INDEX IF NOT EXISTS spans_name_ts ON spans (name, ts);
 CREATE INDEX IF NOT EXISTS spans_ts ON spans (ts);
@@ -95,7 +97,12 @@ class SpanStore:
         self.path = Path(data_dir) / FILENAME
         self._catalog = _Catalog()
         self._worker: SqliteWorker[Span] = SqliteWorker(
-            self.path, SCHEMA, self._insert, name="spans", max_pending=max_pending
+            self.path,
+            SCHEMA,
+            self._insert,
+            name="spans",
+            max_pending=max_pending,
+            linger=LINGER,
         )
 
     async def start(self) -> None:
@@ -129,20 +136,25 @@ class SpanStore:
         names: set[tuple[str, str]] = set()
         remotes: set[tuple[str, str]] = set()
         now = now_us()
-        dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        node = dependencies.Node
         for span in spans:
-            ts = span.timestamp if span.timestamp is not None else now
-            service = span.service
-            remote = span.remote_service
+            ts = span.timestamp
+            if ts is None:
+                ts = now
+            local = span.local_endpoint
+            service = ((local.service_name if local else None) or "unknown").lower()
+            peer = span.remote_endpoint
+            remote = ((peer.service_name if peer else None) or "").lower()
             name = span.name.lower()
             kind = span.kind or ""
             error = 1 if "error" in span.tags else 0
             shared = 1 if span.shared else 0
+            trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_id
             rows.append(
                 (
-                    span.trace_id,
-                    span.span_id,
-                    span.parent_id,
+                    trace_id,
+                    span_id,
+                    parent_id,
                     kind,
                     name,
                     service,
@@ -151,36 +163,27 @@ class SpanStore:
                     span.duration,
                     error,
                     shared,
-                    dumps(span.to_zipkin()),
+                    span.to_json(),
                 )
             )
             nodes.append(
-                dependencies.Node(
-                    span.trace_id,
-                    span.span_id,
-                    span.parent_id,
-                    kind,
-                    service,
-                    remote,
-                    ts,
-                    error,
-                    shared,
-                )
+                node(trace_id, span_id, parent_id, kind, service, remote, ts, error, shared)
             )
             if name:
                 names.add((service, name))
             if remote:
                 remotes.add((service, remote))
-        conn.executemany(_INSERT, rows)
-        new_names = names - self._catalog.names
-        if new_names:
-            conn.executemany("INSERT OR IGNORE INTO span_names VALUES (?, ?)", new_names)
-            self._catalog.names |= new_names
-        new_remotes = remotes - self._catalog.remotes
-        if new_remotes:
-            conn.executemany("INSERT OR IGNORE INTO remote_services VALUES (?, ?)", new_remotes)
-            self._catalog.remotes |= new_remotes
         dependencies.record_calls(conn, nodes)
+        conn.executemany(_INSERT, rows)
+        catalog = self._catalog
+        if not names <= catalog.names:
+            new_names = names - catalog.names
+            conn.executemany("INSERT OR IGNORE INTO span_names VALUES (?, ?)", new_names)
+            catalog.names |= new_names
+        if not remotes <= catalog.remotes:
+            new_remotes = remotes - catalog.remotes
+            conn.executemany("INSERT OR IGNORE INTO remote_services VALUES (?, ?)", new_remotes)
+            catalog.remotes |= new_remotes
 
     # -- retention ---------------------------------------------------------------------------
 
