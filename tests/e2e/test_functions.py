@@ -206,3 +206,11 @@ def test_failed_async_invocation_becomes_a_dead_letter_and_can_be_redriven(
     )  # fmt: skip
     wait_until(done_file.exists, 15, what="the redriven event to be delivered")
     assert letters() == []
+
+
+def test_function_events_carry_the_gateways_correlation_id(node: NodeProcess) -> None:
+    status, headers, body = call(f"{node.gateway_url}/v2/echo/c")
+    assert status == 200
+    event = json.loads(body)["event"]
+    assert event["headers"]["x-correlation-id"] == headers["x-correlation-id"][0]
+    assert event["headers"]["x-correlation-counter"] == "1"

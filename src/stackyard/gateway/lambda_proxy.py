@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _JSON = (b"content-type", b"application/json")
+_CORRELATION_HEADERS = frozenset({b"x-correlation-id", b"x-correlation-counter"})
 _TOO_MANY = b'{"message": "Too Many Requests"}'
 
 
@@ -91,8 +92,14 @@ class FunctionIntegration:
         if route.payload_version == "1.0" and route.stage:
             path = path.removeprefix(f"/{route.stage}") or "/"
         client = scope.get("client")
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        trace: RequestTrace | None = scope["state"].get("trace")
+        state = scope["state"]
+        # the correlation values the correlation step chose, as an HTTP upstream gets them
+        headers: list[tuple[bytes, bytes]] = [
+            h for h in scope["headers"] if h[0] not in _CORRELATION_HEADERS
+        ]
+        headers.append((b"x-correlation-id", state["correlation_id"].encode()))
+        headers.append((b"x-correlation-counter", str(state["correlation_counter"]).encode()))
+        trace: RequestTrace | None = state.get("trace")
         call: _Call | None = None
         if trace is not None:
             call = _Call(trace, route.function)
