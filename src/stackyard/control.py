@@ -20,17 +20,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .registry import consul_routes
+from .responses import error_response
 from .supervisor import follow_records, read_records
 
 if TYPE_CHECKING:
     from .node import Node
 
 MAX_TAIL = 10_000
-
-
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """The one JSON error shape of Stackyard's own APIs."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def create_control_app(node: Node) -> Starlette:

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..control import error_response
+from ..responses import error_response
 from .errors import (
     InvalidPayload,
     PayloadTooLarge,

@@ -1,11 +1,9 @@
 """HTTP answers for telemetry errors: Stackyard's JSON error shape, and OTLP's ``Status``.
 
-Stackyard APIs answer ``{"error": {"code", "message"}}`` (built by
-:func:`stackyard.control.error_response`, imported lazily because the control app will import
-this component). OTLP endpoints answer in the request's encoding, as the OTLP/HTTP spec asks: a
-protobuf ``google.rpc.Status`` for protobuf requests, and for JSON requests a JSON ``Status``
-(``code``, ``message``) that also carries Stackyard's ``error`` member. 503s carry
-``Retry-After``.
+Stackyard APIs answer ``{"error": {"code", "message"}}`` (:mod:`stackyard.responses`). OTLP
+endpoints answer in the request's encoding, as the OTLP/HTTP spec asks: a protobuf
+``google.rpc.Status`` for protobuf requests, and for JSON requests a JSON ``Status`` (``code``,
+``message``) that also carries Stackyard's ``error`` member. 503s carry ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ import json
 
 from starlette.responses import JSONResponse, Response
 
+from ..responses import error_response as shaped
 from .body import PROTOBUF
 from .errors import Overloaded, TelemetryError
 
@@ -23,8 +22,6 @@ _RPC_CODES = {400: 3, 404: 5, 413: 8, 415: 3, 503: 14}
 
 def error_response(exc: TelemetryError) -> JSONResponse:
     """Stackyard's JSON error for ``exc``, with ``Retry-After`` when the client may retry."""
-    from ..control import error_response as shaped
-
     response = shaped(exc.status, exc.code, str(exc))
     if exc.status == 503:
         response.headers["Retry-After"] = str(Overloaded.retry_after)
