@@ -232,21 +232,23 @@ def decode_traces_json(body: bytes) -> DecodeResult:
     if not isinstance(doc, dict):
         raise InvalidPayload("expected a JSON object (ExportTraceServiceRequest)")
     result = DecodeResult()
-    for resource_spans in _list(doc.get("resourceSpans"), "resourceSpans"):
-        resource = _obj(resource_spans, "resourceSpans[]")
+    for resource_spans in json_list(doc.get("resourceSpans"), "resourceSpans"):
+        resource = json_object(resource_spans, "resourceSpans[]")
         try:
-            attrs = json_attributes(_obj(resource.get("resource"), "resource").get("attributes"))
+            attrs = json_attributes(
+                json_object(resource.get("resource"), "resource").get("attributes")
+            )
         except ValueError as exc:
             raise InvalidPayload(f"resource: {exc}") from exc
         service = service_of(attrs)
         scopes = resource.get("scopeSpans") or resource.get("instrumentationLibrarySpans")
-        for scope_spans in _list(scopes, "scopeSpans"):
-            scope_obj = _obj(scope_spans, "scopeSpans[]")
-            scope_info = _obj(
+        for scope_spans in json_list(scopes, "scopeSpans"):
+            scope_obj = json_object(scope_spans, "scopeSpans[]")
+            scope_info = json_object(
                 scope_obj.get("scope") or scope_obj.get("instrumentationLibrary"), "scope"
             )
             scope = (str(scope_info.get("name") or ""), str(scope_info.get("version") or ""))
-            for index, item in enumerate(_list(scope_obj.get("spans"), "spans")):
+            for index, item in enumerate(json_list(scope_obj.get("spans"), "spans")):
                 try:
                     result.spans.append(_json_span(item, service, scope))
                 except (ValueError, TypeError, AttributeError) as exc:
@@ -337,7 +339,8 @@ def traces_response(result: DecodeResult, as_json: bool) -> bytes:
     return response.SerializeToString()
 
 
-def _list(value: Any, what: str) -> list[Any]:
+def json_list(value: Any, what: str) -> list[Any]:
+    """An OTLP JSON array member (absent = empty); ``InvalidPayload`` for anything else."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -345,7 +348,8 @@ def _list(value: Any, what: str) -> list[Any]:
     return value
 
 
-def _obj(value: Any, what: str) -> dict[str, Any]:
+def json_object(value: Any, what: str) -> dict[str, Any]:
+    """An OTLP JSON object member (absent = empty); ``InvalidPayload`` for anything else."""
     if value is None:
         return {}
     if not isinstance(value, dict):

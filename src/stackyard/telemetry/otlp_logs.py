@@ -23,7 +23,16 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from .errors import InvalidPayload
 from .logs import CORRELATION_KEYS, LEVELS, LogRow, normalize_level
 from .model import decode_id, now_us
-from .otlp import enum_value, json_any, json_attributes, pb_any, pb_attributes, service_of, to_int
+from .otlp import (
+    enum_value,
+    json_any,
+    json_attributes,
+    json_list,
+    pb_any,
+    pb_attributes,
+    service_of,
+    to_int,
+)
 
 _MAX_ERRORS = 5
 _SEVERITY_NAMES = {f"SEVERITY_NUMBER_{n.upper()}": v for n, v in LEVELS.items()}
@@ -90,7 +99,7 @@ def decode_logs_json(body: bytes) -> LogsResult:
     if not isinstance(doc, dict):
         raise InvalidPayload("expected a JSON object (ExportLogsServiceRequest)")
     result = LogsResult()
-    for resource_logs in _list(doc.get("resourceLogs"), "resourceLogs"):
+    for resource_logs in json_list(doc.get("resourceLogs"), "resourceLogs"):
         if not isinstance(resource_logs, dict):
             raise InvalidPayload("resourceLogs[] must be an object")
         resource = resource_logs.get("resource") or {}
@@ -102,10 +111,10 @@ def decode_logs_json(body: bytes) -> LogsResult:
             raise InvalidPayload(f"resource: {exc}") from exc
         service, instance = service_of(attrs), str(attrs.get("service.instance.id") or "")
         scopes = resource_logs.get("scopeLogs") or resource_logs.get("instrumentationLibraryLogs")
-        for scope_logs in _list(scopes, "scopeLogs"):
+        for scope_logs in json_list(scopes, "scopeLogs"):
             if not isinstance(scope_logs, dict):
                 raise InvalidPayload("scopeLogs[] must be an object")
-            for index, item in enumerate(_list(scope_logs.get("logRecords"), "logRecords")):
+            for index, item in enumerate(json_list(scope_logs.get("logRecords"), "logRecords")):
                 try:
                     if not isinstance(item, dict):
                         raise ValueError("a log record must be an object")
@@ -176,11 +185,3 @@ def logs_response(result: LogsResult, as_json: bool) -> bytes:
         response.partial_success.rejected_log_records = result.rejected
         response.partial_success.error_message = message
     return response.SerializeToString()
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidPayload(f"{what} must be a list")
-    return value

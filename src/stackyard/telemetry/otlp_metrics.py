@@ -33,7 +33,15 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from .errors import InvalidPayload
 from .metrics import MetricsAggregator
-from .otlp import DecodeResult, enum_value, json_attributes, tag_text, to_int
+from .otlp import (
+    DecodeResult,
+    enum_value,
+    json_attributes,
+    json_list,
+    json_object,
+    tag_text,
+    to_int,
+)
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_:]")
 _TEMPORALITY = {
@@ -109,16 +117,18 @@ def metrics_response(result: DecodeResult, as_json: bool) -> bytes:
 
 def _decode(doc: Mapping[str, Any]) -> MetricsDecodeResult:
     result = MetricsDecodeResult()
-    for resource_metrics in _list(doc.get("resourceMetrics"), "resourceMetrics"):
-        resource = _obj(resource_metrics, "resourceMetrics[]")
+    for resource_metrics in json_list(doc.get("resourceMetrics"), "resourceMetrics"):
+        resource = json_object(resource_metrics, "resourceMetrics[]")
         try:
-            attrs = json_attributes(_obj(resource.get("resource"), "resource").get("attributes"))
+            attrs = json_attributes(
+                json_object(resource.get("resource"), "resource").get("attributes")
+            )
         except ValueError as exc:
             raise InvalidPayload(f"resource: {exc}") from exc
         service = attrs.get("service.name")
-        for scope in _list(resource.get("scopeMetrics"), "scopeMetrics"):
-            for metric in _list(_obj(scope, "scopeMetrics[]").get("metrics"), "metrics"):
-                _metric(_obj(metric, "metrics[]"), service, result)
+        for scope in json_list(resource.get("scopeMetrics"), "scopeMetrics"):
+            for metric in json_list(json_object(scope, "scopeMetrics[]").get("metrics"), "metrics"):
+                _metric(json_object(metric, "metrics[]"), service, result)
     return result
 
 
@@ -130,17 +140,17 @@ def _metric(metric: Mapping[str, Any], service: Any, result: MetricsDecodeResult
     name = prometheus_name(raw_name)
     text = str(metric.get("description") or "")
     if "gauge" in metric:
-        data, kind = _obj(metric["gauge"], "gauge"), "gauge"
+        data, kind = json_object(metric["gauge"], "gauge"), "gauge"
     elif "sum" in metric:
-        data = _obj(metric["sum"], "sum")
+        data = json_object(metric["sum"], "sum")
         kind = "counter" if data.get("isMonotonic") else "updown"
         if kind == "counter" and not name.endswith("_total"):
             name += "_total"
     elif "histogram" in metric:
-        data, kind = _obj(metric["histogram"], "histogram"), "histogram"
+        data, kind = json_object(metric["histogram"], "histogram"), "histogram"
     else:
         points = next((v for v in metric.values() if isinstance(v, dict)), {})
-        for _ in _list(points.get("dataPoints"), "dataPoints") or [None]:
+        for _ in json_list(points.get("dataPoints"), "dataPoints") or [None]:
             result.reject(f"{raw_name}: only gauge, sum and histogram metrics are supported")
         return
     try:
@@ -150,7 +160,7 @@ def _metric(metric: Mapping[str, Any], service: Any, result: MetricsDecodeResult
     except ValueError as exc:
         result.reject(f"{raw_name}: {exc}")
         return
-    for index, point in enumerate(_list(data.get("dataPoints"), "dataPoints")):
+    for index, point in enumerate(json_list(data.get("dataPoints"), "dataPoints")):
         try:
             result.samples.append(
                 _sample(kind, name, point, service, cumulative == _CUMULATIVE, text)
@@ -276,19 +286,3 @@ def _float(value: Any, what: str) -> float:
     if math.isnan(number):
         raise ValueError(f"{what} must be a number")
     return number
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidPayload(f"{what} must be a list")
-    return value
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidPayload(f"{what} must be an object")
-    return value
