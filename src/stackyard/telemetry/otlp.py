@@ -58,10 +58,9 @@ _U64 = 1 << 64
 
 
 @dataclass
-class DecodeResult:
-    """What a request decoded to: the good items and the rejected ones (count + reasons)."""
+class Rejections:
+    """The items of an export request that were rejected (count + the first reasons)."""
 
-    spans: list[Span] = field(default_factory=list)
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -74,6 +73,36 @@ class DecodeResult:
     def error_message(self) -> str:
         more = self.rejected - len(self.errors)
         return "; ".join(self.errors) + (f" (and {more} more)" if more > 0 else "")
+
+
+@dataclass
+class DecodeResult(Rejections):
+    """What a trace export request decoded to: the good spans and the rejected ones."""
+
+    spans: list[Span] = field(default_factory=list)
+
+
+def export_response(
+    result: Rejections,
+    as_json: bool,
+    response: Any,
+    rejected_field: str,
+    message: str | None = None,
+) -> bytes:
+    """An ``Export*ServiceResponse`` body in the request's encoding: empty, or with
+    ``partialSuccess`` naming the count in ``rejected_field`` (e.g. ``rejected_spans``)."""
+    message = result.error_message if message is None else message
+    if as_json:
+        if not result.rejected:
+            return b"{}"
+        head, *rest = rejected_field.split("_")
+        name = head + "".join(part.title() for part in rest)
+        partial = {name: str(result.rejected), "errorMessage": message}
+        return json.dumps({"partialSuccess": partial}).encode()
+    if result.rejected:
+        setattr(response.partial_success, rejected_field, result.rejected)
+        response.partial_success.error_message = message
+    return bytes(response.SerializeToString())
 
 
 # -- value helpers (shared with the log decoder) -----------------------------------------------
@@ -327,16 +356,7 @@ def decode_traces_protobuf(body: bytes) -> DecodeResult:
 
 def traces_response(result: DecodeResult, as_json: bool) -> bytes:
     """The ``ExportTraceServiceResponse`` body (empty, or with ``partialSuccess``)."""
-    if as_json:
-        if not result.rejected:
-            return b"{}"
-        partial = {"rejectedSpans": str(result.rejected), "errorMessage": result.error_message}
-        return json.dumps({"partialSuccess": partial}).encode()
-    response = ExportTraceServiceResponse()
-    if result.rejected:
-        response.partial_success.rejected_spans = result.rejected
-        response.partial_success.error_message = result.error_message
-    return response.SerializeToString()
+    return export_response(result, as_json, ExportTraceServiceResponse(), "rejected_spans")
 
 
 def json_list(value: Any, what: str) -> list[Any]:

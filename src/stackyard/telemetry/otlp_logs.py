@@ -24,7 +24,9 @@ from .errors import InvalidPayload
 from .logs import CORRELATION_KEYS, LEVELS, LogRow, normalize_level
 from .model import decode_id, now_us
 from .otlp import (
+    Rejections,
     enum_value,
+    export_response,
     json_any,
     json_attributes,
     json_list,
@@ -34,20 +36,12 @@ from .otlp import (
     to_int,
 )
 
-_MAX_ERRORS = 5
 _SEVERITY_NAMES = {f"SEVERITY_NUMBER_{n.upper()}": v for n, v in LEVELS.items()}
 
 
 @dataclass
-class LogsResult:
+class LogsResult(Rejections):
     rows: list[LogRow] = field(default_factory=list)
-    rejected: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def reject(self, message: str) -> None:
-        self.rejected += 1
-        if len(self.errors) < _MAX_ERRORS:
-            self.errors.append(message)
 
 
 def _row(
@@ -175,13 +169,6 @@ def decode_logs_protobuf(body: bytes) -> LogsResult:
 
 def logs_response(result: LogsResult, as_json: bool) -> bytes:
     message = "; ".join(result.errors)
-    if as_json:
-        if not result.rejected:
-            return b"{}"
-        partial = {"rejectedLogRecords": str(result.rejected), "errorMessage": message}
-        return json.dumps({"partialSuccess": partial}).encode()
-    response = ExportLogsServiceResponse()
-    if result.rejected:
-        response.partial_success.rejected_log_records = result.rejected
-        response.partial_success.error_message = message
-    return response.SerializeToString()
+    return export_response(
+        result, as_json, ExportLogsServiceResponse(), "rejected_log_records", message
+    )

@@ -34,8 +34,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from .errors import InvalidPayload
 from .metrics import MetricsAggregator
 from .otlp import (
-    DecodeResult,
+    Rejections,
     enum_value,
+    export_response,
     json_attributes,
     json_list,
     json_object,
@@ -78,7 +79,7 @@ class Sample:
 
 
 @dataclass
-class MetricsDecodeResult(DecodeResult):
+class MetricsDecodeResult(Rejections):
     samples: list[Sample] = field(default_factory=list)
 
 
@@ -101,18 +102,9 @@ def decode_metrics_json(body: bytes) -> MetricsDecodeResult:
     return _decode(doc)
 
 
-def metrics_response(result: DecodeResult, as_json: bool) -> bytes:
+def metrics_response(result: Rejections, as_json: bool) -> bytes:
     """The ``ExportMetricsServiceResponse`` body (empty, or with ``partialSuccess``)."""
-    if as_json:
-        if not result.rejected:
-            return b"{}"
-        partial = {"rejectedDataPoints": str(result.rejected), "errorMessage": result.error_message}
-        return json.dumps({"partialSuccess": partial}).encode()
-    response = ExportMetricsServiceResponse()
-    if result.rejected:
-        response.partial_success.rejected_data_points = result.rejected
-        response.partial_success.error_message = result.error_message
-    return response.SerializeToString()
+    return export_response(result, as_json, ExportMetricsServiceResponse(), "rejected_data_points")
 
 
 def _decode(doc: Mapping[str, Any]) -> MetricsDecodeResult:
