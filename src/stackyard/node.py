@@ -15,14 +15,16 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 
 from .config import LoadedStack, StackConfig
-from .config.models import CorsConfig
+from .config.api import CorsConfig, RouteConfig
 from .control import create_control_app
 from .functions.runtime import FunctionRuntime
 from .gateway import CorsPolicy, Gateway, tune_gc
+from .gateway.policy import NO_POLICY, RoutePolicy
 from .gateway.table import RouteSpec, RouteTable
 from .registry import DnsServer, Registry
 from .serving import AsgiServer
@@ -83,23 +85,53 @@ def route_table(
 ) -> RouteTable:
     """The gateway's view of the stack right now: configured routes + passing endpoints."""
     api_cors = cors_policy(stack.api.cors)
-    routes = [
-        RouteSpec(
-            path=route.path,
-            service=route.service,
-            methods=frozenset(route.methods),
-            strip_prefix=route.prefix_to_strip,
-            timeout=route.timeout,
-            retries=route.retries,
-            balancer=route.balancer,
-            cors=api_cors,
-        )
-        for route in stack.api.routes
-    ]
+    routes = [api_route(route, stage, api_cors) for route in stack.api.routes]
     routes.extend(function_routes(stack, stage, api_cors))
+    stage_config = stack.api.stages.get(stage)
+    if stage_config is not None and stage_config.variables:
+        variables = MappingProxyType(dict(stage_config.variables))
+        routes = [replace(route, stage_variables=variables) for route in routes]
     names = {route.service for route in routes if route.integration == "http_proxy"}
     endpoints = {name: tuple(registry.passing(name)) for name in sorted(names)}
     return RouteTable(version=version, routes=tuple(routes), endpoints=endpoints)
+
+
+def api_route(route: RouteConfig, stage: str, cors: CorsPolicy | None) -> RouteSpec:
+    """The gateway's spec of one ``api.routes`` entry: its integration and its policies."""
+    policy = RoutePolicy(
+        api_key=route.api_key,
+        authorizer=route.authorizer,
+        scopes=tuple(route.scopes),
+        throttle=route.throttle,
+        cache=route.cache,
+        transform=route.transform,
+        validation=route.validate_,
+    )
+    spec = RouteSpec(
+        path=route.path,
+        methods=frozenset(route.methods),
+        timeout=route.timeout,
+        cors=cors,
+        policy=policy if policy != NO_POLICY else NO_POLICY,
+        stage=stage,
+        resource=route.path,
+    )
+    if route.function is not None:
+        return replace(
+            spec,
+            integration="function",
+            function=route.function,
+            payload_version=route.payload_version,
+        )
+    if route.mock is not None:
+        return replace(spec, integration="mock", mock=route.mock)
+    return replace(
+        spec,
+        service=route.service or "",
+        strip_prefix=route.prefix_to_strip,
+        retries=route.retries,
+        balancer=route.balancer,
+    )
 
 
 def cors_policy(config: CorsConfig | None) -> CorsPolicy | None:
@@ -200,6 +232,9 @@ class Node:
             sample_ratio=stack.config.tracing.sample_ratio,
             metrics=self.telemetry.metrics,
             stage=settings.stage,
+            api=stack.config.api,
+            root=stack.root,
+            data_dir=data_dir,
         )
         self.telemetry.add_collector(self._publish_gauges)
         self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)

@@ -6,7 +6,7 @@ reference error with its line so a user fixes a file in one pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,15 +187,28 @@ def _schema_problems(
 def _reference_problems(
     config: StackConfig, file: Path, lines: Mapping[FieldPath, int]
 ) -> list[Problem]:
+    """Names a stack uses that it does not define (services, functions, authorizers)."""
+    api = config.api
+    known: dict[str, tuple[str, Collection[str]]] = {
+        "service": ("service", config.services),
+        "function": ("function", config.functions),
+        "authorizer": ("authorizer", api.authorizers),
+    }
     problems = []
-    for index, route in enumerate(config.api.routes):
-        if route.service not in config.services:
-            path: FieldPath = ("api", "routes", index, "service")
+
+    def check(path: FieldPath, value: str | None, field: str) -> None:
+        kind, names = known[field]
+        if value is not None and value not in names:
             problems.append(
-                Problem(
-                    file, line_of(lines, path), _dotted(path), f"no service named {route.service!r}"
-                )
+                Problem(file, line_of(lines, path), _dotted(path), f"no {kind} named {value!r}")
             )
+
+    for index, route in enumerate(api.routes):
+        for field in ("service", "function", "authorizer"):
+            check(("api", "routes", index, field), getattr(route, field), field)
+    for name, authorizer in api.authorizers.items():
+        if authorizer.type == "function":
+            check(("api", "authorizers", name, "function"), authorizer.function, "function")
     return problems
 
 

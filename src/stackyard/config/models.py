@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from .api import ApiConfig, CorsConfig, cors_shorthand, valid_template
 from .durations import parse_duration
 
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
@@ -25,7 +26,6 @@ Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 FUNCTION_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"  # as Lambda allows
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_TEMPLATE_SEGMENT = re.compile(r"^(?:[^{}]*|\{[A-Za-z_][A-Za-z0-9_]*\+?\})$")
 
 
 class _Model(BaseModel):
@@ -90,79 +90,6 @@ class ServiceConfig(_Model):
         return value
 
 
-class RouteConfig(_Model):
-    """One gateway route: a path template and methods sent to a service."""
-
-    path: str
-    methods: list[str] = Field(default_factory=lambda: ["ANY"])
-    service: str
-    strip_prefix: str | bool = False
-    timeout: Seconds = 29.0
-    retries: int = Field(default=2, ge=0, le=10)
-    balancer: Literal["round_robin", "least_request"] = "round_robin"
-
-    @field_validator("path")
-    @classmethod
-    def _valid_template(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with '/'")
-        segments = value.strip("/").split("/") if value != "/" else []
-        for index, segment in enumerate(segments):
-            if not _TEMPLATE_SEGMENT.match(segment):
-                raise ValueError(f"bad template segment {segment!r} (use {{name}} or {{name+}})")
-            if segment.endswith("+}") and index != len(segments) - 1:
-                raise ValueError("a greedy {name+} parameter must be the last segment")
-        return value
-
-    @field_validator("methods", mode="before")
-    @classmethod
-    def _methods(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list):
-            upper = [str(m).upper() for m in value]
-            for method in upper:
-                if method != "ANY" and method not in HTTP_METHODS:
-                    raise ValueError(f"unknown HTTP method {method!r}")
-            return upper
-        return value
-
-    @property
-    def prefix_to_strip(self) -> str:
-        """The literal prefix removed before proxying ('' when none)."""
-        if self.strip_prefix is True:
-            return self.path.split("{", 1)[0].rstrip("/")
-        if self.strip_prefix is False:
-            return ""
-        return self.strip_prefix.rstrip("/")
-
-
-class CorsConfig(_Model):
-    """Cross-origin access to routes; ``*`` allows any origin, method or header."""
-
-    origins: list[str] = Field(default_factory=lambda: ["*"])
-    methods: list[str] = Field(default_factory=lambda: ["*"])
-    headers: list[str] | None = Field(default=None, description="default: API Gateway's list")
-    expose_headers: list[str] = Field(default_factory=list)
-    credentials: bool = False
-    max_age: int | None = Field(default=None, ge=0, le=86400)
-
-    @model_validator(mode="after")
-    def _credentials_need_origins(self) -> CorsConfig:
-        if self.credentials and "*" in self.origins:
-            raise ValueError("credentials: true needs explicit origins, not '*'")
-        return self
-
-
-def _cors_shorthand(value: object) -> object:
-    """``cors: true`` means the permissive default policy; ``false`` none."""
-    if value is True:
-        return {}
-    if value is False:
-        return None
-    return value
-
-
 class HttpEventConfig(_Model):
     """An API Gateway route to a function: ``http`` = REST API (payload 1.0),
     ``httpApi`` = HTTP API (payload 2.0)."""
@@ -170,12 +97,12 @@ class HttpEventConfig(_Model):
     path: str
     method: str = "ANY"
     default_route: bool = Field(default=False, description="HTTP API $default route ('*')")
-    cors: Annotated[CorsConfig | None, BeforeValidator(_cors_shorthand)] = None
+    cors: Annotated[CorsConfig | None, BeforeValidator(cors_shorthand)] = None
 
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        return RouteConfig._valid_template(value if value.startswith("/") else f"/{value}")
+        return valid_template(value if value.startswith("/") else f"/{value}")
 
     @field_validator("method", mode="before")
     @classmethod
@@ -271,11 +198,6 @@ class TracingConfig(_Model):
     """Which share of requests without a caller's sampling decision the gateway traces."""
 
     sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
-
-
-class ApiConfig(_Model):
-    cors: Annotated[CorsConfig | None, BeforeValidator(_cors_shorthand)] = None
-    routes: list[RouteConfig] = Field(default_factory=list)
 
 
 ALARM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..asgi import ASGIApp, Receive, Scope, Send
+from ..config.api import ApiConfig
 from .balancer import Chooser, ServicePool, make_chooser
 from .body import BUFFER_LIMIT
 from .cors import Cors
@@ -32,6 +34,7 @@ from .endpoints import EndpointState, EndpointStates
 from .errors import NoRoute
 from .lambda_proxy import FunctionIntegration, FunctionInvoker
 from .metrics import RequestMetrics
+from .mock import MockIntegration
 from .outlier import OutlierDetector, OutlierSettings
 from .proxy import HttpProxy, RouteTarget
 from .router import Router
@@ -73,15 +76,20 @@ class RequestMetricsSettings:
 
 
 class IntegrationSwitch:
-    """Sends a matched request to its route's integration: the http proxy or a function."""
+    """Sends a matched request to its route's integration: the http proxy, a function or a
+    mock answer."""
 
     def __init__(self, proxy: ASGIApp, function: ASGIApp | None) -> None:
         self.proxy = proxy
         self.function = function
+        self.mock = MockIntegration()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["state"]["route"].route.integration != "function":
+        integration = scope["state"]["route"].route.integration
+        if integration == "http_proxy":
             await self.proxy(scope, receive, send)
+        elif integration == "mock":
+            await self.mock(scope, receive, send)
         elif self.function is not None:
             await self.function(scope, receive, send)
         else:
@@ -118,8 +126,15 @@ class Gateway:
         sample_ratio: float = 1.0,
         metrics: MetricsRecorder | None = None,
         stage: str = "dev",
+        api: ApiConfig | None = None,
+        root: Path | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.max_body_size = max_body_size
+        self.stage = stage
+        self.api = api if api is not None else ApiConfig()
+        self.root = root  # relative file names in ``api`` (JWKS, schemas) are resolved here
+        self.data_dir = data_dir  # where policy state is kept (keys, quotas); None: memory
         self.tracer = (
             Tracer(spans, service=service_name, sample_ratio=sample_ratio)
             if spans is not None

@@ -116,6 +116,7 @@ class FunctionIntegration:
             route=route.resource or route.path,
             route_method="ANY" if "ANY" in route.methods else scope["method"],
             path_parameters=match.params or None,
+            stage_variables=route.stage_variables or None,
             request_id=str(uuid.uuid4()),
         )
         event = rest_event(request) if rest else http_api_event(request)

@@ -12,12 +12,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 from ..registry.models import Endpoint
+from .policy import NO_POLICY, RoutePolicy
 
 if TYPE_CHECKING:
+    from ..config.api import MockConfig
     from .cors import CorsPolicy
 
 Balancer = Literal["round_robin", "least_request"]
-Integration = Literal["http_proxy", "function"]
+Integration = Literal["http_proxy", "function", "mock"]
 PayloadVersion = Literal["1.0", "2.0"]
 
 
@@ -28,8 +30,10 @@ class RouteSpec:
     ``integration`` ``http_proxy`` sends the request to ``service``; ``function`` invokes
     ``function`` with an API Gateway proxy event of ``payload_version`` (1.0 = REST API,
     2.0 = HTTP API), naming ``stage`` and ``resource`` (the template as the function sees it,
-    without a stage prefix; ``$default`` for an HTTP API's default route). ``cors``: the
-    route's CORS policy, if any.
+    without a stage prefix; ``$default`` for an HTTP API's default route); ``mock`` answers
+    with ``mock`` itself. ``stage_variables``: the stage's variables (``api.stages``), given to
+    functions and transforms. ``cors``: the route's CORS policy, if any; ``policy``: the
+    API-management steps' settings (keys, authorizer, throttle, cache, transforms, validation).
     """
 
     path: str
@@ -45,6 +49,9 @@ class RouteSpec:
     stage: str = ""
     resource: str = ""
     cors: CorsPolicy | None = None
+    mock: MockConfig | None = None
+    policy: RoutePolicy = NO_POLICY
+    stage_variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
