@@ -327,8 +327,8 @@ def _structured(value: dict[str, Any], *, multi: bool) -> HttpResponse:
 def _status(value: Any) -> int:
     if isinstance(value, bool):
         raise MalformedResponse("statusCode must be an integer")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value)  # "200" as Lambda accepts it; not "²", which isdigit() also allows
     if not isinstance(value, int) or not 100 <= value <= 599:
         raise MalformedResponse(f"statusCode {value!r} is not an HTTP status")
     return value
