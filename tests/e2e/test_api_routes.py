@@ -1,0 +1,69 @@
+"""``api.routes`` integrations other than a service: functions (payload 1.0 and 2.0) and mock
+answers, with the stage's variables passed to functions — on a real node."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stackyard.testing import NodeProcess
+
+APP = Path(__file__).parent / "apps" / "api_routes"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    data_dir = tmp_path_factory.mktemp("api-routes") / "data"
+    with NodeProcess(APP, data_dir=data_dir, extra_args=("--stage", "live")) as running:
+        running.wait_ready(60)
+        yield running
+
+
+def test_function_route_gets_a_v2_event_with_stage_variables(node: NodeProcess) -> None:
+    response = httpx.post(f"{node.gateway_url}/v2/things/42?x=1", content=b"hi", timeout=10)
+    assert response.status_code == 200
+    event = response.json()
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "POST /v2/things/{id}"
+    assert event["pathParameters"] == {"id": "42"}
+    assert event["queryStringParameters"] == {"x": "1"}
+    assert event["stageVariables"] == {"backend": "blue", "level": "3"}
+    assert event["body"] == "hi"
+
+
+def test_function_route_gets_a_v1_event(node: NodeProcess) -> None:
+    response = httpx.get(f"{node.gateway_url}/v1/things/7", timeout=10)
+    assert response.status_code == 200
+    event = response.json()
+    assert event["httpMethod"] == "GET"
+    assert event["resource"] == "/v1/things/{id}"
+    assert event["pathParameters"] == {"id": "7"}
+    assert event["requestContext"]["stage"] == "live"
+    assert event["stageVariables"] == {"backend": "blue", "level": "3"}
+
+
+def test_function_route_keeps_its_methods(node: NodeProcess) -> None:
+    response = httpx.delete(f"{node.gateway_url}/v2/things/42", timeout=10)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "MethodNotAllowed"
+
+
+def test_mock_answers_json(node: NodeProcess) -> None:
+    response = httpx.get(f"{node.gateway_url}/status", timeout=10)
+    assert response.status_code == 202
+    assert response.headers["x-mocked"] == "yes"
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"ok": True}
+    assert "x-correlation-id" in response.headers
+
+
+def test_mock_answers_text_and_head_has_no_body(node: NodeProcess) -> None:
+    response = httpx.post(f"{node.gateway_url}/teapot", timeout=10)
+    assert (response.status_code, response.text) == (418, "short and stout")
+    head = httpx.head(f"{node.gateway_url}/teapot", timeout=10)
+    assert head.status_code == 418
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len("short and stout"))
