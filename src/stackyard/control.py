@@ -1,8 +1,9 @@
 """The control-plane HTTP app: every component's API on one port, plus the node's own endpoints.
 
 Node endpoints (JSON): ``GET /_stackyard/health`` (200 when ready, 503 before),
-``GET /_stackyard/status`` (services, instances, health, routes) and ``GET /_stackyard/logs``
-(``service``, ``tail``; ``follow=1`` streams newline-delimited JSON records).
+``GET /_stackyard/status`` (services, instances, health, routes), ``GET /_stackyard/logs``
+(``service``, ``tail``; ``follow=1`` streams newline-delimited JSON records) and
+``POST /_stackyard/deploy`` (``path`` of the edited stack, ``dry_run``: the changes, applied).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -19,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .config import ConfigError, load_stack
+from .deploy import DeployError
 from .registry import consul_routes
 from .responses import error_response
 from .supervisor import follow_records, read_records
@@ -61,6 +66,35 @@ def create_control_app(node: Node) -> Starlette:
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
+    async def deploy(request: Request) -> Response:
+        path = request.query_params.get("path")
+        if not path:
+            return error_response(
+                400, "InvalidParameter", "path (the stack file or folder) is needed"
+            )
+        dry_run = request.query_params.get("dry_run") in ("1", "true")
+        options = {"stage": node.settings.stage, "region": node.settings.region}
+        try:
+            stack = await asyncio.to_thread(load_stack, Path(path), os.environ, options)
+        except ConfigError as exc:
+            body = {
+                "error": {"code": "InvalidStack", "message": str(exc)},
+                "problems": [str(problem) for problem in exc.problems],
+            }
+            return JSONResponse(body, status_code=400)
+        try:
+            changes = await node.deploy(stack, dry_run=dry_run)
+        except DeployError as exc:
+            return error_response(409, "DeployFailed", str(exc))
+        return JSONResponse(
+            {
+                "stack": str(stack.file),
+                "changes": [change.as_json() for change in changes],
+                "applied": bool(changes) and not dry_run,
+                "warnings": list(stack.warnings),
+            }
+        )
+
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return error_response(
@@ -73,6 +107,7 @@ def create_control_app(node: Node) -> Starlette:
         Route("/_stackyard/health", health, methods=["GET"]),
         Route("/_stackyard/status", status, methods=["GET"]),
         Route("/_stackyard/logs", logs, methods=["GET"]),
+        Route("/_stackyard/deploy", deploy, methods=["POST"]),
         *consul_routes(node.registry),
         *node.functions.routes(),
         *node.telemetry.routes(),

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -22,6 +22,7 @@ from types import MappingProxyType
 from .config import LoadedStack, StackConfig
 from .config.api import CorsConfig, RouteConfig
 from .control import create_control_app
+from .deploy import Change, DeployError, stack_diff
 from .functions.runtime import FunctionRuntime
 from .gateway import CorsPolicy, Gateway, tune_gc
 from .gateway.policy import NO_POLICY, RoutePolicy
@@ -81,9 +82,14 @@ def standard_env(settings: NodeSettings, stack: StackConfig) -> dict[str, str]:
 
 
 def route_table(
-    stack: StackConfig, registry: Registry, version: int, stage: str = "dev"
+    stack: StackConfig,
+    registry: Registry,
+    version: int,
+    stage: str = "dev",
+    exclude: Collection[str] = (),
 ) -> RouteTable:
-    """The gateway's view of the stack right now: configured routes + passing endpoints."""
+    """The gateway's view of the stack right now: configured routes + passing endpoints
+    (but not the instances in ``exclude``: those a deploy is retiring)."""
     api_cors = cors_policy(stack.api.cors)
     routes = [api_route(route, stage, api_cors) for route in stack.api.routes]
     routes.extend(function_routes(stack, stage, api_cors))
@@ -92,7 +98,10 @@ def route_table(
         variables = MappingProxyType(dict(stage_config.variables))
         routes = [replace(route, stage_variables=variables) for route in routes]
     names = {route.service for route in routes if route.integration == "http_proxy"}
-    endpoints = {name: tuple(registry.passing(name)) for name in sorted(names)}
+    endpoints = {
+        name: tuple(ep for ep in registry.passing(name) if ep.instance_id not in exclude)
+        for name in sorted(names)
+    }
     return RouteTable(version=version, routes=tuple(routes), endpoints=endpoints)
 
 
@@ -245,6 +254,8 @@ class Node:
         self._started = False
         self._publisher: asyncio.Task[None] | None = None
         self._stops: list[Callable[[], Awaitable[None]]] = []
+        self._deploying = asyncio.Lock()
+        self._retiring: frozenset[str] = frozenset()  # instance ids kept out of route tables
 
     @property
     def started(self) -> bool:
@@ -305,6 +316,82 @@ class Node:
             index = await self.registry.wait_for_change(index, min(remaining, 1.0))
         return True
 
+    async def deploy(
+        self, stack: LoadedStack, *, dry_run: bool = False, timeout: float = 60.0
+    ) -> list[Change]:
+        """Apply an edited stack to the running node; returns what changed.
+
+        In an order that keeps every request answered: (1) new instances of new and changed
+        services start beside the old ones, and the deploy waits until they pass their health
+        checks (else they are stopped again and :class:`DeployError` is raised with nothing
+        changed); (2) new and changed functions get warm pools, old pools drain; (3) the
+        gateway's API settings and route table swap in one step, without the instances being
+        replaced; (4) once no request is in flight to those, they and removed services stop.
+        """
+        if stack.root != self.stack.root:
+            raise DeployError(
+                f"deploy {stack.file} from the folder the node runs ({self.stack.root})"
+            )
+        changes = stack_diff(self.stack.config, stack.config)
+        if dry_run or not changes:
+            return changes
+        async with self._deploying:
+            rollout = await self.supervisor.roll_out(stack.config.services)
+            try:
+                await self._until_passing(rollout.started_ids, timeout)
+            except BaseException:
+                await self.supervisor.roll_back(rollout)
+                raise
+            await self.functions.apply(stack.config.functions)
+            self.stack = stack
+            self._retiring = frozenset(i.instance_id for i in rollout.replaced)
+            self.gateway.configure(stack.config.api)
+            self._update_routes()
+            await self._until_idle(self._retiring, timeout=10.0)
+            await self.supervisor.retire(rollout)
+            self._retiring = frozenset()
+        return changes
+
+    async def _until_passing(self, wanted: Mapping[str, set[str]], timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        index = self.registry.index
+        while True:
+            missing = {
+                name: ids - {ep.instance_id for ep in self.registry.passing(name)}
+                for name, ids in wanted.items()
+            }
+            missing = {name: ids for name, ids in missing.items() if ids}
+            if not missing:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                names = ", ".join(sorted(i for ids in missing.values() for i in ids))
+                raise DeployError(f"new instances did not pass their health checks: {names}")
+            index = await self.registry.wait_for_change(index, min(remaining, 1.0))
+
+    async def _until_idle(self, instance_ids: Collection[str], timeout: float) -> None:
+        """Wait until the gateway has no request in flight to ``instance_ids``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and any(
+            state.in_flight
+            for key, state in self.gateway.endpoint_state_items()
+            if key[0] in instance_ids
+        ):
+            await asyncio.sleep(0.02)
+
+    def _update_routes(self, index: int | None = None) -> None:
+        self.gateway.update(
+            route_table(
+                self.stack.config,
+                self.registry,
+                self.registry.index if index is None else index,
+                self.settings.stage,
+                exclude=self._retiring,
+            )
+        )
+
     def _publish_gauges(self, metrics: MetricsRecorder) -> None:
         """Instance health and function concurrency, sampled before every metrics flush."""
         for name in self.stack.config.services:
@@ -320,9 +407,7 @@ class Node:
         await self.telemetry.stop()
 
     async def _start_publisher(self) -> None:
-        self.gateway.update(
-            route_table(self.stack.config, self.registry, self.registry.index, self.settings.stage)
-        )
+        self._update_routes()
         self._publisher = asyncio.create_task(self._publish_routes(), name="route-publisher")
 
     async def _stop_publisher(self) -> None:
@@ -338,8 +423,6 @@ class Node:
         while True:
             index = await self.registry.wait_for_change(index, 30.0)
             try:
-                self.gateway.update(
-                    route_table(self.stack.config, self.registry, index, self.settings.stage)
-                )
+                self._update_routes(index)
             except Exception:
                 logger.exception("could not publish route table %d", index)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .deploy import deploy
 from .functions import dead_letters, functions, invoke
 from .inspect import logs, status
 from .metrics import alarms, metrics
@@ -19,6 +20,7 @@ def cli() -> None:
 
 
 cli.add_command(up)
+cli.add_command(deploy)
 cli.add_command(status)
 cli.add_command(logs)
 cli.add_command(invoke)

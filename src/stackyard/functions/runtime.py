@@ -115,18 +115,13 @@ class FunctionRuntime:
             retry_delays=retry_delays,
             max_retries={name: fn.retries for name, fn in self.functions.items()},
         )
+        self._queue_timeout = queue_timeout
+        self._max_queued = max_queued
         self.pools = {
-            name: FunctionPool(
-                self._spec(name, config),
-                concurrency=config.concurrency,
-                warm=config.warm,
-                logs=self.logs,
-                queue_timeout=queue_timeout,
-                max_queued=max_queued,
-            )
-            for name, config in self.functions.items()
+            name: self._make_pool(name, config) for name, config in self.functions.items()
         }
-        self.scheduler = Scheduler(self._targets(), self._fire, clock or SystemClock())
+        self._clock = clock or SystemClock()
+        self.scheduler = Scheduler(self._targets(), self._fire, self._clock)
         self._watchdog: asyncio.Task[None] | None = None
         self._running = False
 
@@ -153,6 +148,28 @@ class FunctionRuntime:
         await self.store.close()
         if self._own_logs:
             self.logs.close()
+
+    async def apply(self, functions: Mapping[str, FunctionConfig], drain: float = 30.0) -> None:
+        """Run ``functions`` from now on: pools of new and changed functions start (warm workers
+        ready) before they take invocations; pools of changed and removed functions finish the
+        invocations they have (up to ``drain`` seconds) and stop. Unchanged functions keep their
+        warm workers. Schedules and async retry limits follow the new definitions."""
+        wanted = dict(functions)
+        fresh = {
+            name: self._make_pool(name, config)
+            for name, config in wanted.items()
+            if self.functions.get(name) != config
+        }
+        await asyncio.gather(*(pool.start() for pool in fresh.values()))
+        retired = [pool for name, pool in self.pools.items() if name not in wanted or name in fresh]
+        self.functions = wanted
+        self.pools = {name: fresh.get(name) or self.pools[name] for name in wanted}
+        self.dispatcher.max_retries = {name: fn.retries for name, fn in wanted.items()}
+        await self.scheduler.stop()
+        self.scheduler = Scheduler(self._targets(), self._fire, self._clock)
+        if self._running:
+            self.scheduler.start()
+        await asyncio.gather(*(_drain_and_stop(pool, drain) for pool in retired))
 
     # -- queries -----------------------------------------------------------------------------------
 
@@ -291,6 +308,16 @@ class FunctionRuntime:
 
     # -- building ----------------------------------------------------------------------------------
 
+    def _make_pool(self, name: str, config: FunctionConfig) -> FunctionPool:
+        return FunctionPool(
+            self._spec(name, config),
+            concurrency=config.concurrency,
+            warm=config.warm,
+            logs=self.logs,
+            queue_timeout=self._queue_timeout,
+            max_queued=self._max_queued,
+        )
+
     def _pool(self, name: str) -> FunctionPool:
         pool = self.pools.get(name)
         if pool is None:
@@ -392,3 +419,12 @@ def _decode_client_context(value: str | None) -> str | None:
         return base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise InvalidPayload("Client context must be a valid Base64-encoded JSON object.") from None
+
+
+async def _drain_and_stop(pool: FunctionPool, timeout: float) -> None:
+    """Stop ``pool`` once its running and queued invocations are done (or ``timeout`` passed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (pool.busy or pool.queued) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    await pool.stop()

@@ -192,6 +192,17 @@ class Gateway:
         self._choosers = choosers
         return _Live(table, router)
 
+    def configure(self, api: ApiConfig) -> None:
+        """Use ``api``'s policies from now on (a deploy; the route table is swapped next).
+
+        Call it on the gateway's event loop thread, like ``update``.
+        """
+        self.api = api
+
+    def endpoint_state_items(self) -> list[tuple[tuple[str, str], EndpointState]]:
+        """Every endpoint's runtime state by (instance id, authority), for deploys and status."""
+        return self._states.items()
+
     def endpoint_states(self, service: str) -> tuple[EndpointState, ...]:
         """The runtime state of a service's endpoints in the current table (for status pages)."""
         out: list[EndpointState] = []

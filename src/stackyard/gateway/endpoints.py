@@ -57,6 +57,9 @@ class EndpointStates:
     def __init__(self) -> None:
         self._states: dict[EndpointKey, EndpointState] = {}
 
+    def items(self) -> list[tuple[EndpointKey, EndpointState]]:
+        return list(self._states.items())
+
     def get(self, endpoint: Endpoint) -> EndpointState | None:
         return self._states.get((endpoint.instance_id, endpoint.authority))
 

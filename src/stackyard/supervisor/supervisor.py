@@ -5,6 +5,8 @@ the instances (a port is kept across restarts while it is still free) and the lo
 ``start`` returns once every instance has been spawned (health is the registry's business);
 ``stop`` stops every instance in parallel (SIGTERM, SIGKILL after ``stop_grace``), deregisters
 them and leaves no task or process behind, even when ``stop`` itself is cancelled.
+A deploy changes the services in two halves (``roll_out`` starts the new instances beside the
+old ones; ``retire`` stops the replaced and removed ones, or ``roll_back`` the new ones).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.models import ServiceConfig
@@ -24,6 +27,25 @@ from .logs import LogWriter, RecordSink
 logger = logging.getLogger(__name__)
 
 _STOP_MARGIN = 5.0  # beyond the longest stop_grace before stop() cancels an instance task
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A deploy in progress: instances ``started`` for new or changed services, the instances
+    they replace, the services being ``removed`` and the definitions before the change."""
+
+    started: tuple[ManagedInstance, ...]
+    replaced: tuple[ManagedInstance, ...]
+    removed: tuple[str, ...]
+    previous: Mapping[str, ServiceConfig]
+
+    @property
+    def started_ids(self) -> dict[str, set[str]]:
+        """Instance ids started, by service."""
+        out: dict[str, set[str]] = {}
+        for instance in self.started:
+            out.setdefault(instance.service, set()).add(instance.instance_id)
+        return out
 
 
 class Supervisor:
@@ -126,6 +148,39 @@ class Supervisor:
         free_indexes = (n for n in range(1, replicas + len(current) + 1) if n not in used)
         added = [self._add(service, next(free_indexes)) for _ in range(replicas - len(current))]
         await self._until_spawned(added)
+
+    async def roll_out(self, services: Mapping[str, ServiceConfig]) -> Rollout:
+        """First half of a deploy: spawn the instances of new services and new instances of
+        changed ones (the old ones keep serving). ``retire`` finishes the change;
+        ``roll_back`` undoes it."""
+        self._require_started()
+        old_configs = dict(self._services)
+        changed = [n for n, c in services.items() if n in self._services and self._services[n] != c]
+        added = [n for n in services if n not in self._services]
+        removed = [n for n in self._services if n not in services]
+        replaced = [i for i in self._instances.values() if i.service in changed]
+        self._services.update({name: services[name] for name in (*changed, *added)})
+        fresh: list[ManagedInstance] = []
+        for name in (*changed, *added):
+            used = {i.index for i in self._instances.values() if i.service == name}
+            start = max(used, default=0) + 1
+            fresh.extend(
+                self._add(name, index) for index in range(start, start + services[name].replicas)
+            )
+        await self._until_spawned(fresh)
+        return Rollout(tuple(fresh), tuple(replaced), tuple(removed), old_configs)
+
+    async def retire(self, rollout: Rollout) -> None:
+        """Second half: stop the replaced instances and every instance of removed services."""
+        gone = [i for i in self._instances.values() if i.service in rollout.removed]
+        await self._stop_instances([*rollout.replaced, *gone], forget=True)
+        for name in rollout.removed:
+            self._services.pop(name, None)
+
+    async def roll_back(self, rollout: Rollout) -> None:
+        """Undo ``roll_out``: stop the instances it started, restore the old definitions."""
+        await self._stop_instances(list(rollout.started), forget=True)
+        self._services = dict(rollout.previous)
 
     # --- internals --------------------------------------------------------------------------
 

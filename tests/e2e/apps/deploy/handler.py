@@ -1,0 +1,5 @@
+import os
+
+
+def hello(event, context):
+    return {"statusCode": 200, "body": os.environ.get("GREETING", "")}
