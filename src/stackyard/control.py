@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from .config import ConfigError, load_stack
 from .deploy import DeployError
+from .gateway.admin import key_routes
 from .registry import consul_routes
 from .responses import error_response
 from .supervisor import follow_records, read_records
@@ -111,6 +112,7 @@ def create_control_app(node: Node) -> Starlette:
         *consul_routes(node.registry),
         *node.functions.routes(),
         *node.telemetry.routes(),
+        *key_routes(node.gateway.usage),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
 

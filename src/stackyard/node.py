@@ -21,6 +21,7 @@ from types import MappingProxyType
 
 from .config import LoadedStack, StackConfig
 from .config.api import CorsConfig, RouteConfig
+from .config.models import HttpEventConfig
 from .control import create_control_app
 from .deploy import Change, DeployError, stack_diff
 from .functions.runtime import FunctionRuntime
@@ -157,6 +158,16 @@ def cors_policy(config: CorsConfig | None) -> CorsPolicy | None:
     )
 
 
+def event_policy(event: HttpEventConfig) -> RoutePolicy:
+    """The policies of a function's ``http``/``httpApi`` event (serverless.yml ``private``,
+    ``authorizer``)."""
+    if not event.private and event.authorizer is None:
+        return NO_POLICY
+    return RoutePolicy(
+        api_key=event.private, authorizer=event.authorizer, scopes=tuple(event.scopes)
+    )
+
+
 def function_routes(
     stack: StackConfig, stage: str, api_cors: CorsPolicy | None = None
 ) -> list[RouteSpec]:
@@ -181,6 +192,7 @@ def function_routes(
                         resource=event.http.path,
                         timeout=function.timeout,
                         cors=cors_policy(event.http.cors) or api_cors,
+                        policy=event_policy(event.http),
                     )
                 )
             elif event.http_api is not None:
@@ -196,6 +208,7 @@ def function_routes(
                         resource="$default" if api.default_route else api.path,
                         timeout=function.timeout,
                         cors=cors_policy(api.cors) or api_cors,
+                        policy=event_policy(api),
                     )
                     for path in paths
                 )

@@ -8,6 +8,7 @@ from .. import __version__
 from .deploy import deploy
 from .functions import dead_letters, functions, invoke
 from .inspect import logs, status
+from .keys import keys
 from .metrics import alarms, metrics
 from .traces import trace, traces
 from .up import up
@@ -30,6 +31,7 @@ cli.add_command(metrics)
 cli.add_command(alarms)
 cli.add_command(traces)
 cli.add_command(trace)
+cli.add_command(keys)
 
 
 def main() -> None:

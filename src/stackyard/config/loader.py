@@ -206,6 +206,12 @@ def _reference_problems(
     for index, route in enumerate(api.routes):
         for field in ("service", "function", "authorizer"):
             check(("api", "routes", index, field), getattr(route, field), field)
+    for name, function in config.functions.items():
+        for index, event in enumerate(function.events):
+            for kind, http in (("http", event.http), ("httpApi", event.http_api)):
+                if http is not None:
+                    path = ("functions", name, "events", index, kind, "authorizer")
+                    check(path, http.authorizer, "authorizer")
     for name, authorizer in api.authorizers.items():
         if authorizer.type == "function":
             check(("api", "authorizers", name, "function"), authorizer.function, "function")

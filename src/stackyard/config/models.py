@@ -98,6 +98,9 @@ class HttpEventConfig(_Model):
     method: str = "ANY"
     default_route: bool = Field(default=False, description="HTTP API $default route ('*')")
     cors: Annotated[CorsConfig | None, BeforeValidator(cors_shorthand)] = None
+    private: bool = Field(default=False, description="needs an API key (x-api-key)")
+    authorizer: str | None = Field(default=None, description="a name in api.authorizers")
+    scopes: list[str] = Field(default_factory=list)
 
     @field_validator("path")
     @classmethod

@@ -7,7 +7,9 @@ A whole-string variable keeps the type of what it points to.
 
 Translation: ``service`` → stack name, ``provider`` (runtime, stage, region, environment,
 timeout, memorySize) and ``functions`` (handler, runtime, environment, timeout, memorySize,
-events ``http``/``httpApi``/``schedule``) → :class:`StackConfig`. Every key Stackyard does not
+events ``http``/``httpApi``/``schedule``, ``private``, ``authorizer``),
+``provider.httpApi.authorizers`` (JWT and ``request``) and ``provider.apiGateway``
+(``usagePlan``, ``apiKeySourceType``) → :class:`StackConfig`. Every key Stackyard does not
 implement yet is named in the warnings, never dropped silently.
 """
 
@@ -264,9 +266,29 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
             warnings.append(f"{key}: not supported yet, ignored")
     _warn_unknown("provider.", provider, _PROVIDER_KEYS | {"httpApi", "apiGateway"}, warnings)
     http_api = _mapping(provider.get("httpApi"))
-    for key in set(http_api) - {"cors"}:
+    for key in set(http_api) - {"cors", "authorizers"}:
         warnings.append(f"provider.httpApi.{key}: not supported yet, ignored")
     http_api_cors = _http_api_cors(http_api.get("cors"))
+    api: dict[str, Any] = {}
+    authorizers = {
+        name: _authorizer(spec, f"provider.httpApi.authorizers.{name}", warnings)
+        for name, spec in _mapping(http_api.get("authorizers")).items()
+    }
+    api_gateway = _mapping(provider.get("apiGateway"))
+    for key in set(api_gateway) - {"apiKeys", "usagePlan", "apiKeySourceType"}:
+        warnings.append(f"provider.apiGateway.{key}: not supported yet, ignored")
+    plans = _usage_plans(api_gateway.get("usagePlan"))
+    if api_gateway.get("apiKeys"):
+        first = next(iter(plans), "default")
+        warnings.append(
+            "provider.apiGateway.apiKeys: keys are made with "
+            f"`stackyard keys create NAME --plan {first}` (the value is printed once)"
+        )
+        plans = plans or {"default": {}}
+    if plans:
+        api["usage_plans"] = plans
+    if str(api_gateway.get("apiKeySourceType", "")).upper() == "AUTHORIZER":
+        api["key_source"] = "authorizer"
     env = _mapping(provider.get("environment"))
     functions: dict[str, Any] = {}
     raw_functions = _mapping(doc.get("functions"))
@@ -293,7 +315,83 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
             function["concurrency"] = spec["reservedConcurrency"]
         function["events"] = [e for e in function["events"] if e is not None]
         functions[name] = function
-    return {"name": service, "functions": functions, "stage": variables.stage()}
+    if authorizers:
+        api["authorizers"] = {k: v for k, v in authorizers.items() if v is not None}
+    out = {"name": service, "functions": functions, "stage": variables.stage()}
+    if api:
+        out["api"] = api
+    return out
+
+
+_IDENTITY = re.compile(r"^\$request\.(header|querystring)\.(.+)$", re.IGNORECASE)
+
+
+def _identity_source(value: Any) -> Any:
+    """``$request.header.Authorization`` → ``header.authorization``; ``querystring`` → ``query``."""
+    if isinstance(value, list):
+        return [_identity_source(v) for v in value]
+    match = _IDENTITY.match(str(value))
+    if match is None:
+        return value  # the schema reports it
+    where, name = match.groups()
+    return f"header.{name.lower()}" if where.lower() == "header" else f"query.{name}"
+
+
+def _authorizer(spec: Any, where: str, warnings: list[str]) -> dict[str, Any] | None:
+    """A ``provider.httpApi.authorizers`` entry: JWT (``issuerUrl``, ``audience``; keys from
+    ``<issuerUrl>/.well-known/jwks.json``) or a ``request`` authorizer function."""
+    if not isinstance(spec, dict):
+        return spec  # type: ignore[no-any-return]  # the schema reports it
+    if spec.get("type") == "request":
+        if spec.get("functionArn"):
+            warnings.append(f"{where}.functionArn: only functionName is supported")
+        out: dict[str, Any] = {
+            "type": "function",
+            "function": spec.get("functionName"),
+            "ttl": spec.get("resultTtlInSeconds", 300),
+            "response": "simple" if spec.get("enableSimpleResponses") else "iam",
+            "payload_version": str(spec.get("payloadVersion", "2.0")),
+        }
+        if "identitySource" in spec:
+            out["identity_source"] = _identity_source(spec["identitySource"])
+        return out
+    issuer = str(spec.get("issuerUrl", "")).rstrip("/")
+    out = {"type": "jwt", "issuer": issuer, "jwks": f"{issuer}/.well-known/jwks.json"}
+    if "audience" in spec:
+        out["audience"] = spec["audience"]
+    if "identitySource" in spec:
+        out["identity_source"] = _identity_source(spec["identitySource"])
+    return out
+
+
+_PERIODS = {"DAY": "day", "WEEK": "week", "MONTH": "month"}
+
+
+def _usage_plans(value: Any) -> dict[str, Any]:
+    """``provider.apiGateway.usagePlan``: one plan (named ``default``) or a list of named ones."""
+    if value is None:
+        return {}
+    named = value if isinstance(value, list) else [{"default": value}]
+    plans: dict[str, Any] = {}
+    for item in named:
+        for name, spec in _mapping(item).items():
+            spec = _mapping(spec)
+            plan: dict[str, Any] = {}
+            throttle = _mapping(spec.get("throttle"))
+            if throttle:
+                plan["throttle"] = {
+                    "rate": throttle.get("rateLimit"),
+                    "burst": throttle.get("burstLimit"),
+                }
+            quota = _mapping(spec.get("quota"))
+            if quota:
+                period = str(quota.get("period", "")).upper()
+                plan["quota"] = {
+                    "limit": quota.get("limit"),
+                    "period": _PERIODS.get(period, period),
+                }
+            plans[str(name)] = plan
+    return plans
 
 
 def _http_api_cors(value: Any) -> Any:
@@ -347,7 +445,10 @@ def _runtime(value: Any) -> str:
 
 
 def _event(
-    event: Any, where: str, warnings: list[str], http_api_cors: Any
+    event: Any,
+    where: str,
+    warnings: list[str],
+    http_api_cors: Any,
 ) -> dict[str, Any] | None:
     if not isinstance(event, dict) or len(event) != 1:
         return event  # type: ignore[no-any-return]  # the schema reports it
@@ -357,20 +458,31 @@ def _event(
             method, _, path = spec.strip().partition(" ")
             return {"http": {"method": method, "path": path.strip()}}
         if isinstance(spec, dict):
-            for extra in set(spec) - {"path", "method", "cors"}:
+            for extra in set(spec) - {"path", "method", "cors", "private"}:
                 warnings.append(f"{where}.http.{extra}: not supported yet, ignored")
             out = {"method": spec.get("method", "ANY"), "path": spec.get("path")}
             if spec.get("cors"):
                 out["cors"] = _rest_cors(spec["cors"])
+            if spec.get("private"):
+                out["private"] = True
             return {"http": out}
     if kind == "httpApi":
         if isinstance(spec, dict):
-            for extra in set(spec) - {"path", "method"}:
+            for extra in set(spec) - {"path", "method", "authorizer"}:
                 warnings.append(f"{where}.httpApi.{extra}: not supported yet, ignored")
+            authorizer = spec.get("authorizer")
             if spec.get("path") == "*" or (spec.get("method") == "*" and spec.get("path") is None):
-                spec = "*"
+                spec = {"method": "ANY", "path": "/{proxy+}", "default_route": True}
             else:
                 spec = {"method": spec.get("method", "ANY"), "path": spec.get("path")}
+            if isinstance(authorizer, str):
+                authorizer = {"name": authorizer}
+            if isinstance(authorizer, dict):
+                if "name" not in authorizer:
+                    warnings.append(f"{where}.httpApi.authorizer: only named authorizers")
+                else:  # an unknown name is reported with its line by the loader
+                    spec["authorizer"] = authorizer["name"]
+                    spec["scopes"] = list(authorizer.get("scopes") or [])
         if spec == "*":
             spec = {"method": "ANY", "path": "/{proxy+}", "default_route": True}
         elif isinstance(spec, str):

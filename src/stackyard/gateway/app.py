@@ -42,6 +42,7 @@ from .steps import Correlation, ErrorResponder, RouteMatcher, RouterSource
 from .table import Balancer, RouteSpec, RouteTable
 from .tracing import DEFAULT_SERVICE, TracedCorrelation, Tracer
 from .upstream import PoolSettings, UpstreamClient
+from .usage import UsagePlans, UsageStep
 
 if TYPE_CHECKING:
     from ..telemetry.instruments import MetricsRecorder, SpanRecorder
@@ -56,10 +57,13 @@ def build_pipeline(
     integration: ASGIApp,
     tracer: Tracer | None = None,
     metrics: RequestMetricsSettings | None = None,
+    usage: UsagePlans | None = None,
 ) -> ASGIApp:
     """The request path, outermost step first (the correlation step traces with a tracer;
     with metrics, every answer is counted and timed)."""
     app: ASGIApp = integration
+    if usage is not None:
+        app = UsageStep(app, usage)
     app = RouteMatcher(app, source)
     app = Cors(app, source)
     app = ErrorResponder(app)
@@ -140,6 +144,7 @@ class Gateway:
             if spans is not None
             else None
         )
+        self.usage = UsagePlans(self.api, stage, data_dir)  # API keys, quotas, throttling
         self.detector = OutlierDetector(outlier)
         self.client = UpstreamClient(pool)
         self._states = EndpointStates()
@@ -156,6 +161,7 @@ class Gateway:
             IntegrationSwitch(proxy, function),
             self.tracer,
             RequestMetricsSettings(metrics, stage) if metrics is not None else None,
+            usage=self.usage,
         )
 
     @property
@@ -198,6 +204,7 @@ class Gateway:
         Call it on the gateway's event loop thread, like ``update``.
         """
         self.api = api
+        self.usage.configure(api, self.stage)
 
     def endpoint_state_items(self) -> list[tuple[tuple[str, str], EndpointState]]:
         """Every endpoint's runtime state by (instance id, authority), for deploys and status."""
@@ -215,9 +222,11 @@ class Gateway:
     async def start(self) -> None:
         """Creates the pooled upstream client (idempotent)."""
         await self.client.start()
+        await self.usage.start()
 
     async def stop(self) -> None:
-        """Closes the upstream client and its connections."""
+        """Closes the upstream client and its connections; writes the quota counters."""
+        await self.usage.stop()
         await self.client.stop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,0 +1,72 @@
+"""The control-plane API of API keys (mounted by :mod:`stackyard.control`).
+
+- ``POST /_stackyard/api/keys`` ``{"name", "plan"}`` → 201 with the key's value (shown once);
+- ``GET /_stackyard/api/keys`` → ``{"keys": [...]}`` (names, plans, prefixes; never values);
+- ``DELETE /_stackyard/api/keys/{name}`` → the revoked key (takes effect at once);
+- ``GET /_stackyard/api/keys/{name}/usage`` → the key's quota use in the current period.
+
+Refusals are ``{"error": {"code", "message"}}``: 400 ``InvalidRequest`` (bad body),
+400 ``UnknownPlan``, 409 ``KeyExists``, 404 ``UnknownKey``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..responses import error_response
+from .keys import KeyAdminError
+from .usage import UsagePlans
+
+MAX_BODY = 64 * 1024
+
+
+def key_routes(plans: UsagePlans) -> list[BaseRoute]:
+    """The routes above, acting on ``plans`` (the gateway's :class:`UsagePlans`)."""
+
+    async def create(request: Request) -> Response:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return error_response(413, "PayloadTooLarge", f"body exceeds {MAX_BODY} bytes")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return error_response(400, "InvalidRequest", "the body must be a JSON object")
+        if not isinstance(body, dict):
+            return error_response(400, "InvalidRequest", "the body must be a JSON object")
+        extra = sorted(set(body) - {"name", "plan"})
+        if extra:
+            return error_response(400, "InvalidRequest", f"unknown fields: {', '.join(extra)}")
+        try:
+            key, value = await plans.create_key(body.get("name"), body.get("plan"))
+        except KeyAdminError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        source = "authorizer" if plans.from_authorizer else "header"
+        answer = {**key.public(), "key": value, "key_source": source}
+        return JSONResponse(answer, status_code=201)
+
+    async def list_keys(request: Request) -> Response:
+        return JSONResponse({"keys": [key.public() for key in plans.keys.list()]})
+
+    async def revoke(request: Request) -> Response:
+        try:
+            key = await plans.revoke_key(request.path_params["name"])
+        except KeyAdminError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        return JSONResponse(key.public())
+
+    async def usage(request: Request) -> Response:
+        try:
+            return JSONResponse(plans.usage(request.path_params["name"]))
+        except KeyAdminError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+
+    return [
+        Route("/_stackyard/api/keys", create, methods=["POST"]),
+        Route("/_stackyard/api/keys", list_keys, methods=["GET"]),
+        Route("/_stackyard/api/keys/{name}", revoke, methods=["DELETE"]),
+        Route("/_stackyard/api/keys/{name}/usage", usage, methods=["GET"]),
+    ]

@@ -1,0 +1,226 @@
+"""The API-key and throttle step of the pipeline, and the usage plans it enforces.
+
+:class:`UsagePlans` owns the keys (:mod:`.keys`), the quota counters (:mod:`.quota`) and the
+token buckets (:mod:`.throttle`) of one gateway, and the task that writes the counters to the
+key store every ``flush_interval`` seconds. :class:`UsageStep` runs after the authorizer:
+
+1. a route with ``api_key: true`` needs a key (the ``x-api-key`` header, or the Lambda
+   authorizer's ``usageIdentifierKey`` when ``api.key_source`` is ``authorizer``) that exists,
+   is not revoked and belongs to a plan of ``api.usage_plans`` — otherwise 403 ``Forbidden``;
+   the key is put in ``scope["state"]["api_key"]`` (an :class:`~.keys.ApiKey`: ``name``,
+   ``plan``); a key whose plan's quota is used up gets 429 ``LimitExceeded``;
+2. one token is taken from each bucket that applies: the stage's (``api.stages.<stage>.throttle``
+   or else ``api.throttle``), the route's (``throttle``), the key's (its plan's ``throttle``) —
+   429 ``TooManyRequests`` with ``Retry-After`` when one is empty;
+3. the request is counted against the key's quota.
+
+A route without ``api_key`` and ``throttle``, with no stage throttle, passes with one check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..asgi import ASGIApp, Receive, Scope, Send
+from ..config.api import ApiConfig, UsagePlanConfig
+from .errors import GatewayError
+from .keys import ApiKey, ApiKeys, InvalidKeyRequest, UnknownPlan
+from .quota import Quotas
+from .table import RouteSpec
+from .throttle import Buckets, Limit, LocalBuckets, Throttled
+
+logger = logging.getLogger(__name__)
+
+API_KEY_HEADER = b"x-api-key"
+FLUSH_INTERVAL = 5.0
+
+
+class Forbidden(GatewayError):
+    """403 ``Forbidden``: the route needs an API key and the request has no valid one."""
+
+    status = 403
+    code = "Forbidden"
+
+    def default_message(self) -> str:
+        return "Forbidden"
+
+
+class MissingApiKey(Forbidden):
+    def default_message(self) -> str:
+        return "Forbidden: this route needs an API key (x-api-key)"
+
+
+class InvalidApiKey(Forbidden):
+    def default_message(self) -> str:
+        return "Forbidden: the API key is not valid"
+
+
+def route_bucket(route: RouteSpec) -> str:
+    return "route:" + ",".join(sorted(route.methods)) + " " + route.path
+
+
+class UsagePlans:
+    """Keys, quotas and throttle buckets of a gateway (see the module docstring)."""
+
+    def __init__(
+        self,
+        api: ApiConfig,
+        stage: str,
+        data_dir: Path | None,
+        *,
+        buckets: Buckets | None = None,
+        flush_interval: float = FLUSH_INTERVAL,
+    ) -> None:
+        self.keys = ApiKeys(data_dir)
+        self.quotas = Quotas()
+        self.buckets: Buckets = buckets if buckets is not None else LocalBuckets()
+        self.flush_interval = flush_interval
+        self._flusher: asyncio.Task[None] | None = None
+        self._started = False
+        self.configure(api, stage)
+
+    def configure(self, api: ApiConfig, stage: str) -> None:
+        """Takes the (new) ``api`` section: plans, key source, stage throttle."""
+        self.plans: dict[str, UsagePlanConfig] = dict(api.usage_plans)
+        self.from_authorizer = api.key_source == "authorizer"
+        stage_config = api.stages.get(stage)
+        throttle = stage_config.throttle if stage_config is not None else None
+        throttle = throttle or api.throttle
+        self.stage_limit: Limit | None = (f"stage:{stage}", throttle) if throttle else None
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        await self.keys.start()
+        self.quotas.load(await self.keys.store.quota_rows())
+        self._flusher = asyncio.create_task(self._flush_every(), name="api-quota-flush")
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        try:
+            await self.flush()
+        finally:
+            await self.keys.stop()
+
+    async def flush(self) -> None:
+        """Writes the quota counters changed since the last flush."""
+        rows = self.quotas.dirty()
+        try:
+            await self.keys.store.save_quota(rows)
+        except BaseException:
+            self.quotas.restore(rows)
+            raise
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            try:
+                await self.flush()
+            except OSError:
+                logger.exception("could not write the quota counters")
+
+    # -- the request path ------------------------------------------------------------------------
+
+    def identify(self, scope: Scope) -> tuple[ApiKey, UsagePlanConfig]:
+        """The request's valid key and its plan; raises :class:`Forbidden`."""
+        value: bytes | str | None = None
+        if self.from_authorizer:
+            auth = scope["state"].get("auth")
+            value = getattr(auth, "api_key", None)
+        else:
+            for name, header in scope["headers"]:
+                if name == API_KEY_HEADER:
+                    value = header
+                    break
+        if not value:
+            raise MissingApiKey()
+        key = self.keys.lookup(value)
+        plan = self.plans.get(key.plan) if key is not None else None
+        if key is None or plan is None:
+            raise InvalidApiKey()
+        return key, plan
+
+    # -- admin -------------------------------------------------------------------------------------
+
+    async def create_key(self, name: object, plan: object) -> tuple[ApiKey, str]:
+        if not isinstance(plan, str) or not plan:
+            raise InvalidKeyRequest("plan: the name of a usage plan is required")
+        if plan not in self.plans:
+            known = ", ".join(sorted(self.plans)) or "none"
+            raise UnknownPlan(f"no usage plan named {plan!r} (plans: {known})")
+        if not isinstance(name, str):
+            raise InvalidKeyRequest("name: a string is required")
+        return await self.keys.create(name, plan)
+
+    async def revoke_key(self, name: str) -> ApiKey:
+        key = await self.keys.revoke(name)
+        self.quotas.forget(name)
+        return key
+
+    def usage(self, name: str) -> dict[str, Any]:
+        """A key's quota use in the current period (``quota`` None when its plan has none)."""
+        key = self.keys.get(name)
+        plan = self.plans.get(key.plan)
+        quota: dict[str, Any] | None = None
+        if plan is not None and plan.quota is not None:
+            used = self.quotas.usage(name, plan.quota)
+            quota = {
+                "limit": used.limit,
+                "period": used.period,
+                "used": used.used,
+                "remaining": used.remaining,
+                "period_start": used.period_start,
+                "period_end": used.period_end,
+            }
+        return {**key.public(), "plan_exists": plan is not None, "quota": quota}
+
+
+class UsageStep:
+    """The pipeline step (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, plans: UsagePlans) -> None:
+        self.app = app
+        self.plans = plans
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        plans = self.plans
+        route: RouteSpec = scope["state"]["route"].route
+        policy = route.policy
+        stage_limit = plans.stage_limit
+        if not policy.api_key and policy.throttle is None and stage_limit is None:
+            await self.app(scope, receive, send)
+            return
+        limits: list[Limit] = []
+        if stage_limit is not None:
+            limits.append(stage_limit)
+        if policy.throttle is not None:
+            limits.append((route_bucket(route), policy.throttle))
+        key: ApiKey | None = None
+        quota = None
+        if policy.api_key:
+            key, plan = plans.identify(scope)
+            scope["state"]["api_key"] = key
+            quota = plan.quota
+            if quota is not None:
+                plans.quotas.check(key.name, key.plan, quota)
+            if plan.throttle is not None:
+                limits.append(("key:" + key.name, plan.throttle))
+        if limits:
+            wait = await plans.buckets.acquire(limits)
+            if wait > 0.0:
+                raise Throttled(wait)
+        if key is not None and quota is not None:
+            plans.quotas.count(key.name, quota)
+        await self.app(scope, receive, send)
