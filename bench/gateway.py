@@ -15,6 +15,10 @@ Run by hand or with ``make bench`` (needs the Debian packages ``wrk`` and ``ngin
      that drops the spans (the gateway's own cost), once with a real ``Telemetry`` (span store
      in the run's temp dir) recording them in the gateway process, as in a node
      (``--sample-ratio`` sets the traced gateway's ratio, default 1.0: every request),
+   - with ``--policies``, through the gateway three more times: every request with an API key
+     of a usage plan, checked against stage, route and plan throttles and a quota (limits too
+     large to be reached, so every request is proxied), without and with tracing (a real
+     ``Telemetry``), and on a cached route where every request after the first is a hit,
    - through nginx ``proxy_pass`` (one worker) with an ``upstream { keepalive 64; }`` pool;
 3. prints requests/s, p50 and p99 for each, the proxy's CPU time per request (gateway process,
    nginx proxy worker; read from /proc, so Linux only — steadier than requests/s when the
@@ -39,6 +43,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stackyard.config.api import ApiConfig
+    from stackyard.gateway.policy import RoutePolicy
 
 HOST = "127.0.0.1"
 PATH = "/bench/item?x=1"
@@ -147,8 +156,13 @@ def start_gateway(
     tune_gc: bool = True,
     trace_dir: Path | None = None,
     sample_ratio: float = 1.0,
+    policy: str = "none",
+    key_file: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, __file__, "--serve-gateway", str(port), "--upstream", str(backend_port)]
+    cmd += ["--policy", policy]
+    if key_file is not None:
+        cmd += ["--key-file", str(key_file)]
     if not tune_gc:
         cmd.append("--no-tune-gc")
     if trace_dir is not None:
@@ -187,9 +201,17 @@ def process_cpu(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_wrk(name: str, port: int, args: argparse.Namespace, pid: int | None = None) -> Result:
+def run_wrk(
+    name: str,
+    port: int,
+    args: argparse.Namespace,
+    pid: int | None = None,
+    headers: tuple[str, ...] = (),
+) -> Result:
     url = f"http://{HOST}:{port}{PATH}"
     base = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
+    for header in headers:
+        base += ["-H", header]
     subprocess.run(
         [*base, "-d", f"{args.warmup}s", url], capture_output=True, timeout=60, check=True
     )
@@ -261,6 +283,11 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             f"tracing, spans made but not stored / off: {dropped.rps / gw.rps:.1%} of the rps "
             f"(the gateway's own cost: {1 - dropped.rps / gw.rps:.1%})"
         )
+    for name in (KEYS, KEYS_TRACED):
+        if policed := by.get(name):
+            console.print(f"{name} / bare gateway: {policed.rps / gw.rps:.1%} of the rps")
+    if hit := by.get(CACHE_HIT):
+        console.print(f"cache hit / bare gateway (proxied): {hit.rps / gw.rps:.2f} times")
     console.print(
         f"p99 added vs direct: gateway {gw.p99_ms - direct.p99_ms:+.2f} ms, "
         f"nginx {ngx.p99_ms - direct.p99_ms:+.2f} ms"
@@ -313,6 +340,32 @@ def bench(args: argparse.Namespace) -> None:
                     results.append(run_wrk(name, gateway_port, args, gateway.pid))
                     stop(gateway)
 
+            if args.policies:
+                key_file = tmp / "api-key"
+                modes = [
+                    (KEYS, "keys", None),
+                    (KEYS_TRACED, "keys", tmp / "traces-policies"),
+                    (CACHE_HIT, "cache", None),
+                ]
+                for name, policy, trace_dir in modes:
+                    gateway_port = free_port()
+                    gateway = start_gateway(
+                        gateway_port,
+                        backend_port,
+                        args.tune_gc,
+                        trace_dir,
+                        args.sample_ratio,
+                        policy=policy,
+                        key_file=key_file,
+                    )
+                    children.append(gateway)
+                    wait_port(gateway_port, gateway)
+                    headers: tuple[str, ...] = ()
+                    if policy == "keys":
+                        headers = (f"x-api-key: {key_file.read_text().strip()}",)
+                    results.append(run_wrk(name, gateway_port, args, gateway.pid, headers))
+                    stop(gateway)
+
             proxy_conf = NGINX_PROXY.format(
                 user=user, tmp=tmp, host=HOST, port=proxy_port, backend_port=backend_port
             )
@@ -327,6 +380,32 @@ def bench(args: argparse.Namespace) -> None:
 
 
 NULL_SINK = "null-sink"
+KEYS = "gateway + key, plan, throttle"
+KEYS_TRACED = "gateway + key, plan, throttle, tracing"
+CACHE_HIT = "gateway, cache hit"
+
+
+def bench_api(policy: str) -> tuple[ApiConfig, RoutePolicy]:
+    """The ``api`` settings and the route policy of a ``--policies`` mode: an API key of a
+    usage plan with a throttle and a quota too large to be reached, stage and route throttles
+    likewise (every bucket and counter is still checked), or a cached route."""
+    from stackyard.config.api import (
+        ApiConfig,
+        CacheConfig,
+        QuotaConfig,
+        ThrottleConfig,
+        UsagePlanConfig,
+    )
+    from stackyard.gateway.policy import NO_POLICY, RoutePolicy
+
+    huge = ThrottleConfig(rate=1e9, burst=10**9)
+    if policy == "keys":
+        plan = UsagePlanConfig(throttle=huge, quota=QuotaConfig(limit=10**12, period="month"))
+        api = ApiConfig(throttle=huge, usage_plans={"bench": plan})
+        return api, RoutePolicy(api_key=True, throttle=huge)
+    if policy == "cache":
+        return ApiConfig(), RoutePolicy(cache=CacheConfig(ttl=3600))
+    return ApiConfig(), NO_POLICY
 
 
 class _DropSpans:
@@ -337,7 +416,13 @@ class _DropSpans:
 
 
 def serve_gateway(
-    port: int, upstream: int, tune: bool, trace_dir: Path | None = None, sample_ratio: float = 1.0
+    port: int,
+    upstream: int,
+    tune: bool,
+    trace_dir: Path | None = None,
+    sample_ratio: float = 1.0,
+    policy: str = "none",
+    key_file: Path | None = None,
 ) -> None:
     """The gateway process: one Gateway on one AsgiServer, until SIGTERM.
 
@@ -361,15 +446,19 @@ def serve_gateway(
     async def main() -> None:
         if telemetry is not None:
             await telemetry.start()
-        gateway = Gateway(spans=recorder, sample_ratio=sample_ratio)
+        api, route_policy = bench_api(policy)
+        gateway = Gateway(spans=recorder, sample_ratio=sample_ratio, api=api)
         gateway.update(
             RouteTable(
                 version=1,
-                routes=(RouteSpec("/{proxy+}", "backend"),),
+                routes=(RouteSpec("/{proxy+}", "backend", policy=route_policy),),
                 endpoints=MappingProxyType({"backend": (Endpoint("b1", HOST, upstream),)}),
             )
         )
         await gateway.start()
+        if policy == "keys" and key_file is not None:
+            _, raw_key = await gateway.usage.create_key("bench", "bench")
+            await asyncio.to_thread(key_file.write_text, raw_key)
         if tune:
             from stackyard.gateway import tune_gc
 
@@ -422,13 +511,27 @@ def main() -> None:
     parser.add_argument(
         "--sample-ratio", type=float, default=1.0, help="the traced gateway's sample ratio"
     )
+    parser.add_argument(
+        "--policies",
+        action="store_true",
+        help="also measure the gateway with an API key + usage plan + throttle (without and "
+        "with tracing) and with a cache hit on every request",
+    )
+    parser.add_argument("--policy", default="none", help=argparse.SUPPRESS)
+    parser.add_argument("--key-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--trace-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_gateway:
         serve_gateway(
-            args.serve_gateway, args.upstream, args.tune_gc, args.trace_dir, args.sample_ratio
+            args.serve_gateway,
+            args.upstream,
+            args.tune_gc,
+            args.trace_dir,
+            args.sample_ratio,
+            args.policy,
+            args.key_file,
         )
     else:
         bench(args)
