@@ -116,6 +116,12 @@ class UsagePlanConfig(_Model):
 # -- authorizers --------------------------------------------------------------------------------
 
 
+_HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+_ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
 class JwtAuthorizerConfig(_Model):
     """Validates a bearer JWT: signature (HS256 ``secret`` or keys from a ``jwks`` file or URL),
     ``iss``, ``aud``, ``exp``/``nbf`` with ``leeway``."""
@@ -140,7 +146,15 @@ class JwtAuthorizerConfig(_Model):
             raise ValueError("a jwt authorizer has exactly one of jwks, secret")
         if self.algorithms is not None and "none" in {a.lower() for a in self.algorithms}:
             raise ValueError("algorithm 'none' is not allowed")
+        if self.algorithms is not None:
+            allowed = _HMAC_ALGORITHMS if self.secret is not None else _ASYMMETRIC_ALGORITHMS
+            wrong = sorted(set(self.algorithms) - allowed) or ["(none given)"]
+            if not allowed.issuperset(self.algorithms) or not self.algorithms:
+                key = "a secret" if self.secret is not None else "JWKS keys"
+                raise ValueError(f"{key} verify {', '.join(sorted(allowed))}, not {wrong}")
         _sources([self.identity_source])
+        if not self.identity_source.startswith(("header.", "query.")):
+            raise ValueError("a jwt authorizer reads its token from header.NAME or query.NAME")
         return self
 
 

@@ -73,6 +73,9 @@ class ProxyRequest:
     """The method of the route (``ANY`` allowed); empty means the request's method."""
     path_parameters: Mapping[str, str] | None = None
     stage_variables: Mapping[str, str] | None = None
+    authorizer: Mapping[str, Any] | None = None
+    """``requestContext.authorizer`` as the authorizer step shaped it for the payload version
+    (None: no authorizer; a REST event then has ``{"claims": null, "scopes": null}``)."""
     request_id: str = ""
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     api_id: str = "stackyard"
@@ -122,7 +125,11 @@ def rest_event(request: ProxyRequest) -> dict[str, Any]:
         "requestContext": {
             "accountId": request.account_id,
             "apiId": request.api_id,
-            "authorizer": {"claims": None, "scopes": None},
+            "authorizer": (
+                dict(request.authorizer)
+                if request.authorizer is not None
+                else {"claims": None, "scopes": None}
+            ),
             "domainName": domain,
             "domainPrefix": domain.split(".", 1)[0],
             "extendedRequestId": request.request_id,
@@ -190,6 +197,7 @@ def http_api_event(request: ProxyRequest) -> dict[str, Any]:
     event["requestContext"] = {
         "accountId": request.account_id,
         "apiId": request.api_id,
+        **({"authorizer": dict(request.authorizer)} if request.authorizer is not None else {}),
         "domainName": domain,
         "domainPrefix": domain.split(".", 1)[0],
         "http": {

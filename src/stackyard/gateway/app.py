@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from ..asgi import ASGIApp, Receive, Scope, Send
 from ..config.api import ApiConfig
+from .auth import Authorize, Authorizers
 from .balancer import Chooser, ServicePool, make_chooser
 from .body import BUFFER_LIMIT
 from .cors import Cors
@@ -58,12 +59,15 @@ def build_pipeline(
     tracer: Tracer | None = None,
     metrics: RequestMetricsSettings | None = None,
     usage: UsagePlans | None = None,
+    authorizers: Authorizers | None = None,
 ) -> ASGIApp:
     """The request path, outermost step first (the correlation step traces with a tracer;
     with metrics, every answer is counted and timed)."""
     app: ASGIApp = integration
     if usage is not None:
         app = UsageStep(app, usage)
+    if authorizers is not None:
+        app = Authorize(app, authorizers)
     app = RouteMatcher(app, source)
     app = Cors(app, source)
     app = ErrorResponder(app)
@@ -145,6 +149,8 @@ class Gateway:
             else None
         )
         self.usage = UsagePlans(self.api, stage, data_dir)  # API keys, quotas, throttling
+        # JWT and function authorizers (JWKS loaded by start())
+        self.authorizers = Authorizers(self.api.authorizers, root=root, functions=functions)
         self.detector = OutlierDetector(outlier)
         self.client = UpstreamClient(pool)
         self._states = EndpointStates()
@@ -162,6 +168,7 @@ class Gateway:
             self.tracer,
             RequestMetricsSettings(metrics, stage) if metrics is not None else None,
             usage=self.usage,
+            authorizers=self.authorizers,
         )
 
     @property
@@ -205,6 +212,7 @@ class Gateway:
         """
         self.api = api
         self.usage.configure(api, self.stage)
+        self.authorizers.configure(api.authorizers)
 
     def endpoint_state_items(self) -> list[tuple[tuple[str, str], EndpointState]]:
         """Every endpoint's runtime state by (instance id, authority), for deploys and status."""
@@ -223,9 +231,11 @@ class Gateway:
         """Creates the pooled upstream client (idempotent)."""
         await self.client.start()
         await self.usage.start()
+        await self.authorizers.start()
 
     async def stop(self) -> None:
         """Closes the upstream client and its connections; writes the quota counters."""
+        await self.authorizers.stop()
         await self.usage.stop()
         await self.client.stop()
 

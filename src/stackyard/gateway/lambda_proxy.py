@@ -44,6 +44,7 @@ from .router import RouteMatch
 from .tracecontext import TRACE_HEADERS, format_traceparent, new_span_id
 
 if TYPE_CHECKING:
+    from .auth import AuthContext
     from .tracing import RequestTrace
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class FunctionIntegration:
         headers.append((b"x-correlation-id", state["correlation_id"].encode()))
         headers.append((b"x-correlation-counter", str(state["correlation_counter"]).encode()))
         trace: RequestTrace | None = state.get("trace")
+        auth: AuthContext | None = state.get("auth")
         call: _Call | None = None
         if trace is not None:
             call = _Call(trace, route.function)
@@ -117,6 +119,7 @@ class FunctionIntegration:
             route_method="ANY" if "ANY" in route.methods else scope["method"],
             path_parameters=match.params or None,
             stage_variables=route.stage_variables or None,
+            authorizer=auth.event_authorizer(route.payload_version) if auth is not None else None,
             request_id=str(uuid.uuid4()),
         )
         event = rest_event(request) if rest else http_api_event(request)
