@@ -5,7 +5,8 @@ A key is 40 URL-safe characters from :mod:`secrets`, shown once when it is creat
 with the key's name, usage plan, creation and revocation times and a short prefix for display;
 it also keeps the usage plans' quota counters (:mod:`.quota`). :class:`ApiKeys` reads every
 active key into a dict keyed by digest, so checking a request's key is one hash and one dict
-lookup; each change (create, revoke) is written first, then the dict is rebuilt from the store.
+lookup (a value found once is remembered, so a valid key is hashed once per change); each
+change (create, revoke) is written first, then the dict is rebuilt from the store.
 
 Errors of the admin operations (:class:`KeyAdminError` and subclasses) carry the HTTP status
 and code the admin API answers with.
@@ -242,6 +243,7 @@ class ApiKeys:
         self._clock = clock
         self._active: MappingProxyType[bytes, ApiKey] = MappingProxyType({})
         self._all: tuple[ApiKey, ...] = ()
+        self._seen: dict[bytes, ApiKey] = {}  # values already checked, of active keys only
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -258,10 +260,21 @@ class ApiKeys:
         self._active = MappingProxyType(
             {key_digest: key for key, key_digest in rows if key.revoked is None}
         )
+        self._seen = {}
 
     def lookup(self, value: bytes | str) -> ApiKey | None:
-        """The active key with this value, or None."""
-        return self._active.get(digest(value))
+        """The active key with this value, or None.
+
+        A value found once is remembered until the next change (at most one entry per active
+        key: unknown values are never remembered), so a key is hashed once, not per request.
+        """
+        raw = value.encode() if isinstance(value, str) else value
+        key = self._seen.get(raw)
+        if key is None:
+            key = self._active.get(digest(raw))
+            if key is not None:
+                self._seen[raw] = key
+        return key
 
     def list(self) -> tuple[ApiKey, ...]:
         return self._all

@@ -8,6 +8,7 @@ requests of the last interval). A counter whose period has ended starts again fr
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ def period_bounds(period: str, now: float) -> tuple[float, float]:
     ``day``: midnight to midnight; ``week``: Monday 00:00 to the next Monday; ``month``: the
     first of the month to the first of the next.
     """
-    moment = datetime.fromtimestamp(now, UTC)
+    moment = datetime.fromtimestamp(math.floor(now), UTC)  # no rounding up to the next period
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "day":
         start, end = day, day + timedelta(days=1)
@@ -74,10 +75,13 @@ class QuotaUsage:
         return max(0, self.limit - self.used)
 
 
-class _Counter:
-    __slots__ = ("end", "period", "start", "used")
+class QuotaCounter:
+    """One key's requests in one period."""
 
-    def __init__(self, period: str, start: float, end: float, used: int) -> None:
+    __slots__ = ("end", "name", "period", "start", "used")
+
+    def __init__(self, name: str, period: str, start: float, end: float, used: int) -> None:
+        self.name = name
         self.period = period
         self.start = start
         self.end = end
@@ -89,28 +93,32 @@ class Quotas:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._counters: dict[str, _Counter] = {}
+        self._counters: dict[str, QuotaCounter] = {}
         self._dirty: set[str] = set()
 
-    def _counter(self, name: str, quota: QuotaConfig, now: float) -> _Counter:
+    def _counter(self, name: str, quota: QuotaConfig, now: float) -> QuotaCounter:
         counter = self._counters.get(name)
         if counter is None or now >= counter.end or counter.period != quota.period:
             start, end = period_bounds(quota.period, now)
-            counter = self._counters[name] = _Counter(quota.period, start, end, 0)
+            counter = self._counters[name] = QuotaCounter(name, quota.period, start, end, 0)
         return counter
 
-    def check(self, name: str, plan: str, quota: QuotaConfig) -> None:
-        """Raises :class:`QuotaExceeded` when ``name`` has no request left in this period."""
+    def check(self, name: str, plan: str, quota: QuotaConfig) -> QuotaCounter:
+        """``name``'s counter; raises :class:`QuotaExceeded` when it has no request left."""
         now = self._clock()
         counter = self._counter(name, quota, now)
         if counter.used >= quota.limit:
             raise QuotaExceeded(plan, quota, counter.end - now)
+        return counter
+
+    def add(self, counter: QuotaCounter) -> None:
+        """Counts one request (once :meth:`check` and the throttle let it pass)."""
+        counter.used += 1
+        self._dirty.add(counter.name)
 
     def count(self, name: str, quota: QuotaConfig) -> None:
-        """Counts one request of ``name`` (after :meth:`check` and the throttle let it pass)."""
-        counter = self._counter(name, quota, self._clock())
-        counter.used += 1
-        self._dirty.add(name)
+        """Counts one request of ``name``."""
+        self.add(self._counter(name, quota, self._clock()))
 
     def usage(self, name: str, quota: QuotaConfig) -> QuotaUsage:
         counter = self._counter(name, quota, self._clock())
@@ -122,7 +130,7 @@ class Quotas:
         for name, period, start, used in rows:
             current, end = period_bounds(period, now)
             if current == start:
-                self._counters[name] = _Counter(period, start, end, used)
+                self._counters[name] = QuotaCounter(name, period, start, end, used)
 
     def dirty(self) -> list[tuple[str, str, float, int]]:
         """The counters changed since the last call, as rows for the store."""

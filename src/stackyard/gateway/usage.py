@@ -29,7 +29,7 @@ from ..asgi import ASGIApp, Receive, Scope, Send
 from ..config.api import ApiConfig, UsagePlanConfig
 from .errors import GatewayError
 from .keys import ApiKey, ApiKeys, InvalidKeyRequest, UnknownPlan
-from .quota import Quotas
+from .quota import QuotaCounter, Quotas
 from .table import RouteSpec
 from .throttle import Buckets, Limit, LocalBuckets, Throttled
 
@@ -60,7 +60,27 @@ class InvalidApiKey(Forbidden):
 
 
 def route_bucket(route: RouteSpec) -> str:
+    """The name of a route's bucket: the same for the same route in every table."""
     return "route:" + ",".join(sorted(route.methods)) + " " + route.path
+
+
+class _RouteBuckets:
+    """Bucket names by route object (a table's routes live until the next swap)."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._names: dict[int, tuple[RouteSpec, str]] = {}
+
+    def name(self, route: RouteSpec) -> str:
+        entry = self._names.get(id(route))
+        if entry is not None and entry[0] is route:
+            return entry[1]
+        if len(self._names) >= self.LIMIT:
+            self._names.clear()
+        name = route_bucket(route)
+        self._names[id(route)] = (route, name)
+        return name
 
 
 class UsagePlans:
@@ -193,6 +213,7 @@ class UsageStep:
     def __init__(self, app: ASGIApp, plans: UsagePlans) -> None:
         self.app = app
         self.plans = plans
+        self._route_buckets = _RouteBuckets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         plans = self.plans
@@ -206,21 +227,19 @@ class UsageStep:
         if stage_limit is not None:
             limits.append(stage_limit)
         if policy.throttle is not None:
-            limits.append((route_bucket(route), policy.throttle))
-        key: ApiKey | None = None
-        quota = None
+            limits.append((self._route_buckets.name(route), policy.throttle))
+        counter: QuotaCounter | None = None
         if policy.api_key:
             key, plan = plans.identify(scope)
             scope["state"]["api_key"] = key
-            quota = plan.quota
-            if quota is not None:
-                plans.quotas.check(key.name, key.plan, quota)
+            if plan.quota is not None:
+                counter = plans.quotas.check(key.name, key.plan, plan.quota)
             if plan.throttle is not None:
                 limits.append(("key:" + key.name, plan.throttle))
         if limits:
             wait = await plans.buckets.acquire(limits)
             if wait > 0.0:
                 raise Throttled(wait)
-        if key is not None and quota is not None:
-            plans.quotas.count(key.name, quota)
+        if counter is not None:
+            plans.quotas.add(counter)
         await self.app(scope, receive, send)
