@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stackyard.telemetry import span_writer
 from stackyard.telemetry import spans as span_store
 from stackyard.telemetry.model import Endpoint, Span
 from stackyard.telemetry.worker import SqliteWorker
@@ -90,12 +91,12 @@ def _spans() -> list[Span]:
 
 
 def _calls_after(batches: list[list[Span]]) -> list[tuple[object, ...]]:
-    store = span_store.SpanStore(Path("/nonexistent"))
+    writer = span_writer.SpanWriter()
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.executescript(span_store.SCHEMA)
+    conn.executescript(span_writer.SCHEMA)
     for batch in batches:
         conn.execute("BEGIN")
-        store._insert(conn, batch)
+        writer.write(conn, span_writer.encode(batch))  # as shipped to the writer process
         conn.execute("COMMIT")
     return conn.execute("SELECT * FROM calls ORDER BY trace_id, call_key").fetchall()
 

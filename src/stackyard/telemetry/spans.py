@@ -1,58 +1,40 @@
-"""The span store: ``<data_dir>/telemetry-spans.sqlite3`` (WAL), written in batches.
+"""The span store: ``<data_dir>/telemetry-spans.sqlite3`` (WAL), written by a child process.
 
-Spans are queued by :meth:`SpanStore.add` (cheap, any thread) and inserted by the store's writer
-thread (:mod:`.worker`) in batches; per batch it also updates the service/span-name catalogs and
-the dependency ``calls`` (:mod:`.dependencies`). Each row keeps the searchable columns (trace id,
-service, name, remote service, time, duration, error) plus the span's Zipkin JSON (``body``,
-tags and annotations included), so trace reads concatenate stored JSON without re-encoding.
+Spans are queued by :meth:`SpanStore.add` (cheap: an append to a list, see
+:mod:`.store_process`) and shipped every ``LINGER`` seconds to the store's writer process,
+which inserts them in batches and, per batch, updates the service/span-name catalogs and the
+dependency ``calls`` (:mod:`.span_writer`, :mod:`.dependencies`). Each row keeps the searchable
+columns (trace id, service, name, remote service, time, duration, error) plus the span's Zipkin
+JSON (``body``, tags and annotations included), so trace reads concatenate stored JSON without
+re-encoding. Queries run in this process, on reader threads.
 
 Indexes: trace by id (unique ``trace_id, span_id, kind, service``; a re-sent span replaces
 itself; dependency linking reads a batch's traces through it), ``(service, ts)``, ``(name, ts)``,
-``ts`` (time windows, retention) and ``duration``. The writer lingers up to ``LINGER`` seconds
-after the first queued span so commits are few and large (:meth:`SpanStore.flush` does not
-wait for it). Retention (:meth:`SpanStore.enforce_retention`) deletes by age, by row count and
-optionally by file size, in chunks, from ``spans``, ``calls`` and the name catalogs.
+``ts`` (time windows, retention) and ``duration``. :meth:`SpanStore.flush` does not wait for
+the linger. Retention (:meth:`SpanStore.enforce_retention`) deletes by age, by row count and
+optionally by file size, in chunks (each a call to the writer process, so writes go on between
+them), from ``spans``, ``calls`` and the name catalogs.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import dependencies
+from . import dependencies, span_writer
 from .model import Span, now_us
-from .retention import CHUNK, RetentionSettings, delete_beyond, delete_fraction, delete_older
+from .retention import CHUNK, RetentionSettings
 from .retention import used_bytes as _used_bytes
-from .worker import SqliteWorker
+from .span_writer import SCHEMA
+from .store_process import StoreProcess
 
 FILENAME = "telemetry-spans.sqlite3"
 LINGER = 0.05
 DEFAULT_LOOKBACK_MS = 86_400_000
 
-SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS spans (
-    trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_id TEXT, kind TEXT NOT NULL,
-    name TEXT NOT NULL, service TEXT NOT NULL, remote_service TEXT NOT NULL,
-    ts INTEGER NOT NULL, duration INTEGER, error INTEGER NOT NULL, shared INTEGER NOT NULL,
-    body TEXT NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS spans_id ON spans (trace_id, span_id, kind, service);
-DROP INDEX IF EXISTS spans_parent;
-CREATE INDEX IF NOT EXISTS spans_service_ts ON spans (service, ts);
-CREATE INDEX IF NOT EXISTS spans_name_ts ON spans (name, ts);
-CREATE INDEX IF NOT EXISTS spans_ts ON spans (ts);
-CREATE INDEX IF NOT EXISTS spans_duration ON spans (duration);
-CREATE TABLE IF NOT EXISTS span_names (
-    service TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (service, name)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS remote_services (
-    service TEXT NOT NULL, remote TEXT NOT NULL, PRIMARY KEY (service, remote)) WITHOUT ROWID;
-"""
-    + dependencies.SCHEMA
-)
-
-_INSERT = "INSERT OR REPLACE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+__all__ = ["LINGER", "SCHEMA", "SpanStore", "TraceQuery", "parse_annotation_query"]
 
 
 @dataclass(frozen=True)
@@ -68,14 +50,6 @@ class TraceQuery:
     end_ts: int | None = None
     lookback: int | None = None
     limit: int = 10
-
-
-@dataclass
-class _Catalog:
-    """Name pairs already written (writer thread only), to skip redundant inserts."""
-
-    names: set[tuple[str, str]] = field(default_factory=set)
-    remotes: set[tuple[str, str]] = field(default_factory=set)
 
 
 def parse_annotation_query(text: str) -> tuple[tuple[str, str | None], ...]:
@@ -95,11 +69,10 @@ class SpanStore:
 
     def __init__(self, data_dir: Path, *, max_pending: int = 200_000) -> None:
         self.path = Path(data_dir) / FILENAME
-        self._catalog = _Catalog()
-        self._worker: SqliteWorker[Span] = SqliteWorker(
+        self._worker: StoreProcess[Span] = StoreProcess(
             self.path,
-            SCHEMA,
-            self._insert,
+            "spans",
+            span_writer.encode,
             name="spans",
             max_pending=max_pending,
             linger=LINGER,
@@ -115,6 +88,11 @@ class SpanStore:
     def pending(self) -> int:
         return self._worker.pending
 
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's id while the store runs."""
+        return self._worker.pid
+
     def add(self, span: Span) -> None:
         """Queue one span (raises ``Overloaded`` when the queue is full, ``StoreClosed``)."""
         self._worker.put(span)
@@ -128,105 +106,29 @@ class SpanStore:
         """Wait until every span queued so far is stored and queryable."""
         await self._worker.flush()
 
-    # -- writer thread -----------------------------------------------------------------------
-
-    def _insert(self, conn: sqlite3.Connection, spans: list[Span]) -> None:
-        rows = []
-        nodes = []
-        names: set[tuple[str, str]] = set()
-        remotes: set[tuple[str, str]] = set()
-        now = now_us()
-        node = dependencies.Node
-        for span in spans:
-            ts = span.timestamp
-            if ts is None:
-                ts = now
-            local = span.local_endpoint
-            service = ((local.service_name if local else None) or "unknown").lower()
-            peer = span.remote_endpoint
-            remote = ((peer.service_name if peer else None) or "").lower()
-            name = span.name.lower()
-            kind = span.kind or ""
-            error = 1 if "error" in span.tags else 0
-            shared = 1 if span.shared else 0
-            trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_id
-            rows.append(
-                (
-                    trace_id,
-                    span_id,
-                    parent_id,
-                    kind,
-                    name,
-                    service,
-                    remote,
-                    ts,
-                    span.duration,
-                    error,
-                    shared,
-                    span.to_json(),
-                )
-            )
-            nodes.append(
-                node(trace_id, span_id, parent_id, kind, service, remote, ts, error, shared)
-            )
-            if name:
-                names.add((service, name))
-            if remote:
-                remotes.add((service, remote))
-        dependencies.record_calls(conn, nodes)
-        conn.executemany(_INSERT, rows)
-        catalog = self._catalog
-        if not names <= catalog.names:
-            new_names = names - catalog.names
-            conn.executemany("INSERT OR IGNORE INTO span_names VALUES (?, ?)", new_names)
-            catalog.names |= new_names
-        if not remotes <= catalog.remotes:
-            new_remotes = remotes - catalog.remotes
-            conn.executemany("INSERT OR IGNORE INTO remote_services VALUES (?, ?)", new_remotes)
-            catalog.remotes |= new_remotes
-
     # -- retention ---------------------------------------------------------------------------
 
     async def enforce_retention(self, settings: RetentionSettings) -> int:
         """Delete spans (and derived rows) beyond the limits; returns the spans deleted."""
+        call = self._worker.call
         cutoff = now_us() - int(settings.max_age * 1_000_000)
         deleted = 0
-        while (n := await self._worker.call(lambda c: delete_older(c, "spans", cutoff))) > 0:
+        while (n := await call("delete_older", cutoff)) > 0:
             deleted += n
             if n < CHUNK:
                 break
-        limit = settings.max_spans
-        while (n := await self._worker.call(lambda c: delete_beyond(c, "spans", limit))) > 0:
+        while (n := await call("delete_beyond", settings.max_spans)) > 0:
             deleted += n
         if settings.max_bytes is not None:
-            max_bytes = settings.max_bytes
             for _ in range(50):
-                if await self._worker.call(_used_bytes) <= max_bytes:
+                if await call("used_bytes") <= settings.max_bytes:
                     break
-                n = await self._worker.call(lambda c: delete_fraction(c, "spans", 0.1))
+                n = await call("delete_fraction", 0.1)
                 if n == 0:
                     break
                 deleted += n
-        await self._worker.call(lambda c: self._trim_derived(c, cutoff, deleted > 0))
+        await call("trim_derived", cutoff, deleted > 0)
         return deleted
-
-    def _trim_derived(self, conn: sqlite3.Connection, cutoff: int, spans_deleted: bool) -> None:
-        conn.execute("BEGIN")
-        conn.execute("DELETE FROM calls WHERE ts < ?", (cutoff,))
-        oldest = conn.execute("SELECT min(ts) FROM spans").fetchone()[0]
-        conn.execute("DELETE FROM calls WHERE ts < ?", (oldest if oldest is not None else 2**62,))
-        if spans_deleted:
-            conn.execute(
-                "DELETE FROM span_names WHERE NOT EXISTS (SELECT 1 FROM spans"
-                " WHERE spans.name = span_names.name AND spans.service = span_names.service)"
-            )
-            conn.execute(
-                "DELETE FROM remote_services WHERE NOT EXISTS (SELECT 1 FROM spans WHERE"
-                " spans.service = remote_services.service"
-                " AND spans.remote_service = remote_services.remote)"
-            )
-            self._catalog = _Catalog()
-        conn.execute("COMMIT")
 
     async def used_bytes(self) -> int:
         return await self._worker.read(_used_bytes)

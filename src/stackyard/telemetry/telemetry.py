@@ -1,5 +1,6 @@
-"""The telemetry component: owns the span, log and metric stores, their writer threads,
-retention, the metrics aggregator, its collectors and the alarms.
+"""The telemetry component: owns the span, log and metric stores, their writers (a child
+process each for spans and logs, a thread for metrics), retention, the metrics aggregator, its
+collectors and the alarms.
 
     telemetry = Telemetry(data_dir, retention=RetentionSettings(max_age=3 * 86400),
                           alarms=stack.alarms)
@@ -13,14 +14,15 @@ retention, the metrics aggregator, its collectors and the alarms.
     ...
     await telemetry.stop()                                   # flushes; nothing left running
 
-``start`` opens the SQLite files and starts three tasks: retention (every
+``start`` opens the SQLite files (the span and log stores' writer processes start side by side)
+and starts three tasks: retention (every
 ``retention.interval`` seconds; the first pass runs inside ``start``), the metrics flush (every
 ``metrics_interval`` seconds, aligned to the wall clock: collectors run, then the aggregator's
 interval statistics go to the rollups) and the alarm loop (ticking every ``alarm_interval``
 seconds; ``None`` leaves evaluation to ``telemetry.alarms.evaluate()``). ``clock`` (epoch
 seconds) dates metric points, alarm evaluations and metric retention; tests inject one.
 ``stop`` cancels the tasks, flushes the last metrics, commits everything queued and joins the
-threads.
+writer threads and processes.
 """
 
 from __future__ import annotations
@@ -92,11 +94,15 @@ class Telemetry:
         """Open the stores and start the retention, metrics flush and alarm tasks."""
         if self._tasks:
             return
-        started: list[Callable[[], Awaitable[None]]] = []
+        stores: list[tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]] = [
+            (store.start, store.stop) for store in (self.spans, self.logs, self.metric_store)
+        ]
+        results = await asyncio.gather(*(start() for start, _ in stores), return_exceptions=True)
+        started = [stop for (_, stop), res in zip(stores, results, strict=True) if res is None]
         try:
-            for store in (self.spans, self.logs, self.metric_store):
-                await store.start()
-                started.append(store.stop)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
             await self.alarms.start()
         except BaseException:
             for stop in reversed(started):

@@ -1,4 +1,5 @@
-"""One SQLite file worked on off the event loop: a writer thread and a small reader pool.
+"""One SQLite file worked on off the event loop: a writer thread and a small reader pool
+(the metrics store's; the span and log stores write from a child process, :mod:`.store_process`).
 
 :class:`SqliteWorker` owns the file (WAL mode). Producers call :meth:`SqliteWorker.put` (any
 thread; a deque append, no lock, no I/O); the writer thread drains the queue and hands each
@@ -7,9 +8,10 @@ burst of single items becomes a few large inserts. With ``linger`` (seconds), th
 that long after the first item of a batch (unless ``max_batch`` items, a call or stop come
 first), so a steady trickle is committed a few times a second instead of item by item.
 :meth:`call` runs maintenance work (retention) on the writer thread in queue order, and
-:meth:`flush` waits until everything queued before it is committed. Reads run on a two-thread
-pool, each thread with its own read-only connection (WAL lets them read while the writer
-writes). Nothing here touches the event loop's thread.
+:meth:`flush` waits until everything queued before it is committed. Reads run on
+:class:`Readers`: a two-thread pool, each thread with its own read-only connection (WAL lets
+them read while a writer — this thread or another process — writes). Nothing here touches the
+event loop's thread.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from .db import connect, write_batch
 from .errors import Overloaded, StoreClosed
 
 logger = logging.getLogger(__name__)
@@ -40,20 +43,49 @@ class _Call:
         self.future: Future[Any] = Future()
 
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    if readonly:
-        conn.execute("PRAGMA query_only=1")
-    else:
-        conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute("PRAGMA cache_size=-32000")
-        # checkpoint every ~40 MB of WAL rather than 4 MB: the checkpoint (and its fsync) is
-        # most of a commit's cost when random-keyed indexes dirty many pages
-        conn.execute("PRAGMA wal_autocheckpoint=10000")
-    return conn
+class Readers:
+    """Read-only connections to one file, on a small thread pool."""
+
+    def __init__(self, path: Path, name: str, threads: int = 2) -> None:
+        self.path = path
+        self._name = name
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self._threads, thread_name_prefix=f"{self._name}-read"
+            )
+
+    async def stop(self) -> None:
+        """Wait for running reads, then close every connection."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, True)
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
+
+    async def read(self, fn: Callable[[sqlite3.Connection], _R]) -> _R:
+        """Run ``fn(conn)`` with a read-only connection on a reader thread."""
+        pool = self._pool
+        if pool is None:
+            raise StoreClosed(f"the {self._name} store is not running")
+        return await asyncio.get_running_loop().run_in_executor(pool, self._read, fn)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], _R]) -> _R:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return fn(conn)
 
 
 class SqliteWorker(Generic[_T]):
@@ -82,10 +114,7 @@ class SqliteWorker(Generic[_T]):
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closing = False
-        self._readers: ThreadPoolExecutor | None = None
-        self._local = threading.local()
-        self._read_conns: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._readers = Readers(path, name)
         self.dropped = 0
 
     @property
@@ -103,7 +132,7 @@ class SqliteWorker(Generic[_T]):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = await asyncio.to_thread(self._open)
         self._closing = False
-        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{self._name}-read")
+        self._readers.start()
         self._thread = threading.Thread(
             target=self._run, args=(conn,), name=f"{self._name}-writer", daemon=True
         )
@@ -119,13 +148,7 @@ class SqliteWorker(Generic[_T]):
         self._wake.set()
         await asyncio.to_thread(thread.join)
         self._thread = None
-        readers, self._readers = self._readers, None
-        if readers is not None:
-            await asyncio.to_thread(readers.shutdown, True)
-        with self._lock:
-            conns, self._read_conns = self._read_conns, []
-        for conn in conns:
-            conn.close()
+        await self._readers.stop()
 
     def put(self, item: _T) -> None:
         """Queue one item for the writer; raises :class:`Overloaded` when the queue is full."""
@@ -170,20 +193,7 @@ class SqliteWorker(Generic[_T]):
 
     async def read(self, fn: Callable[[sqlite3.Connection], _R]) -> _R:
         """Run ``fn(conn)`` with a read-only connection on a reader thread."""
-        readers = self._readers
-        if readers is None:
-            raise StoreClosed(f"the {self._name} store is not running")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(readers, self._read, fn)
-
-    def _read(self, fn: Callable[[sqlite3.Connection], _R]) -> _R:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, readonly=True)
-            self._local.conn = conn
-            with self._lock:
-                self._read_conns.append(conn)
-        return fn(conn)
+        return await self._readers.read(fn)
 
     def _open(self) -> sqlite3.Connection:
         conn = connect(self.path)
@@ -224,18 +234,7 @@ class SqliteWorker(Generic[_T]):
                 self._run_call(conn, call)
 
     def _write(self, conn: sqlite3.Connection, batch: list[_T]) -> None:
-        try:
-            conn.execute("BEGIN")
-            self._apply(conn, batch)
-            conn.execute("COMMIT")
-        except Exception:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if len(batch) > 1:  # one bad item must not cost the others: retry one by one
-                for item in batch:
-                    self._write(conn, [item])
-            else:
-                logger.exception("%s: cannot write an item; dropped", self._name)
+        write_batch(conn, self._apply, batch, self._name)
 
     def _run_call(self, conn: sqlite3.Connection, call: _Call) -> None:
         if not call.future.set_running_or_notify_cancel():

@@ -1,0 +1,192 @@
+"""The span store's writing side: the schema, how a batch of spans becomes rows, and the
+derived rows' retention. It runs in the span store's writer process (:mod:`.store_writer`).
+
+The node ships spans as tuples (:func:`encode`, in field order, endpoints as
+``(service_name, ipv4, ipv6, port)``); :class:`SpanWriter` turns them back into
+:class:`~.model.Span` objects and, per batch, inserts the rows (searchable columns plus the
+span's Zipkin JSON), updates the service/span-name catalogs and the dependency ``calls``
+(:mod:`.dependencies`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from . import dependencies
+from .model import Endpoint, Span, now_us
+from .store_writer import StoreWriter
+
+SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_id TEXT, kind TEXT NOT NULL,
+    name TEXT NOT NULL, service TEXT NOT NULL, remote_service TEXT NOT NULL,
+    ts INTEGER NOT NULL, duration INTEGER, error INTEGER NOT NULL, shared INTEGER NOT NULL,
+    body TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS spans_id ON spans (trace_id, span_id, kind, service);
+DROP INDEX IF EXISTS spans_parent;
+CREATE INDEX IF NOT EXISTS spans_service_ts ON spans (service, ts);
+CREATE INDEX IF NOT EXISTS spans_name_ts ON spans (name, ts);
+CREATE INDEX IF NOT EXISTS spans_ts ON spans (ts);
+CREATE INDEX IF NOT EXISTS spans_duration ON spans (duration);
+CREATE TABLE IF NOT EXISTS span_names (
+    service TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (service, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS remote_services (
+    service TEXT NOT NULL, remote TEXT NOT NULL, PRIMARY KEY (service, remote)) WITHOUT ROWID;
+"""
+    + dependencies.SCHEMA
+)
+
+_INSERT = "INSERT OR REPLACE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+SpanTuple = tuple[Any, ...]
+
+
+def encode(spans: list[Span]) -> list[SpanTuple]:
+    """Spans → marshal-able tuples (the node's side; as cheap as it gets in Python)."""
+    out: list[SpanTuple] = []
+    append = out.append
+    for s in spans:
+        local, remote = s.local_endpoint, s.remote_endpoint
+        append(
+            (
+                s.trace_id,
+                s.span_id,
+                s.name,
+                s.parent_id,
+                s.kind,
+                s.timestamp,
+                s.duration,
+                None if local is None else (local.service_name, local.ipv4, local.ipv6, local.port),
+                None
+                if remote is None
+                else (remote.service_name, remote.ipv4, remote.ipv6, remote.port),
+                s.tags,
+                s.annotations,
+                s.debug,
+                s.shared,
+            )
+        )
+    return out
+
+
+class SpanWriter(StoreWriter):
+    """Inserts span batches; trims the catalogs and calls after retention deletes."""
+
+    name = "spans"
+    schema = SCHEMA
+    table = "spans"
+    max_batch = 5000
+
+    def __init__(self) -> None:
+        # name pairs already written, to skip redundant inserts
+        self.names: set[tuple[str, str]] = set()
+        self.remotes: set[tuple[str, str]] = set()
+        self._endpoints: dict[tuple[Any, ...], Endpoint] = {}
+
+    def write(self, conn: sqlite3.Connection, items: list[SpanTuple]) -> None:
+        self.insert(conn, [self._decode(item) for item in items])
+
+    def _decode(self, item: SpanTuple) -> Span:
+        return Span(
+            item[0],
+            item[1],
+            item[2],
+            item[3],
+            item[4],
+            item[5],
+            item[6],
+            self._endpoint(item[7]),
+            self._endpoint(item[8]),
+            item[9],
+            item[10],
+            item[11],
+            item[12],
+        )
+
+    def _endpoint(self, value: tuple[Any, ...] | None) -> Endpoint | None:
+        if value is None:
+            return None
+        endpoint = self._endpoints.get(value)
+        if endpoint is None:
+            if len(self._endpoints) >= 4096:
+                self._endpoints.clear()
+            endpoint = self._endpoints[value] = Endpoint(*value)
+        return endpoint
+
+    def insert(self, conn: sqlite3.Connection, spans: list[Span]) -> None:
+        """Rows, catalogs and dependency calls of a batch (inside the caller's transaction)."""
+        rows = []
+        nodes = []
+        names: set[tuple[str, str]] = set()
+        remotes: set[tuple[str, str]] = set()
+        now = now_us()
+        node = dependencies.Node
+        for span in spans:
+            ts = span.timestamp
+            if ts is None:
+                ts = now
+            local = span.local_endpoint
+            service = ((local.service_name if local else None) or "unknown").lower()
+            peer = span.remote_endpoint
+            remote = ((peer.service_name if peer else None) or "").lower()
+            name = span.name.lower()
+            kind = span.kind or ""
+            error = 1 if "error" in span.tags else 0
+            shared = 1 if span.shared else 0
+            trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_id
+            rows.append(
+                (
+                    trace_id,
+                    span_id,
+                    parent_id,
+                    kind,
+                    name,
+                    service,
+                    remote,
+                    ts,
+                    span.duration,
+                    error,
+                    shared,
+                    span.to_json(),
+                )
+            )
+            nodes.append(
+                node(trace_id, span_id, parent_id, kind, service, remote, ts, error, shared)
+            )
+            if name:
+                names.add((service, name))
+            if remote:
+                remotes.add((service, remote))
+        dependencies.record_calls(conn, nodes)
+        conn.executemany(_INSERT, rows)
+        if not names <= self.names:
+            new_names = names - self.names
+            conn.executemany("INSERT OR IGNORE INTO span_names VALUES (?, ?)", new_names)
+            self.names |= new_names
+        if not remotes <= self.remotes:
+            new_remotes = remotes - self.remotes
+            conn.executemany("INSERT OR IGNORE INTO remote_services VALUES (?, ?)", new_remotes)
+            self.remotes |= new_remotes
+
+    def op_trim_derived(self, conn: sqlite3.Connection, cutoff: int, spans_deleted: bool) -> None:
+        """After retention: calls older than the cutoff or the oldest span, and (when spans
+        were deleted) names no span has any more."""
+        conn.execute("BEGIN")
+        conn.execute("DELETE FROM calls WHERE ts < ?", (cutoff,))
+        oldest = conn.execute("SELECT min(ts) FROM spans").fetchone()[0]
+        conn.execute("DELETE FROM calls WHERE ts < ?", (oldest if oldest is not None else 2**62,))
+        if spans_deleted:
+            conn.execute(
+                "DELETE FROM span_names WHERE NOT EXISTS (SELECT 1 FROM spans"
+                " WHERE spans.name = span_names.name AND spans.service = span_names.service)"
+            )
+            conn.execute(
+                "DELETE FROM remote_services WHERE NOT EXISTS (SELECT 1 FROM spans WHERE"
+                " spans.service = remote_services.service"
+                " AND spans.remote_service = remote_services.remote)"
+            )
+            self.names = set()
+            self.remotes = set()
+        conn.execute("COMMIT")
