@@ -2,9 +2,8 @@
 
 Node endpoints (JSON): ``GET /_stackyard/health`` (200 when ready, 503 before),
 ``GET /_stackyard/status`` (services, instances, health, routes), ``GET /_stackyard/logs``
-(``service``, ``tail``; ``follow=1`` streams newline-delimited JSON records),
-``POST /_stackyard/deploy`` (``path`` of the edited stack, ``dry_run``: the changes, applied)
-and ``GET /_stackyard/api/openapi.json`` (the live API as OpenAPI 3.0, as on ``/_docs``).
+(``service``, ``tail``; ``follow=1`` streams newline-delimited JSON records) and
+``POST /_stackyard/deploy`` (``path`` of the edited stack, ``dry_run``: the changes, applied).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from starlette.routing import Route
 from .config import ConfigError, load_stack
 from .deploy import DeployError
 from .gateway.admin import key_routes
+from .gateway.cache import cache_routes
 from .registry import consul_routes
 from .responses import error_response
 from .supervisor import follow_records, read_records
@@ -97,9 +97,6 @@ def create_control_app(node: Node) -> Starlette:
             }
         )
 
-    async def openapi(request: Request) -> Response:
-        return Response(node.gateway.openapi(), media_type="application/json")
-
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return error_response(
@@ -113,11 +110,11 @@ def create_control_app(node: Node) -> Starlette:
         Route("/_stackyard/status", status, methods=["GET"]),
         Route("/_stackyard/logs", logs, methods=["GET"]),
         Route("/_stackyard/deploy", deploy, methods=["POST"]),
-        Route("/_stackyard/api/openapi.json", openapi, methods=["GET"]),
         *consul_routes(node.registry),
         *node.functions.routes(),
         *node.telemetry.routes(),
         *key_routes(node.gateway.usage),
+        *cache_routes(node.gateway, node.gateway.content.cache),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
 

@@ -21,7 +21,6 @@ gateway across table swaps for the endpoints and services that stay.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,14 +30,13 @@ from ..config.api import ApiConfig
 from .auth import Authorize, Authorizers
 from .balancer import Chooser, ServicePool, make_chooser
 from .body import BUFFER_LIMIT
+from .cache import ContentPolicies
 from .cors import Cors
-from .docs import ApiDocs
 from .endpoints import EndpointState, EndpointStates
 from .errors import NoRoute
 from .lambda_proxy import FunctionIntegration, FunctionInvoker
 from .metrics import RequestMetrics
 from .mock import MockIntegration
-from .openapi import LiveDocument
 from .outlier import OutlierDetector, OutlierSettings
 from .proxy import HttpProxy, RouteTarget
 from .router import Router
@@ -63,18 +61,18 @@ def build_pipeline(
     metrics: RequestMetricsSettings | None = None,
     usage: UsagePlans | None = None,
     authorizers: Authorizers | None = None,
-    docs: Callable[[], bytes] | None = None,
+    content: ContentPolicies | None = None,
 ) -> ASGIApp:
     """The request path, outermost step first (the correlation step traces with a tracer;
     with metrics, every answer is counted and timed)."""
     app: ASGIApp = integration
+    if content is not None:  # validation → gzip → cache → transform
+        app = content.wrap(app)
     if usage is not None:
         app = UsageStep(app, usage)
     if authorizers is not None:
         app = Authorize(app, authorizers)
     app = RouteMatcher(app, source)
-    if docs is not None:  # /_docs, when no route claims it
-        app = ApiDocs(app, source, docs)
     app = Cors(app, source)
     app = ErrorResponder(app)
     if metrics is not None:
@@ -161,8 +159,8 @@ class Gateway:
         self.client = UpstreamClient(pool)
         self._states = EndpointStates()
         self._choosers: dict[tuple[str, Balancer], Chooser] = {}
+        self.content = ContentPolicies(self, root, max_body_size)  # validation, cache, ...
         self._live = self._compile(RouteTable(version=0))
-        self.openapi = LiveDocument(self)  # the live API as OpenAPI JSON (/_docs)
         proxy = HttpProxy(self.client, max_body_size=max_body_size, buffer_limit=buffer_limit)
         function = (
             FunctionIntegration(functions, max_body_size=max_body_size)
@@ -176,7 +174,7 @@ class Gateway:
             RequestMetricsSettings(metrics, stage) if metrics is not None else None,
             usage=self.usage,
             authorizers=self.authorizers,
-            docs=self.openapi,
+            content=self.content,
         )
 
     @property
@@ -209,6 +207,7 @@ class Gateway:
                 pool = pools[key] = ServicePool(route.service, eps, chooser, self.detector)
             return RouteTarget(route, pool)
 
+        self.content.prepare(table.routes)  # schemas and templates; InvalidRoute if bad
         router = Router(table.routes, prepare)
         self._choosers = choosers
         return _Live(table, router)
@@ -221,6 +220,7 @@ class Gateway:
         self.api = api
         self.usage.configure(api, self.stage)
         self.authorizers.configure(api.authorizers)
+        self.content.configure(api)
 
     def endpoint_state_items(self) -> list[tuple[tuple[str, str], EndpointState]]:
         """Every endpoint's runtime state by (instance id, authority), for deploys and status."""

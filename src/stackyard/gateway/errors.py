@@ -46,6 +46,10 @@ class GatewayError(Exception):
     def extra_headers(self) -> list[tuple[bytes, bytes]]:
         return []
 
+    def body_fields(self) -> dict[str, object]:
+        """More members of the ``error`` object (e.g. validation ``details``)."""
+        return {}
+
 
 class InvalidRoute(GatewayError, ValueError):
     """A route's path template or methods are malformed (raised when compiling a table)."""
@@ -141,9 +145,8 @@ _JSON = (b"content-type", b"application/json")
 
 def error_body(exc: GatewayError) -> bytes:
     """The JSON body for ``exc``."""
-    return json.dumps(
-        {"error": {"code": exc.code, "message": exc.message}}, separators=(",", ":")
-    ).encode()
+    error = {"code": exc.code, "message": exc.message, **exc.body_fields()}
+    return json.dumps({"error": error}, separators=(",", ":")).encode()
 
 
 async def send_error(send: Send, exc: GatewayError) -> None:

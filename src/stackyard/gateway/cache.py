@@ -1,0 +1,334 @@
+"""The response cache step, its in-memory store, its admin API, and the content steps' wiring.
+
+A route with ``RoutePolicy.cache`` (:class:`~stackyard.config.api.CacheConfig`) answers the
+methods of ``cache.methods`` (``GET`` by default; a ``HEAD`` is answered from the ``GET``
+entry) from :class:`ResponseCache` for ``ttl`` seconds. The key is the method, the request
+path and the values of the ``cache.key`` sources (``query.NAME``, ``header.NAME``); other query
+parameters and headers (``Authorization`` included) are not part of it. Only ``200`` answers
+without ``Cache-Control: no-store``/``private`` and without ``Set-Cookie`` are stored, and only
+up to ``api.cache.max_entry_bytes`` (larger answers stream through uncached); the store keeps at
+most ``api.cache.max_bytes`` and drops the least recently used entries first. Answers of
+cached methods carry ``x-cache: hit`` or ``miss`` (hits also ``age``).
+
+A client's ``Cache-Control: max-age=0`` skips the lookup and refreshes the entry only when the
+caller may invalidate: its API key's usage plan has ``cache_invalidation: true``, or its
+authorizer granted the scope ``stackyard:invalidate-cache``. Anyone else's ``max-age=0`` is
+ignored (API Gateway's "ignore" strategy): the cached answer is served.
+
+``DELETE /_stackyard/api/cache`` on the control port (:func:`cache_routes`) drops every entry of
+the node's stage and answers the count; ``GET`` answers the store's size.
+
+:class:`ContentPolicies` holds what the validation, gzip, cache and transform steps share with
+the gateway (compiled schemas and templates, the store) and adds the steps in pipeline order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..asgi import ASGIApp, Message, Receive, Scope, Send
+from ..config.api import ApiCacheConfig, ApiConfig, CacheConfig
+from .gzip import Gzip
+from .proxy import request_path
+from .table import RouteSpec
+from .transform import Transform, Transforms
+from .validation import Schemas, Validation
+
+INVALIDATE_SCOPE = "stackyard:invalidate-cache"
+_HIT = (b"x-cache", b"hit")
+_MISS = (b"x-cache", b"miss")
+_ENTRY_OVERHEAD = 200  # bytes counted per entry besides its body and headers
+
+
+class ApiSource(Protocol):
+    """Where the steps read the current ``api`` section (the gateway; swapped on deploy)."""
+
+    api: ApiConfig
+    stage: str
+
+
+class Entry:
+    __slots__ = ("body", "expires", "headers", "size", "status", "stored")
+
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        stored: float,
+        ttl: float,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.stored = stored
+        self.expires = stored + ttl
+        self.size = len(body) + sum(len(k) + len(v) for k, v in headers) + _ENTRY_OVERHEAD
+
+
+class ResponseCache:
+    """Answers by key, bounded in bytes, least recently used dropped first."""
+
+    def __init__(self, config: ApiCacheConfig | None = None) -> None:
+        config = config or ApiCacheConfig()
+        self.max_bytes = config.max_bytes
+        self.max_entry_bytes = config.max_entry_bytes
+        self.size = 0
+        self._entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def configure(self, config: ApiCacheConfig) -> None:
+        self.max_bytes = config.max_bytes
+        self.max_entry_bytes = config.max_entry_bytes
+        self._evict()
+
+    def get(self, key: tuple[Any, ...], now: float) -> Entry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires <= now:
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[Any, ...], entry: Entry) -> bool:
+        """Stores ``entry`` unless it is larger than an entry or the whole store may be."""
+        if key in self._entries:
+            self._drop(key)
+        if len(entry.body) > self.max_entry_bytes or entry.size > self.max_bytes:
+            return False
+        self._entries[key] = entry
+        self.size += entry.size
+        self._evict()
+        return True
+
+    def flush(self) -> int:
+        """Drops every entry; returns how many there were."""
+        count = len(self._entries)
+        self._entries.clear()
+        self.size = 0
+        return count
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        self.size -= self._entries.pop(key).size
+
+    def _evict(self) -> None:
+        while self.size > self.max_bytes and self._entries:
+            _, entry = self._entries.popitem(last=False)
+            self.size -= entry.size
+
+
+def cache_key(scope: Scope, method: str, config: CacheConfig) -> tuple[Any, ...]:
+    """Method, path, then the value of each ``cache.key`` source ('' when absent)."""
+    values: list[str] = []
+    if config.key:
+        query: dict[str, list[str]] | None = None
+        for source in config.key:
+            kind, _, name = source.partition(".")
+            if kind == "query":
+                if query is None:
+                    query = {}
+                    for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), True):
+                        query.setdefault(k, []).append(v)
+                values.append("&".join(query.get(name, ())))
+            elif kind == "header":
+                wanted = name.lower().encode("latin-1")
+                found = [v.decode("latin-1") for k, v in scope["headers"] if k == wanted]
+                values.append(", ".join(found))
+            else:
+                values.append("")
+    return (method, request_path(scope), *values)
+
+
+def _tokens(value: bytes) -> set[bytes]:
+    return {token.strip().lower().replace(b" ", b"") for token in value.split(b",")}
+
+
+def wants_refresh(scope: Scope) -> bool:
+    """Whether the client sent ``Cache-Control: max-age=0``."""
+    return any(
+        name == b"cache-control" and b"max-age=0" in _tokens(value)
+        for name, value in scope["headers"]
+    )
+
+
+def may_invalidate(state: dict[str, Any], api: ApiConfig) -> bool:
+    """The caller's key plan allows cache invalidation, or its authorizer granted the scope."""
+    key = state.get("api_key")
+    plan = api.usage_plans.get(getattr(key, "plan", "")) if key is not None else None
+    if plan is not None and plan.cache_invalidation:
+        return True
+    auth = state.get("auth")
+    return auth is not None and INVALIDATE_SCOPE in (getattr(auth, "scopes", None) or ())
+
+
+def storable(headers: Iterable[tuple[bytes, bytes]], max_entry: int) -> bool:
+    for name, value in headers:
+        name = name.lower()
+        if name == b"cache-control" and _tokens(value) & {b"no-store", b"private"}:
+            return False
+        if name == b"set-cookie":
+            return False
+        if name == b"content-length" and (not value.isdigit() or int(value) > max_entry):
+            return False
+    return True
+
+
+class _Capture:
+    """Passes the answer on with ``x-cache: miss``; keeps a copy to store when it qualifies."""
+
+    __slots__ = ("_chunks", "_key", "_send", "_size", "_start", "_store", "_ttl", "_when")
+
+    def __init__(
+        self, send: Send, store: ResponseCache, key: tuple[Any, ...], when: float, ttl: float
+    ) -> None:
+        self._send = send
+        self._store = store
+        self._key = key
+        self._when = when
+        self._ttl = ttl
+        self._start: Message | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            headers = list(message.get("headers", ()))
+            message = {**message, "headers": [*headers, _MISS]}
+            if message["status"] == 200 and storable(headers, self._store.max_entry_bytes):
+                self._start = message
+                return
+            await self._send(message)
+            return
+        if kind != "http.response.body" or self._start is None:
+            await self._send(message)
+            return
+        chunk = message.get("body", b"")
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        more = message.get("more_body", False)
+        if self._size > self._store.max_entry_bytes:  # too large: stream it on, uncached
+            start, self._start = self._start, None
+            body, self._chunks = b"".join(self._chunks), []
+            await self._send(start)
+            await self._send({"type": "http.response.body", "body": body, "more_body": more})
+            return
+        if more:
+            return
+        start, self._start = self._start, None
+        body = b"".join(self._chunks)
+        self._chunks = []
+        headers = [pair for pair in start["headers"] if pair is not _MISS]
+        self._store.put(self._key, Entry(start["status"], headers, body, self._when, self._ttl))
+        await self._send(start)
+        await self._send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class Cache:
+    """The response cache step (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, store: ResponseCache, source: ApiSource) -> None:
+        self.app = app
+        self.store = store
+        self.source = source
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["state"]
+        config: CacheConfig | None = state["route"].route.policy.cache
+        if config is None:
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        lookup = "GET" if method == "HEAD" and "GET" in config.methods else method
+        if lookup not in config.methods:
+            await self.app(scope, receive, send)
+            return
+        key = cache_key(scope, lookup, config)
+        now = time.monotonic()
+        refresh = wants_refresh(scope) and may_invalidate(state, self.source.api)
+        entry = None if refresh else self.store.get(key, now)
+        if entry is not None:
+            age = b"%d" % max(0, int(now - entry.stored))
+            headers = [*entry.headers, _HIT, (b"age", age)]
+            await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+            body = b"" if method == "HEAD" else entry.body
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        if method != lookup or config.ttl <= 0:  # a HEAD miss, or nothing to keep: no copy
+            await self.app(scope, receive, _add_miss(send))
+            return
+        capture = _Capture(send, self.store, key, now, config.ttl)
+        await self.app(scope, receive, capture.send)
+
+
+def _add_miss(send: Send) -> Send:
+    async def with_miss(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), _MISS]}
+        await send(message)
+
+    return with_miss
+
+
+class ContentPolicies:
+    """The gateway's validation, gzip, cache and transform state, and the steps using it."""
+
+    def __init__(self, source: ApiSource, root: Path | None, max_body_size: int) -> None:
+        self.source = source
+        self.max_body_size = max_body_size
+        self.schemas = Schemas(root)
+        self.transforms = Transforms()
+        self.cache = ResponseCache(source.api.cache)
+
+    def prepare(self, routes: Iterable[RouteSpec]) -> None:
+        """Compiles the routes' schemas and templates (raises InvalidRoute for a bad one)."""
+        routes = tuple(routes)
+        self.schemas.prepare(routes)
+        self.transforms.prepare(routes)
+
+    def configure(self, api: ApiConfig) -> None:
+        self.cache.configure(api.cache)
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """validation → gzip → cache → transform → ``app``: the cache keeps answers
+        uncompressed and gzip compresses them per client."""
+        app = Transform(app, self.transforms, self.max_body_size)
+        app = Cache(app, self.cache, self.source)
+        app = Gzip(app, self.source)
+        return Validation(app, self.schemas, self.max_body_size)
+
+
+def cache_routes(source: ApiSource, cache: ResponseCache) -> list[BaseRoute]:
+    """``/_stackyard/api/cache`` for the control app: ``GET`` (size), ``DELETE`` (flush)."""
+
+    async def handle(request: Request) -> Response:
+        stage = request.query_params.get("stage")
+        if stage is not None and stage != source.stage:
+            body = {"code": "UnknownStage", "message": f"this node serves stage {source.stage!r}"}
+            return JSONResponse({"error": body}, status_code=404)
+        if request.method == "DELETE":
+            return JSONResponse({"stage": source.stage, "flushed": cache.flush()})
+        return JSONResponse(
+            {
+                "stage": source.stage,
+                "entries": len(cache),
+                "bytes": cache.size,
+                "max_bytes": cache.max_bytes,
+                "max_entry_bytes": cache.max_entry_bytes,
+            }
+        )
+
+    return [Route("/_stackyard/api/cache", handle, methods=["GET", "DELETE"])]
