@@ -233,6 +233,27 @@ async def test_expiry_and_not_before_with_leeway(setup: Setup) -> None:
     assert (await setup.call("/lenient", bearer(ec_token(nbf=now + 60))))[0] == 401
 
 
+async def test_a_token_seen_valid_still_expires(setup: Setup) -> None:
+    short = token(exp=int(time.time()) + 1)
+    assert (await setup.call("/any", bearer(short)))[0] == 200
+    assert (await setup.call("/any", bearer(short)))[0] == 200
+    await asyncio.sleep(1.1 - time.time() % 1 + 0.05)
+    status, _, body = await setup.call("/any", bearer(short))
+    assert status == 401 and body["error"]["message"] == "the token has expired"
+
+
+async def test_a_removed_key_no_longer_verifies(setup: Setup) -> None:
+    good = token()
+    assert (await setup.call("/any", bearer(good)))[0] == 200
+    users = setup.served.gateway.authorizers.get("users")
+    users.keys.min_interval = 0.2  # type: ignore[union-attr]
+    setup.keys[:] = [jwk(OTHER_RSA_KEY, "rsa2")]  # rsa1 rotated out
+    await asyncio.sleep(0.25)
+    assert (await setup.call("/any", bearer(token(OTHER_RSA_KEY, kid="rsa2"))))[0] == 200
+    status, _, body = await setup.call("/any", bearer(good))
+    assert status == 401 and body["error"]["message"] == "the token's key is unknown"
+
+
 async def test_issuer_and_audience(setup: Setup) -> None:
     status, _, body = await setup.call("/any", bearer(token(iss="https://evil.example")))
     assert status == 401 and body["error"]["message"] == "the token has the wrong issuer"

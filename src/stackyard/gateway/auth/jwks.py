@@ -119,6 +119,7 @@ class KeySet:
         self.retry_interval = retry_interval
         self.timeout = timeout
         self.loads = 0  # completed load attempts
+        self.version = 0  # +1 each time the keys change
         self._keys: dict[str | None, VerificationKey] = {}
         self._loaded_at = -math.inf  # when the last load ended
         self._last_ok = False
@@ -176,6 +177,10 @@ class KeySet:
             logger.warning("JWKS %s could not be loaded: %s", self.source, exc)
             self._last_ok = False
         else:
+            if keys.keys() != self._keys.keys() or any(
+                self._keys[kid] != key for kid, key in keys.items()
+            ):
+                self.version += 1
             self._keys = keys
             self._last_ok = True
         finally:
