@@ -2,8 +2,9 @@
 
 Node endpoints (JSON): ``GET /_stackyard/health`` (200 when ready, 503 before),
 ``GET /_stackyard/status`` (services, instances, health, routes), ``GET /_stackyard/logs``
-(``service``, ``tail``; ``follow=1`` streams newline-delimited JSON records) and
-``POST /_stackyard/deploy`` (``path`` of the edited stack, ``dry_run``: the changes, applied).
+(``service``, ``tail``; ``follow=1`` streams newline-delimited JSON records),
+``POST /_stackyard/deploy`` (``path`` of the edited stack, ``dry_run``: the changes, applied)
+and ``GET /_stackyard/api/openapi.json`` (the live API as OpenAPI 3.0, as on ``/_docs``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ def create_control_app(node: Node) -> Starlette:
             }
         )
 
+    async def openapi(request: Request) -> Response:
+        return Response(node.gateway.openapi(), media_type="application/json")
+
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return error_response(
@@ -110,6 +114,7 @@ def create_control_app(node: Node) -> Starlette:
         Route("/_stackyard/status", status, methods=["GET"]),
         Route("/_stackyard/logs", logs, methods=["GET"]),
         Route("/_stackyard/deploy", deploy, methods=["POST"]),
+        Route("/_stackyard/api/openapi.json", openapi, methods=["GET"]),
         *consul_routes(node.registry),
         *node.functions.routes(),
         *node.telemetry.routes(),

@@ -68,7 +68,8 @@ def load_stack(
 
         config, warnings = parse_serverless(text, file, environ, options or {})
         return LoadedStack(config, file, tuple(warnings))
-    return LoadedStack(parse_stack(text, file, environ), file)
+    notes: list[str] = []
+    return LoadedStack(parse_stack(text, file, environ, notes), file, tuple(notes))
 
 
 def compose(text: str, file: Path) -> yaml.Node:
@@ -112,10 +113,18 @@ def validate(
     return config
 
 
-def parse_stack(text: str, file: Path, environ: Mapping[str, str]) -> StackConfig:
-    """Validate stack-file text; ``file`` only names the source in errors."""
+def parse_stack(
+    text: str, file: Path, environ: Mapping[str, str], warnings: list[str] | None = None
+) -> StackConfig:
+    """Validate stack-file text; ``file`` names the source in errors and is where an
+    ``api.openapi`` document is looked for (its warnings are appended to ``warnings``)."""
+    from .openapi import merge_openapi
+
     builder = build(compose(text, file), file, environ)
-    return validate(builder.data, file, builder.lines, list(builder.problems))
+    problems = list(builder.problems)
+    notes = warnings if warnings is not None else []
+    problems += merge_openapi(builder.data, file, builder.lines, notes)
+    return validate(builder.data, file, builder.lines, problems)
 
 
 class _Builder:

@@ -21,6 +21,7 @@ gateway across table swaps for the endpoints and services that stay.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,11 +33,13 @@ from .balancer import Chooser, ServicePool, make_chooser
 from .body import BUFFER_LIMIT
 from .cache import ContentPolicies
 from .cors import Cors
+from .docs import ApiDocs
 from .endpoints import EndpointState, EndpointStates
 from .errors import NoRoute
 from .lambda_proxy import FunctionIntegration, FunctionInvoker
 from .metrics import RequestMetrics
 from .mock import MockIntegration
+from .openapi import LiveDocument
 from .outlier import OutlierDetector, OutlierSettings
 from .proxy import HttpProxy, RouteTarget
 from .router import Router
@@ -62,6 +65,7 @@ def build_pipeline(
     usage: UsagePlans | None = None,
     authorizers: Authorizers | None = None,
     content: ContentPolicies | None = None,
+    docs: Callable[[], bytes] | None = None,
 ) -> ASGIApp:
     """The request path, outermost step first (the correlation step traces with a tracer;
     with metrics, every answer is counted and timed)."""
@@ -73,6 +77,8 @@ def build_pipeline(
     if authorizers is not None:
         app = Authorize(app, authorizers)
     app = RouteMatcher(app, source)
+    if docs is not None:  # /_docs, when no route claims it
+        app = ApiDocs(app, source, docs)
     app = Cors(app, source)
     app = ErrorResponder(app)
     if metrics is not None:
@@ -161,6 +167,7 @@ class Gateway:
         self._choosers: dict[tuple[str, Balancer], Chooser] = {}
         self.content = ContentPolicies(self, root, max_body_size)  # validation, cache, ...
         self._live = self._compile(RouteTable(version=0))
+        self.openapi = LiveDocument(self)  # the live API as OpenAPI JSON (/_docs)
         proxy = HttpProxy(self.client, max_body_size=max_body_size, buffer_limit=buffer_limit)
         function = (
             FunctionIntegration(functions, max_body_size=max_body_size)
@@ -175,6 +182,7 @@ class Gateway:
             usage=self.usage,
             authorizers=self.authorizers,
             content=self.content,
+            docs=self.openapi,
         )
 
     @property
