@@ -162,6 +162,12 @@ securityDefinitions:
       authorizerUri: INVOCATION(arn:aws:lambda:eu-west-1:1:function:authorize:live)
       identitySource: method.request.header.Authorization, method.request.querystring.tenant
       authorizerResultTtlInSeconds: 60
+      identityValidationExpression: "^Bearer .+$"
+  legacy:
+    type: apiKey
+    name: Authorization
+    in: header
+    x-amazon-apigateway-authorizer: {type: token, authorizerUri: authorize}
 definitions:
   Order:
     type: object
@@ -257,6 +263,8 @@ def test_swagger2_document_with_every_extension(tmp_path: Path) -> None:
         "cacheKeyParameters: not supported yet",
         "responseParameters.method.response.header.X-Dynamic: only static 'value' headers",
         "paths./aws.get.x-amazon-apigateway-integration.type: type 'aws' is not supported yet",
+        "custom.x-amazon-apigateway-authorizer.identityValidationExpression: not supported yet",
+        "legacy.x-amazon-apigateway-authorizer.type: authorizer type 'token' is not supported",
     ):
         assert ignored in warnings
 

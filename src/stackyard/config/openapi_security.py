@@ -30,6 +30,18 @@ from .openapi_doc import OpenApiDocument
 from .openapi_integrations import function_name
 
 AUTHORIZER = "x-amazon-apigateway-authorizer"
+_AUTHORIZER_KEYS = {
+    "jwt": {"type", "jwtConfiguration", "identitySource", "x-stackyard-jwks"},
+    "request": {
+        "type",
+        "authorizerUri",
+        "identitySource",
+        "authorizerResultTtlInSeconds",
+        "authorizerPayloadFormatVersion",
+        "enableSimpleResponses",
+        "authorizerCredentials",
+    },
+}
 _IDENTITY = re.compile(
     r"^(?:\$request\.|method\.request\.|\$)?(?P<kind>header|querystring|query|path|context|stageVariables)"
     r"\.(?P<name>[A-Za-z0-9_.$-]+)$"
@@ -86,6 +98,9 @@ def _authorizer(doc: OpenApiDocument, name: str, ext: Any, at: FieldPath) -> Sch
         doc.problem(at, f"authorizer name {name!r}: letters, digits, '.', '-' and '_'")
         return Scheme("authorizer")
     kind = str(ext.get("type", "")).lower()
+    for key in ext:
+        if key not in _AUTHORIZER_KEYS.get(kind, {"type"}):
+            doc.unsupported((*at, key))
     config: dict[str, Any]
     if kind == "jwt":
         jwt = ext.get("jwtConfiguration") or {}
@@ -123,6 +138,7 @@ def _authorizer(doc: OpenApiDocument, name: str, ext: Any, at: FieldPath) -> Sch
         model = FunctionAuthorizerConfig
     else:
         reason = f"authorizer type {kind!r} is not supported (jwt, request)"
+        doc.warn((*at, "type"), f"{reason}; operations using it are refused")
         return Scheme("authorizer", reason=reason)
     try:
         model.model_validate(config)
