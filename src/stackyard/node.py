@@ -26,6 +26,7 @@ from .control import create_control_app
 from .deploy import Change, DeployError, stack_diff
 from .functions.runtime import FunctionRuntime
 from .gateway import CorsPolicy, Gateway, tune_gc
+from .gateway.errors import InvalidRoute
 from .gateway.policy import NO_POLICY, RoutePolicy
 from .gateway.table import RouteSpec, RouteTable
 from .registry import DnsServer, Registry
@@ -346,6 +347,11 @@ class Node:
                 f"deploy {stack.file} from the folder the node runs ({self.stack.root})"
             )
         changes = stack_diff(self.stack.config, stack.config)
+        try:  # bad schemas or templates: refused before anything changes
+            table = route_table(stack.config, self.registry, 0, self.settings.stage)
+            self.gateway.content.check(table.routes)
+        except InvalidRoute as exc:
+            raise DeployError(str(exc)) from exc
         if dry_run or not changes:
             return changes
         async with self._deploying:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -16,6 +19,7 @@ from stackyard.config.api import ApiConfig, TransformConfig
 from stackyard.gateway import Gateway, RouteSpec
 from stackyard.gateway.errors import InvalidRoute
 from stackyard.gateway.policy import RoutePolicy
+from stackyard.testing import NodeProcess
 
 from .conftest import Backend, Served, make_table
 
@@ -189,3 +193,49 @@ def test_bad_templates_are_refused_when_the_table_is_compiled(config: dict[str, 
     with pytest.raises(InvalidRoute):
         gateway.update(make_table(2, [transformed("/items/{id}", config)], {"a": []}))
     assert gateway.table is good
+
+
+GOOD_STACK = """
+version: 1
+name: mapped
+api:
+  routes:
+    - path: /hello/{name}
+      methods: [GET]
+      mock: {status: 200, body: {hello: world}}
+      transform:
+        response:
+          headers: {set: {x-greeting: "hi $request.path.name on $context.stage"}}
+"""
+
+
+def _post(url: str) -> tuple[int, Any]:
+    request = urllib.request.Request(url, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_real_node_refuses_bad_templates_at_start_and_on_deploy(tmp_path: Path) -> None:
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    (stack / "stackyard.yml").write_text(GOOD_STACK.replace("$context.stage", "#end"))
+    bad = NodeProcess(stack, data_dir=tmp_path / "bad").start()
+    assert bad.process is not None and bad.process.wait(60) != 0
+    assert "route /hello/{name}: transform response header 'x-greeting'" in bad.output()
+
+    (stack / "stackyard.yml").write_text(GOOD_STACK)
+    with NodeProcess(stack, data_dir=tmp_path / "data") as node:
+        node.wait_ready(60)
+        with urllib.request.urlopen(node.gateway_url + "/hello/ann", timeout=10) as response:
+            assert response.headers["x-greeting"] == "hi ann on dev"
+        (stack / "stackyard.yml").write_text(GOOD_STACK.replace("$context.stage", "#if("))
+        url = f"{node.control_url}/_stackyard/deploy?path={stack}"
+        for query in ("&dry_run=1", ""):
+            status, body = _post(url + query)
+            assert status == 409 and body["error"]["code"] == "DeployFailed", body
+            assert "route /hello/{name}" in body["error"]["message"]
+        with urllib.request.urlopen(node.gateway_url + "/hello/bo", timeout=10) as response:
+            assert response.headers["x-greeting"] == "hi bo on dev"

@@ -294,10 +294,19 @@ class ContentPolicies:
         self.cache = ResponseCache(source.api.cache)
 
     def prepare(self, routes: Iterable[RouteSpec]) -> None:
-        """Compiles the routes' schemas and templates (raises InvalidRoute for a bad one)."""
+        """Compiles the routes' schemas and templates (raises InvalidRoute, naming the route,
+        for a bad one; nothing changes then)."""
         routes = tuple(routes)
         self.schemas.prepare(routes)
         self.transforms.prepare(routes)
+
+    def check(self, routes: Iterable[RouteSpec]) -> None:
+        """Raises InvalidRoute if a route's schema or template would be refused by ``prepare``
+        (for a deploy, before anything changes)."""
+        schemas, transforms = Schemas(self.schemas.root), Transforms()
+        routes = tuple(routes)
+        schemas.prepare(routes)
+        transforms.prepare(routes)
 
     def configure(self, api: ApiConfig) -> None:
         self.cache.configure(api.cache)

@@ -190,7 +190,10 @@ class Transforms:
         for route in routes:
             config = route.policy.transform
             if config is not None:
-                compiled[id(config)] = (config, compile_transform(config, route))
+                try:
+                    compiled[id(config)] = (config, compile_transform(config, route))
+                except InvalidRoute as exc:
+                    raise InvalidRoute(f"route {route.path}: {exc.message}") from exc
         self._compiled = compiled
 
     def get(self, config: TransformConfig) -> CompiledTransform:

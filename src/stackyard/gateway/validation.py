@@ -161,7 +161,10 @@ class Schemas:
             if config is not None:
                 entry = self._compiled.get(id(config))
                 if entry is None or entry[0] is not config:
-                    entry = (config, compile_validation(config, self.root))
+                    try:
+                        entry = (config, compile_validation(config, self.root))
+                    except InvalidRoute as exc:
+                        raise InvalidRoute(f"route {route.path}: {exc.message}") from exc
                 compiled[id(config)] = entry
         self._compiled = compiled
 
