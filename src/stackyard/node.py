@@ -331,7 +331,11 @@ class Node:
         return True
 
     async def deploy(
-        self, stack: LoadedStack, *, dry_run: bool = False, timeout: float = 60.0
+        self,
+        stack: LoadedStack,
+        *,
+        dry_run: bool = False,
+        timeout: float = 60.0,  # noqa: ASYNC109
     ) -> list[Change]:
         """Apply an edited stack to the running node; returns what changed.
 
@@ -371,7 +375,11 @@ class Node:
             self._retiring = frozenset()
         return changes
 
-    async def _until_passing(self, wanted: Mapping[str, set[str]], timeout: float) -> None:
+    async def _until_passing(
+        self,
+        wanted: Mapping[str, set[str]],
+        timeout: float,  # noqa: ASYNC109
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         index = self.registry.index
@@ -389,11 +397,15 @@ class Node:
                 raise DeployError(f"new instances did not pass their health checks: {names}")
             index = await self.registry.wait_for_change(index, min(remaining, 1.0))
 
-    async def _until_idle(self, instance_ids: Collection[str], timeout: float) -> None:
+    async def _until_idle(
+        self,
+        instance_ids: Collection[str],
+        timeout: float,  # noqa: ASYNC109
+    ) -> None:
         """Wait until the gateway has no request in flight to ``instance_ids``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while loop.time() < deadline and any(
+        while loop.time() < deadline and any(  # noqa: ASYNC110 (in-flight counters)
             state.in_flight
             for key, state in self.gateway.endpoint_state_items()
             if key[0] in instance_ids

@@ -421,10 +421,10 @@ def _decode_client_context(value: str | None) -> str | None:
         raise InvalidPayload("Client context must be a valid Base64-encoded JSON object.") from None
 
 
-async def _drain_and_stop(pool: FunctionPool, timeout: float) -> None:
+async def _drain_and_stop(pool: FunctionPool, timeout: float) -> None:  # noqa: ASYNC109
     """Stop ``pool`` once its running and queued invocations are done (or ``timeout`` passed)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while (pool.busy or pool.queued) and loop.time() < deadline:
+    while (pool.busy or pool.queued) and loop.time() < deadline:  # noqa: ASYNC110 (counters)
         await asyncio.sleep(0.05)
     await pool.stop()
