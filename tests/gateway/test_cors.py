@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from stackyard.config.api import ApiConfig, JwtAuthorizerConfig, UsagePlanConfig
 from stackyard.gateway import CorsPolicy, RouteSpec
+from stackyard.gateway.policy import RoutePolicy
 
 from .conftest import Backend, Served, make_table
 
@@ -83,3 +85,29 @@ async def test_wildcard_policy(serve: Factory, make_backend: BackendFactory) -> 
     assert headers["access-control-allow-methods"] == "POST"
     status, headers, _ = await gw.request("POST", "/x", headers={"Origin": "https://any.example"})
     assert headers["access-control-allow-origin"] == "*" and "vary" not in headers
+
+
+async def test_errors_of_later_steps_carry_cors_headers(
+    serve: Factory, make_backend: BackendFactory
+) -> None:
+    """A browser can read why a request was refused (401 from the authorizer, 403 for a
+    missing key): the CORS step wraps the error answers of the steps after the route match."""
+    backend = await make_backend("a")
+    api = ApiConfig(
+        authorizers={"users": JwtAuthorizerConfig(type="jwt", secret="s" * 32)},
+        usage_plans={"basic": UsagePlanConfig()},
+    )
+    gw = await serve(api=api)
+    policy = CorsPolicy(origins=("https://app.example",))
+    routes = [
+        RouteSpec("/me", "a", cors=policy, policy=RoutePolicy(authorizer="users")),
+        RouteSpec("/keyed", "a", cors=policy, policy=RoutePolicy(api_key=True)),
+    ]
+    gw.gateway.update(make_table(1, routes, {"a": [backend]}))
+    origin = {"Origin": "https://app.example"}
+    for path, status in (("/me", 401), ("/keyed", 403)):
+        got, headers, body = await gw.request("GET", path, headers=origin)
+        assert got == status, body
+        assert headers["access-control-allow-origin"] == "https://app.example"
+        assert b'"error"' in body
+    assert backend.hits == 0

@@ -5,8 +5,9 @@
 with one reference assignment, so a request in flight finishes on the table it matched;
 ``start``/``stop`` own the pooled upstream client; the instance (or ``app``) is the ASGI app.
 :func:`build_pipeline` assembles the steps, once, in order:
-correlation → error answers → CORS → route match → integration (http proxy, or a function when the
-gateway was given a function invoker).
+correlation → metrics → CORS → error answers → API docs → route match → authorizer → API key,
+throttle and quota → validation → gzip → cache → transform → integration (http proxy, a
+function when the gateway was given a function invoker, or a mock answer).
 
 Tracing (:mod:`.tracing`) is on when the gateway is given ``spans`` (a ``SpanRecorder``):
 SERVER span per request, CLIENT span per upstream try or function call, W3C/B3 propagation,
@@ -79,8 +80,8 @@ def build_pipeline(
     app = RouteMatcher(app, source)
     if docs is not None:  # /_docs, when no route claims it
         app = ApiDocs(app, source, docs)
-    app = Cors(app, source)
     app = ErrorResponder(app)
+    app = Cors(app, source)  # outside the error answers: a browser can read why it was refused
     if metrics is not None:
         app = RequestMetrics(app, metrics.recorder, metrics.stage)
     app = Correlation(app) if tracer is None else TracedCorrelation(app, tracer)
