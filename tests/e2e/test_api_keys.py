@@ -54,7 +54,9 @@ def test_keys_cli_against_a_running_node(tmp_path: Path) -> None:
         assert f"curl -H 'x-api-key: {key}' {node.gateway_url}/" in created.stdout
 
         assert get(items, key) == (200, {"items": [1, 2, 3]})
-        assert get(items, key) == (200, {"items": [1, 2, 3]})
+        status, identity = get(node.gateway_url + "/whoami", key)  # a REST (1.0) function event
+        assert status == 200 and isinstance(identity, dict)
+        assert (identity["apiKey"], identity["apiKeyId"]) == (key, "alice")
 
         listed = keys(node, "list")
         assert listed.returncode == 0, listed.stderr

@@ -77,6 +77,10 @@ class ProxyRequest:
     """``requestContext.authorizer`` as the authorizer step shaped it for the payload version
     (None: no authorizer; a REST event then has ``{"claims": null, "scopes": null}``)."""
     request_id: str = ""
+    api_key: str | None = None
+    """The request's API key and the key's name, on routes that need one (REST events'
+    ``requestContext.identity.apiKey`` / ``apiKeyId``)."""
+    api_key_id: str | None = None
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     api_id: str = "stackyard"
     account_id: str = "000000000000"
@@ -137,6 +141,8 @@ def rest_event(request: ProxyRequest) -> dict[str, Any]:
             "identity": {
                 "accessKey": None,
                 "accountId": None,
+                "apiKey": request.api_key,
+                "apiKeyId": request.api_key_id,
                 "caller": None,
                 "cognitoAuthenticationProvider": None,
                 "cognitoAuthenticationType": None,

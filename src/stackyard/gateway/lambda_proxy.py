@@ -45,6 +45,7 @@ from .tracecontext import TRACE_HEADERS, format_traceparent, new_span_id
 
 if TYPE_CHECKING:
     from .auth import AuthContext
+    from .keys import ApiKey
     from .tracing import RequestTrace
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class FunctionIntegration:
         headers.append((b"x-correlation-counter", str(state["correlation_counter"]).encode()))
         trace: RequestTrace | None = state.get("trace")
         auth: AuthContext | None = state.get("auth")
+        key: ApiKey | None = state.get("api_key")
         call: _Call | None = None
         if trace is not None:
             call = _Call(trace, route.function)
@@ -121,6 +123,8 @@ class FunctionIntegration:
             stage_variables=route.stage_variables or None,
             authorizer=auth.event_authorizer(route.payload_version) if auth is not None else None,
             request_id=str(uuid.uuid4()),
+            api_key=state.get("api_key_value") if key is not None else None,
+            api_key_id=key.name if key is not None else None,
         )
         event = rest_event(request) if rest else http_api_event(request)
         if call is None:

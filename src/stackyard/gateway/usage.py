@@ -8,7 +8,9 @@ key store every ``flush_interval`` seconds. :class:`UsageStep` runs after the au
    authorizer's ``usageIdentifierKey`` when ``api.key_source`` is ``authorizer``) that exists,
    is not revoked and belongs to a plan of ``api.usage_plans`` — otherwise 403 ``Forbidden``;
    the key is put in ``scope["state"]["api_key"]`` (an :class:`~.keys.ApiKey`: ``name``,
-   ``plan``); a key whose plan's quota is used up gets 429 ``LimitExceeded``;
+   ``plan``) and its value in ``scope["state"]["api_key_value"]`` (REST function events show
+   it as ``requestContext.identity.apiKey``); a key whose plan's quota is used up gets 429
+   ``LimitExceeded``;
 2. one token is taken from each bucket that applies: the stage's (``api.stages.<stage>.throttle``
    or else ``api.throttle``), the route's (``throttle``), the key's (its plan's ``throttle``) —
    429 ``TooManyRequests`` with ``Retry-After`` when one is empty;
@@ -170,6 +172,7 @@ class UsagePlans:
         plan = self.plans.get(key.plan) if key is not None else None
         if key is None or plan is None:
             raise InvalidApiKey()
+        scope["state"]["api_key_value"] = value if isinstance(value, str) else value.decode()
         return key, plan
 
     # -- admin -------------------------------------------------------------------------------------
