@@ -101,6 +101,23 @@ def create_control_app(node: Node) -> Starlette:
     async def openapi(request: Request) -> Response:
         return Response(node.gateway.openapi(), media_type="application/json")
 
+    async def requests(request: Request) -> Response:
+        params = request.query_params
+        try:
+            statuses = [int(s) for s in params.getlist("status")]
+            limit = max(1, min(int(params.get("limit", "100")), 10_000))
+        except ValueError:
+            return error_response(400, "InvalidParameter", "status and limit must be integers")
+        records = node.access_log.query(
+            status=statuses,
+            route=params.get("route") or None,
+            method=(params.get("method") or "").upper() or None,
+            correlation_id=params.get("correlation_id") or None,
+            since=params.get("since") or None,
+            limit=limit,
+        )
+        return JSONResponse(records)
+
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return error_response(
@@ -114,6 +131,7 @@ def create_control_app(node: Node) -> Starlette:
         Route("/_stackyard/status", status, methods=["GET"]),
         Route("/_stackyard/logs", logs, methods=["GET"]),
         Route("/_stackyard/deploy", deploy, methods=["POST"]),
+        Route("/_stackyard/api/requests", requests, methods=["GET"]),
         Route("/_stackyard/api/openapi.json", openapi, methods=["GET"]),
         *consul_routes(node.registry),
         *node.functions.routes(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 import time
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from .config import LoadedStack, StackConfig
 from .config.api import CorsConfig, RouteConfig
@@ -26,6 +28,7 @@ from .control import create_control_app
 from .deploy import Change, DeployError, stack_diff
 from .functions.runtime import FunctionRuntime
 from .gateway import CorsPolicy, Gateway, tune_gc
+from .gateway.access_log import AccessLogWriter
 from .gateway.errors import InvalidRoute
 from .gateway.policy import NO_POLICY, RoutePolicy
 from .gateway.table import RouteSpec, RouteTable
@@ -249,7 +252,13 @@ class Node:
             spans=self.telemetry,
             metrics=self.telemetry.metrics,
         )
+        access = stack.config.api.access_log
+        self.access_log = AccessLogWriter(
+            data_dir / "logs" / "gateway-access.log" if access.file else None,
+            forward=self._forward_access if access.central else None,
+        )
         self.gateway = Gateway(
+            access_log=self.access_log,
             functions=self.functions,
             spans=self.telemetry,
             sample_ratio=stack.config.tracing.sample_ratio,
@@ -291,6 +300,7 @@ class Node:
             (self.registry.start, self.registry.stop),
             (self.telemetry.start, self._stop_telemetry),
             (self.dns.start, self.dns.stop),
+            (self.access_log.start, self.access_log.stop),
             (self.gateway.start, self.gateway.stop),
             (self.functions.start, self.functions.stop),
             (self._start_publisher, self._stop_publisher),
@@ -421,6 +431,19 @@ class Node:
                 self.settings.stage,
                 exclude=self._retiring,
             )
+        )
+
+    def _forward_access(self, record: dict[str, Any]) -> None:
+        """An access record into the central logs (searchable by correlation id, trace id)."""
+        message = f"{record['method']} {record['path']} {record['status']}"
+        self.telemetry.log_sink(
+            {
+                "time": record["time"],
+                "service": "gateway",
+                "instance": "access",
+                "stream": "stdout",
+                "message": json.dumps({"msg": message, **record}, separators=(",", ":")),
+            }
         )
 
     def _publish_gauges(self, metrics: MetricsRecorder) -> None:

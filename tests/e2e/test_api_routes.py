@@ -3,13 +3,14 @@ answers, with the stage's variables passed to functions — on a real node."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from stackyard.testing import NodeProcess
+from stackyard.testing import NodeProcess, wait_until
 
 APP = Path(__file__).parent / "apps" / "api_routes"
 
@@ -67,3 +68,41 @@ def test_mock_answers_text_and_head_has_no_body(node: NodeProcess) -> None:
     assert head.status_code == 418
     assert head.content == b""
     assert head.headers["content-length"] == str(len("short and stout"))
+
+
+def test_every_answer_is_in_the_access_log(node: NodeProcess) -> None:
+    correlation = "access-log-test-1"
+    headers = {"x-correlation-id": correlation, "user-agent": "access-test/1"}
+    response = httpx.get(f"{node.gateway_url}/v1/things/9?q=1", headers=headers, timeout=10)
+    assert response.status_code == 200
+    httpx.get(f"{node.gateway_url}/nowhere", headers={"x-correlation-id": "lost-1"}, timeout=10)
+
+    status, records = node.get_json(
+        f"{node.control_url}/_stackyard/api/requests?correlation_id={correlation}"
+    )
+    assert status == 200 and len(records) == 1
+    record = records[0]
+    assert record["method"] == "GET" and record["path"] == "/v1/things/9"
+    assert record["query"] == "q=1" and record["route"] == "/v1/things/{id}"
+    assert record["status"] == 200 and record["bytes"] == len(response.content)
+    assert record["integration"] == "function:echo" and record["user_agent"] == "access-test/1"
+    assert record["duration_ms"] > 0 and record["trace_id"] == response.headers["x-trace-id"]
+
+    status, missing = node.get_json(f"{node.control_url}/_stackyard/api/requests?status=404")
+    assert status == 200 and missing[0]["correlation_id"] == "lost-1"
+    assert missing[0]["route"] is None and missing[0]["integration"] is None
+    assert node.get_json(f"{node.control_url}/_stackyard/api/requests?limit=x")[0] == 400
+
+    # the same lines in the file and, by correlation id, in the central logs
+    log_file = node.data_dir / "logs" / "gateway-access.log"
+    wait_until(lambda: log_file.exists() and correlation in log_file.read_text(), timeout=10)
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [r["status"] for r in lines if r["correlation_id"] == correlation] == [200]
+
+    def central() -> list[dict[str, object]]:
+        url = f"{node.control_url}/_stackyard/logs/search?correlation_id={correlation}"
+        found: list[dict[str, object]] = node.get_json(url)[1]
+        return [record for record in found if record.get("service") == "gateway"]
+
+    wait_until(lambda: bool(central()), timeout=10)
+    assert "GET /v1/things/9 200" in str(central()[0]["message"])

@@ -328,6 +328,14 @@ class RouteConfig(_Model):
         return self.strip_prefix.rstrip("/")
 
 
+class AccessLogConfig(_Model):
+    """Where the gateway's access log goes: ``file`` (``logs/gateway-access.log`` in the data
+    dir) and ``central`` (the log store, searchable with ``stackyard logs``)."""
+
+    file: bool = True
+    central: bool = True
+
+
 class StageConfig(_Model):
     """``api.stages.<name>``: the stage's variables and throttle (the node serves one stage,
     chosen by ``stackyard up --stage``)."""
@@ -344,6 +352,7 @@ class ApiConfig(_Model):
     gzip: Annotated[GzipConfig | None, BeforeValidator(_gzip_shorthand)] = None
     cache: ApiCacheConfig = Field(default_factory=ApiCacheConfig)
     key_source: Literal["header", "authorizer"] = "header"
+    access_log: AccessLogConfig = Field(default_factory=AccessLogConfig)
     authorizers: dict[str, AuthorizerConfig] = Field(default_factory=dict)
     usage_plans: dict[str, UsagePlanConfig] = Field(default_factory=dict)
     stages: dict[str, StageConfig] = Field(default_factory=dict)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from ..asgi import ASGIApp, Receive, Scope, Send
 from ..config.api import ApiConfig
+from .access_log import AccessLog, AccessSink
 from .auth import Authorize, Authorizers
 from .balancer import Chooser, ServicePool, make_chooser
 from .body import BUFFER_LIMIT
@@ -67,9 +68,10 @@ def build_pipeline(
     authorizers: Authorizers | None = None,
     content: ContentPolicies | None = None,
     docs: Callable[[], bytes] | None = None,
+    access_log: AccessSink | None = None,
 ) -> ASGIApp:
     """The request path, outermost step first (the correlation step traces with a tracer;
-    with metrics, every answer is counted and timed)."""
+    with metrics, every answer is counted and timed; with an access log, logged)."""
     app: ASGIApp = integration
     if content is not None:  # validation → gzip → cache → transform
         app = content.wrap(app)
@@ -84,6 +86,8 @@ def build_pipeline(
     app = Cors(app, source)  # outside the error answers: a browser can read why it was refused
     if metrics is not None:
         app = RequestMetrics(app, metrics.recorder, metrics.stage)
+    if access_log is not None:
+        app = AccessLog(app, access_log)
     app = Correlation(app) if tracer is None else TracedCorrelation(app, tracer)
     return app
 
@@ -148,6 +152,7 @@ class Gateway:
         api: ApiConfig | None = None,
         root: Path | None = None,
         data_dir: Path | None = None,
+        access_log: AccessSink | None = None,
     ) -> None:
         self.max_body_size = max_body_size
         self.stage = stage
@@ -184,6 +189,7 @@ class Gateway:
             authorizers=self.authorizers,
             content=self.content,
             docs=self.openapi,
+            access_log=access_log,
         )
 
     @property
