@@ -77,7 +77,8 @@ class SpanWriter(StoreWriter):
     name = "spans"
     schema = SCHEMA
     table = "spans"
-    max_batch = 5000
+    max_batch = 20_000
+    linger = 0.5
 
     def __init__(self) -> None:
         # name pairs already written, to skip redundant inserts

@@ -12,12 +12,16 @@ and writes. A frame is a 4-byte little-endian length and a :mod:`marshal` payloa
   that everything sent before it is stored.
 
 Everything already waiting on the socket is read before writing, so while a commit runs the
-next batch builds up (a slow disk means fewer, larger transactions, up to ``max_batch`` items
-each). End of file on the socket — the node stopped the store, or the node died — means: write
-what was received, close the file, exit. The process also exits when its parent changes
-(``getppid``, checked every second while idle) and after SIGTERM (once the current batch is
-written); it ignores SIGINT, which a terminal sends to the whole process group: the node stops
-its stores itself.
+next batch builds up (up to ``max_batch`` items per transaction). With a ``linger``, items wait
+up to that long for more before they are committed: a commit costs about one page written per
+page dirtied, and a random-keyed index (trace ids) dirties about a page per row until a batch
+covers the index, so larger batches cost less per row. Calls never wait for the linger.
+
+End of file on the socket — the node stopped the store, or the node died — means: write what
+was received, close the file, exit. The process also exits when its parent changes
+(``getppid``, checked whenever a second passes without data) and after SIGTERM (once the
+current batch is written); it ignores SIGINT, which a terminal sends to the whole process
+group: the node stops its stores itself.
 
 ``KIND`` picks the :class:`StoreWriter` (``WRITERS``): ``spans`` (:mod:`.span_writer`) or
 ``logs`` (:mod:`.log_writer`).
@@ -37,6 +41,7 @@ import socket
 import sqlite3
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +73,7 @@ class StoreWriter:
     schema = ""
     table = ""
     max_batch = 5000
+    linger = 0.0  # seconds an item may wait for more before a commit (calls do not wait)
 
     def open(self, conn: sqlite3.Connection) -> None:
         """Called once, after the schema is created."""
@@ -120,6 +126,7 @@ class _Server:
         self.conn = conn
         self.writer = writer
         self.items: list[Any] = []
+        self.due = 0.0  # when the items received so far are committed at the latest
         self.buffer = bytearray()
         self.terminated = False
 
@@ -127,15 +134,17 @@ class _Server:
         parent = os.getppid()
         poller = select.poll()
         poller.register(self.sock, select.POLLIN)
+        linger = self.writer.linger
         eof = False
         while not eof and not self.terminated:
-            if not poller.poll(1000):
-                if os.getppid() != parent:
-                    break  # the node is gone (and the socket leaked to another process)
-                continue
-            eof = self._receive()
-            self._handle_frames()
-            self._commit()
+            wait = 1.0 if not self.items else max(0.0, self.due - time.monotonic())
+            if poller.poll(wait * 1000):
+                eof = self._receive()
+                self._handle_frames()
+            elif os.getppid() != parent:
+                break  # the node is gone (and the socket leaked to another process)
+            if self.items and (linger <= 0 or time.monotonic() >= self.due):
+                self._commit()
 
     def _receive(self) -> bool:
         """Read everything waiting on the socket; True at end of file."""
@@ -164,6 +173,8 @@ class _Server:
                 message = marshal.loads(view[pos + FRAME.size : end])
                 pos = end
                 if message[0] == BATCH:
+                    if not self.items:
+                        self.due = time.monotonic() + self.writer.linger
                     self.items.extend(message[1])
                     if len(self.items) >= self.writer.max_batch:
                         self._commit()
