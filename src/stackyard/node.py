@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .config import LoadedStack, StackConfig
-from .config.api import CorsConfig, RouteConfig
+from .config.api import CorsConfig, RouteConfig, StageConfig
 from .config.models import HttpEventConfig
 from .control import create_control_app
 from .deploy import Change, DeployError, stack_diff
@@ -94,7 +94,22 @@ def route_table(
     exclude: Collection[str] = (),
 ) -> RouteTable:
     """The gateway's view of the stack right now: configured routes + passing endpoints
-    (but not the instances in ``exclude``: those a deploy is retiring)."""
+    (but not the instances in ``exclude``: those a deploy is retiring). The node's ``stage``
+    is served at the root; every other stage with a ``path`` or ``host`` there as well."""
+    routes = stage_routes(stack, stage)
+    for name, config in stack.api.stages.items():
+        if config.path is not None or config.host is not None:
+            routes.extend(served_elsewhere(stage_routes(stack, name), config))
+    names = {route.service for route in routes if route.integration == "http_proxy"}
+    endpoints = {
+        name: tuple(ep for ep in registry.passing(name) if ep.instance_id not in exclude)
+        for name in sorted(names)
+    }
+    return RouteTable(version=version, routes=tuple(routes), endpoints=endpoints)
+
+
+def stage_routes(stack: StackConfig, stage: str) -> list[RouteSpec]:
+    """Every route of the stack as stage ``stage`` serves it, with the stage's variables."""
     api_cors = cors_policy(stack.api.cors)
     routes = [api_route(route, stage, api_cors) for route in stack.api.routes]
     routes.extend(function_routes(stack, stage, api_cors))
@@ -102,12 +117,27 @@ def route_table(
     if stage_config is not None and stage_config.variables:
         variables = MappingProxyType(dict(stage_config.variables))
         routes = [replace(route, stage_variables=variables) for route in routes]
-    names = {route.service for route in routes if route.integration == "http_proxy"}
-    endpoints = {
-        name: tuple(ep for ep in registry.passing(name) if ep.instance_id not in exclude)
-        for name in sorted(names)
-    }
-    return RouteTable(version=version, routes=tuple(routes), endpoints=endpoints)
+    return routes
+
+
+def served_elsewhere(routes: list[RouteSpec], config: StageConfig) -> list[RouteSpec]:
+    """A stage's routes under its ``path`` (which replaces the ``/<stage>`` prefix of REST API
+    routes; removed again before proxying) and only for its ``host``, when set."""
+    prefix = config.path or ""
+    out = []
+    for route in routes:
+        if prefix:
+            path = route.path[len(route.base_path) :] or "/"
+            route = replace(
+                route,
+                path=prefix if path == "/" else prefix + path,
+                base_path=prefix,
+                strip_prefix=prefix + route.strip_prefix
+                if route.integration == "http_proxy"
+                else route.strip_prefix,
+            )
+        out.append(replace(route, host=config.host or ""))
+    return out
 
 
 def api_route(route: RouteConfig, stage: str, cors: CorsPolicy | None) -> RouteSpec:
@@ -193,6 +223,7 @@ def function_routes(
                         function=name,
                         payload_version="1.0",
                         stage=stage,
+                        base_path=f"/{stage}",
                         resource=event.http.path,
                         timeout=function.timeout,
                         cors=cors_policy(event.http.cors) or api_cors,

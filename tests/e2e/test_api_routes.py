@@ -106,3 +106,30 @@ def test_every_answer_is_in_the_access_log(node: NodeProcess) -> None:
 
     wait_until(lambda: bool(central()), timeout=10)
     assert "GET /v1/things/9 200" in str(central()[0]["message"])
+
+
+def test_a_stage_with_a_path_is_served_under_it(node: NodeProcess) -> None:
+    response = httpx.get(f"{node.gateway_url}/prod/v2/things/5", timeout=10)
+    assert response.status_code == 200
+    event = response.json()
+    assert event["stageVariables"] == {"backend": "green"}
+    assert event["requestContext"]["stage"] == "prod"
+    assert event["pathParameters"] == {"id": "5"}
+
+    rest = httpx.get(f"{node.gateway_url}/prod/v1/things/6", timeout=10).json()
+    assert rest["path"] == "/v1/things/6"  # the stage's path is not part of a REST event's path
+    assert rest["requestContext"]["path"] == "/prod/v1/things/6"
+    assert rest["requestContext"]["stage"] == "prod"
+    assert httpx.get(f"{node.gateway_url}/prod/status", timeout=10).json() == {"ok": True}
+    # the node's own stage stays at the root
+    root = httpx.get(f"{node.gateway_url}/v2/things/5", timeout=10).json()
+    assert root["stageVariables"]["backend"] == "blue"
+
+
+def test_a_stage_with_a_host_answers_only_that_host(node: NodeProcess) -> None:
+    url = f"{node.gateway_url}/v2/things/1"
+    beta = httpx.get(url, headers={"host": "Beta.localhost:8080"}, timeout=10).json()
+    assert beta["stageVariables"] == {"backend": "red"}
+    assert beta["requestContext"]["stage"] == "beta"
+    other = httpx.get(url, headers={"host": "gamma.localhost"}, timeout=10).json()
+    assert other["stageVariables"]["backend"] == "blue"

@@ -125,3 +125,24 @@ def test_random_paths_never_raise_anything_else(path: str, method: str):
         return
     assert m.route in ROUTES
     assert all(isinstance(v, str) for v in m.params.values())
+
+
+def test_host_routes_answer_only_their_host():
+    from stackyard.gateway.router import HostRouter
+
+    routes = [
+        RouteSpec("/items", "default"),
+        RouteSpec("/items", "beta", host="beta.example"),
+        RouteSpec("/only-beta", "beta", host="beta.example"),
+        RouteSpec("/v6", "six", host="[::1]"),
+    ]
+    r: HostRouter[RouteSpec] = HostRouter(routes, lambda route: route)
+    assert r.hosts == ["[::1]", "beta.example"]
+    assert r.match("GET", "/items").route.service == "default"
+    assert r.match("GET", "/items", [(b"host", b"BETA.example:8443")]).route.service == "beta"
+    assert r.match("GET", "/items", [(b"host", b"other.example")]).route.service == "default"
+    assert r.match("GET", "/v6", [(b"host", b"[::1]:80")]).route.service == "six"
+    with pytest.raises(NoRoute):  # a host's routes are not visible from other hosts
+        r.match("GET", "/only-beta", [(b"host", b"other.example")])
+    with pytest.raises(NoRoute):  # and a host with routes sees only its own
+        r.match("GET", "/v6", [(b"host", b"beta.example")])

@@ -337,12 +337,20 @@ class AccessLogConfig(_Model):
 
 
 class StageConfig(_Model):
-    """``api.stages.<name>``: the stage's variables and throttle (the node serves one stage,
-    chosen by ``stackyard up --stage``)."""
+    """``api.stages.<name>``: the stage's variables and throttle. The node's own stage
+    (``stackyard up --stage``) is served at the root; a stage with a ``path`` (``/prod``) or a
+    ``host`` (``prod.localhost``) is served there as well, beside it."""
 
     variables: dict[str, str] = Field(default_factory=dict)
     throttle: ThrottleConfig | None = None
+    path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*$")
+    host: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+$")
     description: str = ""
+
+    @field_validator("host")
+    @classmethod
+    def _host_lower(cls, value: str | None) -> str | None:
+        return value.lower() if value is not None else None
 
 
 class ApiConfig(_Model):

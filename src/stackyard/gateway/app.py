@@ -44,7 +44,7 @@ from .mock import MockIntegration
 from .openapi import LiveDocument
 from .outlier import OutlierDetector, OutlierSettings
 from .proxy import HttpProxy, RouteTarget
-from .router import Router
+from .router import HostRouter
 from .steps import Correlation, ErrorResponder, RouteMatcher, RouterSource
 from .table import Balancer, RouteSpec, RouteTable
 from .tracing import DEFAULT_SERVICE, TracedCorrelation, Tracer
@@ -125,7 +125,7 @@ class _Live:
 
     __slots__ = ("router", "table")
 
-    def __init__(self, table: RouteTable, router: Router[RouteTarget]) -> None:
+    def __init__(self, table: RouteTable, router: HostRouter[RouteTarget]) -> None:
         self.table = table
         self.router = router
 
@@ -223,7 +223,7 @@ class Gateway:
             return RouteTarget(route, pool)
 
         self.content.prepare(table.routes)  # schemas and templates; InvalidRoute if bad
-        router = Router(table.routes, prepare)
+        router = HostRouter(table.routes, prepare)
         self._choosers = choosers
         return _Live(table, router)
 

@@ -123,7 +123,7 @@ class Cors:
 
     def _policy_for(self, method: str, scope: Scope) -> CorsPolicy | None:
         try:
-            match = self.source.router.match(method, request_path(scope))
+            match = self.source.router.match(method, request_path(scope), scope["headers"])
         except GatewayError:
             return None
         return match.route.cors

@@ -108,7 +108,7 @@ class ApiDocs:
     def _claimed(self, scope: Scope) -> bool:
         """Whether a route of the table matches this path (for any method)."""
         try:
-            self.source.router.match(scope["method"], request_path(scope))
+            self.source.router.match(scope["method"], request_path(scope), scope["headers"])
         except MethodNotAllowed:
             return True
         except GatewayError:

@@ -91,8 +91,9 @@ class FunctionIntegration:
         )
         assert body is None or isinstance(body, bytes)
         path = request_path(scope)
-        if route.payload_version == "1.0" and route.stage:
-            path = path.removeprefix(f"/{route.stage}") or "/"
+        base = route.base_path
+        if rest and base and (path == base or path.startswith(base + "/")):
+            path = path[len(base) :] or "/"
         client = scope.get("client")
         state = scope["state"]
         # the correlation values the correlation step chose, as an HTTP upstream gets them

@@ -10,6 +10,10 @@ If a template matches the path but none of its routes takes the method, the next
 priority order is tried; when no template takes the method the answer is 405 with the union of
 the methods of the matching templates, and 404 when no template matches the path.
 
+:class:`HostRouter` puts routes with a ``host`` in a router of their own, used for requests
+whose ``Host`` (without the port, case-insensitive) names it; every other request is matched
+against the routes without a host. Without host routes no header is looked at.
+
 Paths are matched on the raw (still percent-encoded) path split on ``/`` and decoded per
 segment, so ``%2F`` inside a parameter stays inside it. A trailing slash is ignored for
 matching (``/items/`` matches ``/items``); the root template ``/`` matches only ``/``.
@@ -205,3 +209,41 @@ def _take(leaf: _Leaf[T], method: str, allowed: set[str]) -> _Entry[T] | None:
     if entry is None:
         allowed.update(leaf.methods)
     return entry
+
+
+class HostRouter(Generic[T]):
+    """One :class:`Router` per route ``host`` plus the default one (see the module docstring)."""
+
+    __slots__ = ("_default", "_hosts")
+
+    def __init__(self, routes: Iterable[RouteSpec], prepare: Callable[[RouteSpec], T]) -> None:
+        by_host: dict[str, list[RouteSpec]] = {}
+        for route in routes:
+            by_host.setdefault(route.host.lower(), []).append(route)
+        self._default: Router[T] = Router(by_host.pop("", []), prepare)
+        self._hosts = {host.encode(): Router(rs, prepare) for host, rs in by_host.items()}
+
+    @property
+    def hosts(self) -> list[str]:
+        return sorted(host.decode() for host in self._hosts)
+
+    def match(
+        self, method: str, raw_path: str, headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> RouteMatch[T]:
+        """The best route for ``method`` on ``raw_path`` for the ``Host`` in ``headers``."""
+        if self._hosts:
+            for name, value in headers:
+                if name == b"host":
+                    router = self._hosts.get(_host_name(value))
+                    if router is not None:
+                        return router.match(method, raw_path)
+                    break
+        return self._default.match(method, raw_path)
+
+
+def _host_name(value: bytes) -> bytes:
+    """``Example.COM:8080`` → ``example.com``; ``[::1]:80`` → ``[::1]``."""
+    value = value.strip().lower()
+    if value.startswith(b"["):
+        return value[: value.find(b"]") + 1] if b"]" in value else value
+    return value.rsplit(b":", 1)[0] if b":" in value else value

@@ -17,7 +17,7 @@ from ..asgi import ASGIApp, Message, Receive, Scope, Send
 from .body import ClientDisconnected
 from .errors import BodyTooLarge, GatewayError, send_error
 from .proxy import RouteTarget, request_path
-from .router import Router
+from .router import HostRouter
 
 CORRELATION_ID = b"x-correlation-id"
 CORRELATION_COUNTER = b"x-correlation-counter"
@@ -151,7 +151,7 @@ class RouterSource(Protocol):
     """Where the route-match step reads the current compiled table."""
 
     @property
-    def router(self) -> Router[RouteTarget]: ...
+    def router(self) -> HostRouter[RouteTarget]: ...
 
 
 class RouteMatcher:
@@ -162,7 +162,7 @@ class RouteMatcher:
         self.source = source
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = self.source.router.match(scope["method"], request_path(scope))
+        match = self.source.router.match(scope["method"], request_path(scope), scope["headers"])
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}

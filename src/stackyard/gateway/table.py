@@ -31,7 +31,10 @@ class RouteSpec:
     ``function`` with an API Gateway proxy event of ``payload_version`` (1.0 = REST API,
     2.0 = HTTP API), naming ``stage`` and ``resource`` (the template as the function sees it,
     without a stage prefix; ``$default`` for an HTTP API's default route); ``mock`` answers
-    with ``mock`` itself. ``stage_variables``: the stage's variables (``api.stages``), given to
+    with ``mock`` itself. ``host``: the route answers only requests for this ``Host`` (a
+    stage served on its own host name); ``base_path``: the prefix the route's stage is served
+    under (``/prod``), not part of the path a REST API (1.0) proxy event shows.
+    ``stage_variables``: the stage's variables (``api.stages``), given to
     functions and transforms. ``cors``: the route's CORS policy, if any; ``policy``: the
     API-management steps' settings (keys, authorizer, throttle, cache, transforms, validation).
     """
@@ -52,6 +55,8 @@ class RouteSpec:
     mock: MockConfig | None = None
     policy: RoutePolicy = NO_POLICY
     stage_variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    host: str = ""
+    base_path: str = ""
 
 
 @dataclass(frozen=True)
