@@ -91,10 +91,10 @@ async def _served(serve: Factory, api: dict[str, Any], routes: list[RouteSpec]) 
 async def test_a_throttle_of_n_rps_holds_within_ten_percent_over_five_seconds(
     serve: Factory,
 ) -> None:
-    rate = 40
+    rate, burst = 40, 5  # a burst of a few absorbs scheduling gaps on a busy machine
     gw = await _served(
         serve,
-        {"throttle": {"rate": rate, "burst": 1}},
+        {"throttle": {"rate": rate, "burst": burst}},
         [RouteSpec("/x", integration="mock", mock=OK)],
     )
     accepted = refused = 0
@@ -111,7 +111,7 @@ async def test_a_throttle_of_n_rps_holds_within_ten_percent_over_five_seconds(
                 refused += 1
 
     await asyncio.gather(*(client() for _ in range(8)))
-    expected = 1 + rate * 5
+    expected = burst + rate * 5
     assert abs(accepted - expected) <= 0.1 * expected, (accepted, refused)
     assert refused > accepted  # the clients really asked for more than the rate
 
