@@ -21,8 +21,10 @@ of writing never holds the node's GIL, and a slow disk never stalls the loop.
   :meth:`stop` ships what is queued, closes the socket's sending side (the child writes
   everything, commits, exits), waits up to ``stop_timeout`` seconds and kills it after that.
 - The child exits on its own when the node dies (end of file on the socket, or its parent
-  changes). If it dies while the store runs, the store is closed (puts raise
-  :class:`StoreClosed`) and the error is logged.
+  changes). If it dies while the store runs, the error is logged and another one is started
+  (after 0.5 s, doubling up to 30 s while they keep dying); items shipped to the dead one and
+  not yet committed are lost, calls waiting for it raise :class:`StoreClosed`, items queued
+  meanwhile wait for the new one (up to ``max_pending``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +57,7 @@ _R = TypeVar("_R")
 
 MAX_BUFFERED = 8 << 20
 START_TIMEOUT = 30.0
+RESTART_DELAY = 0.5
 _SRC = str(Path(__file__).resolve().parents[2])  # the folder holding the stackyard package
 
 
@@ -92,6 +96,10 @@ class StoreProcess(Generic[_T]):
         self._thread = 0
         self._writer: asyncio.StreamWriter | None = None
         self._replies: asyncio.Task[None] | None = None
+        self._restart: asyncio.Task[None] | None = None
+        self._restart_delay = RESTART_DELAY
+        self._started_at = 0.0
+        self._ready = False
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._seq = itertools.count(1)
         self._readers = Readers(path, name)
@@ -114,25 +122,18 @@ class StoreProcess(Generic[_T]):
 
     async def start(self) -> None:
         """Start the writer process; returns once it has opened the file and its schema."""
-        if self._proc is not None:
+        if self._loop is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self._proc = await asyncio.to_thread(_spawn, self.kind, self.path, theirs)
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        reader, self._writer = await asyncio.open_unix_connection(sock=ours)
-        self._replies = asyncio.create_task(self._read_replies(reader), name=f"{self._name}-acks")
-        self._closing = False
-        self._readers.start()
+        self._restart_delay = RESTART_DELAY
         try:
+            await self._launch()
+            self._closing = False
+            self._readers.start()
             await asyncio.wait_for(self.flush(), START_TIMEOUT)
+            self._ready = True  # from now on, a writer that dies is replaced
         except BaseException:
             await self.stop()
             raise
@@ -140,29 +141,79 @@ class StoreProcess(Generic[_T]):
     async def stop(self) -> None:
         """Ship what is queued, let the child commit it and exit (killed after
         ``stop_timeout`` seconds), close every connection."""
-        proc = self._proc
-        if proc is None:
+        if self._loop is None:
             return
         if not self._closing:
             self._ship(force=True)
         self._closing = True
+        self._ready = False
         self._disarm()
+        restart, self._restart = self._restart, None
+        if restart is not None:
+            restart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await restart
+        proc, self._proc = self._proc, None
         writer, self._writer = self._writer, None
         if writer is not None:
             with contextlib.suppress(OSError, RuntimeError):
                 writer.write_eof()  # after what is buffered: the child writes it all, then exits
         try:
-            await asyncio.to_thread(_wait_or_kill, proc, self.stop_timeout, self._name)
+            if proc is not None:
+                await asyncio.to_thread(_wait_or_kill, proc, self.stop_timeout, self._name)
         finally:
-            self._proc = None
             if writer is not None:
                 writer.close()
-            if self._replies is not None:
+            replies, self._replies = self._replies, None
+            if replies is not None:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._replies
-                self._replies = None
+                    await replies
             self._fail_calls(StoreClosed(f"the {self._name} store stopped"))
             await self._readers.stop()
+            self._loop = None
+
+    async def _launch(self) -> None:
+        """Start a writer process and the task reading its answers."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            proc = await asyncio.to_thread(_spawn, self.kind, self.path, theirs)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._proc = proc
+        self._started_at = time.monotonic()
+        reader, self._writer = await asyncio.open_unix_connection(sock=ours)
+        self._replies = asyncio.create_task(
+            self._read_replies(reader, proc), name=f"{self._name}-writer-answers"
+        )
+
+    async def _relaunch(self, dead: subprocess.Popen[bytes]) -> None:
+        """Replace a writer process that died while the store was running (with a growing
+        delay between attempts while they keep failing)."""
+        code = await asyncio.to_thread(dead.wait)
+        while not self._closing:
+            lived = time.monotonic() - self._started_at
+            if lived > 60:
+                self._restart_delay = RESTART_DELAY
+            delay, self._restart_delay = self._restart_delay, min(self._restart_delay * 2, 30.0)
+            logger.error(
+                "the %s writer process exited (code %s); starting another in %.1f s",
+                self._name,
+                code,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            try:
+                await self._launch()
+            except Exception:
+                logger.exception("cannot start the %s writer process", self._name)
+                continue
+            self._restart = None
+            if self.pending and not self._armed:
+                self._arm()
+            return
 
     # -- producers ---------------------------------------------------------------------------
 
@@ -285,7 +336,9 @@ class StoreProcess(Generic[_T]):
         """Run ``fn(conn)`` with a read-only connection on a reader thread."""
         return await self._readers.read(fn)
 
-    async def _read_replies(self, reader: asyncio.StreamReader) -> None:
+    async def _read_replies(
+        self, reader: asyncio.StreamReader, proc: subprocess.Popen[bytes]
+    ) -> None:
         try:
             while True:
                 head = await reader.readexactly(FRAME.size)
@@ -299,13 +352,16 @@ class StoreProcess(Generic[_T]):
                     future.set_exception(TelemetryError(f"{self._name} writer: {value}"))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
-        if not self._closing:  # the child died while the store was running
-            self._closing = True
-            self._disarm()
-            proc = self._proc
-            code = proc.poll() if proc is not None else None
-            logger.error("the %s writer process exited (code %s)", self._name, code)
         self._fail_calls(StoreClosed(f"the {self._name} writer process exited"))
+        if self._closing or proc is not self._proc or not self._ready:
+            return
+        # the writer died while the store runs: what it had not committed is lost; items
+        # queued here wait for its replacement (puts go on, up to max_pending)
+        writer, self._writer = self._writer, None
+        self._proc = None
+        if writer is not None:
+            writer.close()
+        self._restart = asyncio.create_task(self._relaunch(proc), name=f"{self._name}-relaunch")
 
     def _fail_calls(self, error: Exception) -> None:
         calls, self._calls = self._calls, {}

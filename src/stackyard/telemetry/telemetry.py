@@ -130,9 +130,12 @@ class Telemetry:
         if tasks:
             with contextlib.suppress(Exception):
                 await self.flush_metrics()
-        await self.metric_store.stop()
-        await self.logs.stop()
-        await self.spans.stop()
+        results = await asyncio.gather(
+            self.metric_store.stop(), self.logs.stop(), self.spans.stop(), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     def routes(self) -> list[BaseRoute]:
         """Every telemetry HTTP endpoint, to mount at the root of the control app."""
