@@ -8,6 +8,10 @@ space (memory), imports the handler once (module-level code runs once per worker
 JSON result, or ``POST .../error`` with ``{errorMessage, errorType, stackTrace}`` the moment the
 handler raises. Initialisation errors go to ``init/error`` and end the process.
 
+When the node started it (``STACKYARD_RUNTIME_FD`` set), the same loop runs over the node's
+private channel instead (``channel.py``: one frame each way per invocation, the result frame
+doubling as "next"); otherwise it speaks the Runtime API over HTTP, as any custom runtime does.
+
 Imports are kept to the bare standard library (no ``http.client``, which pulls in ``email`` and
 ``ssl``): the Runtime API is spoken over one keep-alive socket, which keeps cold starts short.
 """
@@ -24,9 +28,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from stackyard.functions import channel
+
 _API = "/2018-06-01/runtime"
 _ADDRESS_SPACE_FACTOR = 1.5
 """Address space allowed beyond the interpreter's own, as a multiple of the memory size."""
+
+
+Next = tuple[str, int, str, str, str, str, bytes]
+"""An invocation: request id, deadline (ms), ARN, trace id, client context, identity, event."""
 
 
 class _RuntimeClient:
@@ -37,6 +47,27 @@ class _RuntimeClient:
         self._address = (host.strip("[]") or "127.0.0.1", int(port))
         self._sock: socket.socket | None = None
         self._buffer = b""
+
+    def next(self) -> Next:
+        _, headers, body = self.request("GET", "/invocation/next")
+        return (
+            headers.get("lambda-runtime-aws-request-id", ""),
+            int(headers.get("lambda-runtime-deadline-ms", "0") or 0),
+            headers.get("lambda-runtime-invoked-function-arn", ""),
+            headers.get("lambda-runtime-trace-id", ""),
+            headers.get("lambda-runtime-client-context", ""),
+            headers.get("lambda-runtime-cognito-identity", ""),
+            body,
+        )
+
+    def respond(self, request_id: str, result: bytes) -> None:
+        self.request("POST", f"/invocation/{request_id}/response", result)
+
+    def fail(self, request_id: str, document: bytes) -> None:
+        self.request("POST", f"/invocation/{request_id}/error", document)
+
+    def init_error(self, document: bytes) -> None:
+        self.request("POST", "/init/error", document)
 
     def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
@@ -89,6 +120,54 @@ class _RuntimeClient:
         if headers.get("connection", "").lower() == "close":
             self._close()
         return status, headers, body
+
+
+class _ChannelClient:
+    """The node's private channel (``channel.py``): one frame each way per invocation."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_inheritable(fd, False)  # not for the handler's own child processes
+        self._sock = socket.socket(fileno=fd)
+        self._buffer = b""
+        self._waiting = False
+        """True once a result frame went out: the node then sends the next invocation."""
+
+    def next(self) -> Next:
+        if not self._waiting:
+            self._sock.sendall(channel.frame(channel.NEXT, b""))
+        self._waiting = False
+        kind, body = self._read()
+        if kind != channel.INVOKE:
+            raise ConnectionError(f"unexpected frame kind {kind} from the node")
+        return channel.parse_invoke(body)
+
+    def respond(self, request_id: str, result: bytes) -> None:
+        self._sock.sendall(channel.result_frame(channel.RESULT, request_id, result))
+        self._waiting = True
+
+    def fail(self, request_id: str, document: bytes) -> None:
+        self._sock.sendall(channel.result_frame(channel.ERROR, request_id, document))
+        self._waiting = True
+
+    def init_error(self, document: bytes) -> None:
+        self._sock.sendall(channel.frame(channel.INIT, document))
+
+    def _read(self) -> tuple[int, bytes]:
+        size = channel.HEADER.size
+        while len(self._buffer) < size:
+            self._recv()
+        length, kind = channel.HEADER.unpack_from(self._buffer)
+        while len(self._buffer) < size + length:
+            self._recv()
+        body = self._buffer[size : size + length]
+        self._buffer = self._buffer[size + length :]
+        return kind, body
+
+    def _recv(self) -> None:
+        chunk = self._sock.recv(262144)
+        if not chunk:
+            raise ConnectionError("the node closed the runtime channel")
+        self._buffer += chunk
 
 
 class CognitoIdentity:
@@ -253,7 +332,12 @@ class _InitError(Exception):
 
 def main() -> None:
     env = os.environ
-    client = _RuntimeClient(env["AWS_LAMBDA_RUNTIME_API"])
+    fd = env.pop(channel.FD_ENV, "")
+    client: _RuntimeClient | _ChannelClient
+    if fd.isdigit():
+        client = _ChannelClient(int(fd))
+    else:
+        client = _RuntimeClient(env["AWS_LAMBDA_RUNTIME_API"])
     memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
     if memory.isdigit():
         limit_memory(int(memory))
@@ -264,29 +348,23 @@ def main() -> None:
         _die_out_of_memory()
         return
     except _InitError as exc:
-        client.request("POST", "/init/error", _error_document(exc, exc.error_type))
+        client.init_error(_error_document(exc, exc.error_type))
         sys.exit(1)
     except Exception as exc:
-        client.request("POST", "/init/error", _error_document(exc))
+        client.init_error(_error_document(exc))
         sys.exit(1)
+    flush = sys.stdout.flush
     while True:
-        _, headers, body = client.request("GET", "/invocation/next")
-        request_id = headers.get("lambda-runtime-aws-request-id", "")
-        context = LambdaContext(
-            request_id,
-            int(headers.get("lambda-runtime-deadline-ms", "0") or 0),
-            headers.get("lambda-runtime-invoked-function-arn", ""),
-            headers.get("lambda-runtime-client-context", ""),
-            headers.get("lambda-runtime-cognito-identity", ""),
-        )
-        if trace := headers.get("lambda-runtime-trace-id"):
+        request_id, deadline_ms, arn, trace, client_context, identity, body = client.next()
+        context = LambdaContext(request_id, deadline_ms, arn, client_context, identity)
+        if trace:
             env["_X_AMZN_TRACE_ID"] = trace
-        path = f"/invocation/{request_id}"
         try:
             try:
                 value = handler(json.loads(body) if body else {}, context)
             finally:
-                env.pop("_X_AMZN_TRACE_ID", None)  # set for the duration of the call only
+                if trace:
+                    env.pop("_X_AMZN_TRACE_ID", None)  # set for the duration of the call only
             try:
                 result = _to_json(value)
             except (TypeError, ValueError) as exc:
@@ -296,15 +374,15 @@ def main() -> None:
             _die_out_of_memory()
             return
         except _InitError as exc:
-            sys.stdout.flush()
-            client.request("POST", f"{path}/error", _error_document(exc, exc.error_type))
+            flush()
+            client.fail(request_id, _error_document(exc, exc.error_type))
             continue
         except Exception as exc:
-            sys.stdout.flush()
-            client.request("POST", f"{path}/error", _error_document(exc))
+            flush()
+            client.fail(request_id, _error_document(exc))
             continue
-        sys.stdout.flush()
-        client.request("POST", f"{path}/response", result)
+        flush()
+        client.respond(request_id, result)
 
 
 if __name__ == "__main__":

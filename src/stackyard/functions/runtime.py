@@ -367,6 +367,7 @@ class FunctionRuntime:
             memory_mb=config.memory_mb,
             timeout=config.timeout,
             arn=self.arn(name),
+            channel=config.runtime == "python",
         )
 
     def _targets(self) -> list[ScheduledTarget]:

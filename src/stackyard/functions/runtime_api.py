@@ -12,18 +12,21 @@ kills exactly the process that ran it. Endpoints (under ``/2018-06-01/runtime``)
 - ``POST init/error``: the runtime could not initialise (202; the worker is then discarded).
 
 The HTTP/1.1 server is a small ``asyncio.Protocol`` (keep-alive, Content-Length and chunked
-bodies): the warm invoke path is one write and one read on a loopback socket, with no framework
-in between.
+bodies), with no framework in between. Stackyard's own Python bootstrap talks to the same
+:class:`RuntimeApiServer` state over a private channel instead (``attach_channel``, see
+``channel.py``): one frame each way per invocation. The listener stays open for it too, so
+``AWS_LAMBDA_RUNTIME_API`` is valid in every worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
 PREFIX = "/2018-06-01/runtime/"
 MAX_HEAD = 64 * 1024
@@ -69,6 +72,15 @@ class Invocation:
         return True
 
 
+class Runtime(Protocol):
+    """One connection of a worker's runtime to the node (HTTP, or the private channel)."""
+
+    def deliver(self, invocation: Invocation) -> None:
+        """Hand ``invocation`` (already made current) to the waiting runtime."""
+
+    def close(self) -> None: ...
+
+
 class RuntimeApiServer:
     """The Runtime API of one worker: hands assigned invocations to its ``invocation/next``."""
 
@@ -77,9 +89,9 @@ class RuntimeApiServer:
         self.port = 0
         self.current: Invocation | None = None
         self._pending: Invocation | None = None
-        self._waiter: _Connection | None = None
+        self._waiter: Runtime | None = None
         self._server: asyncio.Server | None = None
-        self._connections: set[_Connection] = set()
+        self._connections: set[Runtime] = set()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         """Resolved at the worker's first ``invocation/next`` (initialisation is over)."""
         self.init_error: bytes | None = None
@@ -100,6 +112,17 @@ class RuntimeApiServer:
         self._server = await loop.create_server(lambda: _Connection(self), self.host, 0)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
+    async def attach_channel(
+        self, sock: socket.socket, on_violation: Callable[[str], None]
+    ) -> None:
+        """Serve the private channel on ``sock`` (the node's end of the worker's socket pair,
+        see ``channel.py``) besides the HTTP listener; ``on_violation(reason)`` is called when
+        the worker sends what the channel's format does not allow."""
+        from .channel_server import ChannelConnection
+
+        loop = asyncio.get_running_loop()
+        await loop.connect_accepted_socket(lambda: ChannelConnection(self, on_violation), sock)
+
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -117,27 +140,47 @@ class RuntimeApiServer:
 
     # -- request handling ----------------------------------------------------------------------
 
-    def _deliver(self, connection: _Connection) -> None:
+    def wait_next(self, runtime: Runtime) -> bool:
+        """``runtime`` asks for the next invocation: True when it was delivered at once, False
+        when the runtime now waits for :meth:`assign` (the first call ends initialisation)."""
+        if not self.ready.done():
+            self.ready.set_result(None)
+        if self._pending is not None:
+            self._deliver(runtime)
+            return True
+        self._waiter = runtime
+        return False
+
+    def complete(
+        self, request_id: str, failed: bool, body: bytes, error_type: str | None = None
+    ) -> bool:
+        """The runtime's result (or error document) for ``request_id``; False when that is not
+        the invocation it holds (unknown id, or already answered)."""
+        current = self.current
+        if current is None or current.request_id != request_id or current.outcome.done():
+            return False
+        if failed:
+            current.resolve(Outcome(_normalize_error(body, error_type), "Unhandled"))
+        else:
+            current.resolve(Outcome(body))
+        self.current = None
+        return True
+
+    def report_init_error(self, body: bytes, error_type: str | None = None) -> None:
+        """The runtime could not initialise (the worker is then discarded)."""
+        self.init_error = _normalize_error(body, error_type)
+        if self.on_init_error is not None:
+            self.on_init_error(self.init_error)
+
+    def _deliver(self, runtime: Runtime) -> None:
         invocation, self._pending = self._pending, None
         assert invocation is not None
-        now = time.time()
         invocation.delivered_at = time.perf_counter()
-        invocation.deadline_ms = int((now + invocation.timeout) * 1000)
+        invocation.deadline_ms = int((time.time() + invocation.timeout) * 1000)
         self.current = invocation
-        headers = [
-            ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
-            ("Lambda-Runtime-Deadline-Ms", str(invocation.deadline_ms)),
-            ("Lambda-Runtime-Invoked-Function-Arn", invocation.function_arn),
-            ("Lambda-Runtime-Trace-Id", invocation.trace_id),
-        ]
-        if invocation.client_context is not None:
-            headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
-        if invocation.cognito_identity is not None:
-            headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
         if invocation.on_delivered is not None:
             invocation.on_delivered(invocation)
-        connection.send(200, invocation.payload, headers)
-        connection.resume()
+        runtime.deliver(invocation)
 
     def handle(self, connection: _Connection, method: str, target: str, body: bytes) -> bool:
         """Answer one request; False when the connection must wait (a parked ``next``)."""
@@ -147,39 +190,27 @@ class RuntimeApiServer:
             return True
         route = path[len(PREFIX) :]
         if route == "invocation/next" and method == "GET":
-            if not self.ready.done():
-                self.ready.set_result(None)
-            if self._pending is not None:
-                self._deliver(connection)
-                return True
-            self._waiter = connection
-            return False
+            return self.wait_next(connection)
         if method == "POST" and route.startswith("invocation/"):
             request_id, _, kind = route[len("invocation/") :].partition("/")
-            current = self.current
-            if current is None or current.request_id != request_id or current.outcome.done():
-                connection.send(400, _message("InvalidRequestID", "Invalid request ID"))
-                return True
-            if kind == "response":
-                current.resolve(Outcome(body))
-            elif kind == "error":
-                current.resolve(Outcome(_normalize_error(body, connection.error_type), "Unhandled"))
-            else:
+            if kind not in ("response", "error"):
                 connection.send(404, _message("NotFound", f"unknown path {path}"))
-                return True
-            self.current = None
-            connection.send(202, _ACCEPTED)
+            elif self.complete(request_id, kind == "error", body, connection.error_type):
+                connection.send(202, _ACCEPTED)
+            else:
+                connection.send(400, _message("InvalidRequestID", "Invalid request ID"))
             return True
         if route == "init/error" and method == "POST":
-            self.init_error = _normalize_error(body, connection.error_type)
             connection.send(202, _ACCEPTED)
-            if self.on_init_error is not None:
-                self.on_init_error(self.init_error)
+            self.report_init_error(body, connection.error_type)
             return True
         connection.send(404, _message("NotFound", f"unknown path {method} {path}"))
         return True
 
-    def connection_lost(self, connection: _Connection) -> None:
+    def connection_made(self, connection: Runtime) -> None:
+        self._connections.add(connection)
+
+    def connection_lost(self, connection: Runtime) -> None:
         self._connections.discard(connection)
         if self._waiter is connection:
             self._waiter = None
@@ -214,7 +245,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self.server._connections.add(self)
+        self.server.connection_made(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -228,6 +259,20 @@ class _Connection(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+    def deliver(self, invocation: Invocation) -> None:
+        headers = [
+            ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
+            ("Lambda-Runtime-Deadline-Ms", str(invocation.deadline_ms)),
+            ("Lambda-Runtime-Invoked-Function-Arn", invocation.function_arn),
+            ("Lambda-Runtime-Trace-Id", invocation.trace_id),
+        ]
+        if invocation.client_context is not None:
+            headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
+        if invocation.cognito_identity is not None:
+            headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
+        self.send(200, invocation.payload, headers)
+        self.resume()
 
     def resume(self) -> None:
         if self.parked:

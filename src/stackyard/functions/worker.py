@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,8 +35,11 @@ from typing import Literal
 
 from ..supervisor.logs import LogWriter, pump, utc_timestamp
 from ..supervisor.process import ExitAwareProtocol, signal_group
+from .channel import FD_ENV
 from .errors import WorkerStartError
 from .runtime_api import Invocation, Outcome, RuntimeApiServer, error_payload
+
+logger = logging.getLogger(__name__)
 
 INIT_TIMEOUT = 10.0
 """Longest initialisation (process start to first ``invocation/next``), as on AWS."""
@@ -63,6 +68,8 @@ class WorkerSpec:
     memory_mb: int
     timeout: float
     arn: str
+    channel: bool = False
+    """Also give the process a private channel (``channel.py``): Stackyard's own bootstrap."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ class Worker:
         self._process: asyncio.subprocess.Process | None = None
         self._exited: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._kill_reason: Literal["timeout", "memory", "stop", "init"] | None = None
+        self._kill_reason: Literal["timeout", "memory", "stop", "init", "protocol"] | None = None
         self._captured: list[str] | None = None
         self._started_at = 0.0
         self._init_ms: float | None = None
@@ -117,6 +124,9 @@ class Worker:
         env = dict(self.spec.env)
         env["AWS_LAMBDA_RUNTIME_API"] = self._api.address
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.log_stream
+        ours, theirs = socket.socketpair() if self.spec.channel else (None, None)
+        if theirs is not None:
+            env[FD_ENV] = str(theirs.fileno())
         self._started_at = time.perf_counter()
         try:
             transport, protocol = await loop.subprocess_exec(
@@ -128,13 +138,21 @@ class Worker:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
+                pass_fds=(theirs.fileno(),) if theirs is not None else (),
             )
         except OSError as exc:
             self._api.close()
             self.state = "dead"
+            if ours is not None:
+                ours.close()
             raise WorkerStartError(
                 f"cannot start {self.spec.argv[0]}: {exc.strerror or exc}"
             ) from exc
+        finally:
+            if theirs is not None:
+                theirs.close()
+        if ours is not None:
+            await self._api.attach_channel(ours, self._on_violation)
         self._process = asyncio.subprocess.Process(transport, protocol, loop)
         self._exited = protocol.exited
         self.pid = self._process.pid
@@ -273,13 +291,18 @@ class Worker:
         }
         invocation.resolve(Outcome(json.dumps(document).encode(), "Unhandled"))
 
-    def _kill(self, reason: Literal["timeout", "memory", "stop", "init"]) -> None:
+    def _kill(self, reason: Literal["timeout", "memory", "stop", "init", "protocol"]) -> None:
         if self._kill_reason is None:
             self._kill_reason = reason
         if self._process is not None and self.pid:
             signal_group(self.pid, signal.SIGKILL)
         if self._api is not None:
             self._api.close()
+
+    def _on_violation(self, reason: str) -> None:
+        logger.warning("function %s, worker %s killed: %s", self.spec.function, self.id, reason)
+        self._write("stderr", f"Runtime channel error: {reason}")
+        self._kill("protocol")
 
     def _on_init_error(self, document: bytes) -> None:
         if self._api is not None and self._api.current is None and self._api.pending is not None:
@@ -301,9 +324,7 @@ class Worker:
         try:
             self._on_exit_callback(self)
         except Exception:  # the pool's bookkeeping must not kill the watcher silently
-            import logging
-
-            logging.getLogger(__name__).exception("worker exit callback failed")
+            logger.exception("worker exit callback failed")
 
     def _fail_current(self, invocation: Invocation) -> None:
         if invocation.outcome.done():

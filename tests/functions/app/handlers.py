@@ -100,3 +100,30 @@ def trace(event, context):
             }
         ),
     }
+
+
+def huge(event, context):
+    """A result of ``mb`` MiB (beyond the runtime's limit when above 16)."""
+    return "x" * (event.get("mb", 17) * 1024 * 1024)
+
+
+def runtime_env(event, context):
+    """The channel as the handler sees it: its variable (gone) and the Unix sockets it holds
+    besides its stdout and stderr (and copies of them)."""
+    import socket
+    import stat
+
+    stdio = {os.fstat(fd).st_ino for fd in (1, 2)}
+    unix = []
+    for fd in range(3, 256):
+        try:
+            info = os.fstat(fd)
+        except OSError:
+            continue
+        if not stat.S_ISSOCK(info.st_mode) or info.st_ino in stdio:
+            continue
+        sock = socket.socket(fileno=os.dup(fd))
+        if sock.family == socket.AF_UNIX:
+            unix.append({"fd": fd, "inheritable": os.get_inheritable(fd)})
+        sock.close()
+    return {"fd_env": os.environ.get("STACKYARD_RUNTIME_FD"), "unix": unix}
