@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from stackyard.functions.channel_server import ChannelConnection
+from stackyard.functions.logs import FunctionLogs
 from stackyard.functions.runtime_api import Invocation, Outcome
 from stackyard.functions.worker import Worker, WorkerSpec
-from stackyard.supervisor.logs import LogWriter
 
 from .conftest import APP, Factory, fn
 
@@ -43,7 +43,7 @@ def _spec(argv: tuple[str, ...], *, channel: bool, timeout: float = 5.0) -> Work
 
 
 async def _worker(tmp_path: Path, spec: WorkerSpec) -> Worker:
-    worker = Worker(spec, "rogue-1", LogWriter(tmp_path / "logs"), lambda _: None)
+    worker = Worker(spec, "rogue-1", FunctionLogs(tmp_path / "logs"), lambda _: None)
     await worker.start()
     assert await worker.wait_ready()
     return worker

@@ -203,17 +203,31 @@ class ClientContext:
 class LambdaContext:
     """The ``context`` argument of a handler, as AWS's Python runtime builds it."""
 
+    _static: tuple[str, str, str, str, str] | None = None
+    """The function's constants (from the environment), read once per process."""
+
     def __init__(
         self, request_id: str, deadline_ms: int, arn: str, client_context: str, identity: str
     ) -> None:
-        env = os.environ
+        static = LambdaContext._static
+        if static is None:
+            env = os.environ
+            static = LambdaContext._static = (
+                env.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+                env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+                env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", ""),
+                env.get("AWS_LAMBDA_LOG_GROUP_NAME", ""),
+                env.get("AWS_LAMBDA_LOG_STREAM_NAME", ""),
+            )
         self.aws_request_id = request_id
         self.invoked_function_arn = arn
-        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
-        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        (
+            self.function_name,
+            self.function_version,
+            self.memory_limit_in_mb,
+            self.log_group_name,
+            self.log_stream_name,
+        ) = static
         self._deadline_ms = deadline_ms
         self.identity = CognitoIdentity(_json_object(identity))
         context = _json_object(client_context)
@@ -240,13 +254,17 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _to_json(value: Any) -> bytes:
-    def default(obj: Any) -> Any:
-        if type(obj).__name__ == "Decimal":  # what AWS's runtime does for DynamoDB numbers
-            return int(obj) if obj == obj.to_integral_value() else float(obj)
-        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+def _default(obj: Any) -> Any:
+    if type(obj).__name__ == "Decimal":  # what AWS's runtime does for DynamoDB numbers
+        return int(obj) if obj == obj.to_integral_value() else float(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
-    return json.dumps(value, default=default, separators=(",", ":")).encode()
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=_default).encode
+
+
+def _to_json(value: Any) -> bytes:
+    return _encode(value).encode()
 
 
 def _error_document(exc: BaseException, error_type: str | None = None, message: str = "") -> bytes:

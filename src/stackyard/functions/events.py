@@ -26,6 +26,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +54,27 @@ _TEXT_TYPES = frozenset(
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 Headers = list[tuple[bytes, bytes]]
+
+_random_bits = random.Random(os.urandom(32)).getrandbits
+_UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID4_SET = (0x4 << 76) | (0x2 << 62)
+
+
+def _reseed() -> None:
+    global _random_bits
+    _random_bits = random.Random(os.urandom(32)).getrandbits
+
+
+os.register_at_fork(after_in_child=_reseed)  # forked children must not repeat each other's ids
+
+
+def new_request_id() -> str:
+    """A random version 4 UUID in its dashed form, like ``str(uuid.uuid4())``, without a
+    ``getrandom`` system call per id: the bits come from a ``random.Random`` seeded from
+    ``os.urandom`` (reseeded in forked children) — unique, not secret (request ids of
+    invocations and events are no credentials)."""
+    h = "%032x" % ((_random_bits(128) & _UUID4_CLEAR) | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)

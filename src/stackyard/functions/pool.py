@@ -19,8 +19,8 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
-from ..supervisor.logs import LogWriter
 from .errors import RuntimeStopped, TooManyRequests, WorkerStartError
+from .logs import FunctionLogs
 from .runtime_api import Invocation, Outcome, error_payload
 from .worker import Worker, WorkerResult, WorkerSpec
 
@@ -36,7 +36,7 @@ class FunctionPool:
         *,
         concurrency: int,
         warm: int,
-        logs: LogWriter,
+        logs: FunctionLogs,
         queue_timeout: float = 3.0,
         max_queued: int = 100,
     ) -> None:

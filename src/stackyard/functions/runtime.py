@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +28,9 @@ from ..config.models import FunctionConfig
 from ..supervisor.logs import LogWriter
 from .async_invoke import AsyncDispatcher
 from .errors import InvalidPayload, RuntimeStopped, TooManyRequests, UnknownFunction
+from .events import new_request_id
 from .events_store import DeadLetter, EventStore
+from .logs import FunctionLogs
 from .pool import FunctionPool
 from .runtime_api import Invocation
 from .schedule import (
@@ -106,8 +107,7 @@ class FunctionRuntime:
         self.region = region
         self.account_id = account_id
         self.started_at = time.time()
-        self._own_logs = logs is None
-        self.logs = logs or LogWriter(log_dir)
+        self.logs = FunctionLogs.like(logs) if logs is not None else FunctionLogs(log_dir)
         self.store = EventStore(data_dir / "functions.sqlite3")
         self.dispatcher = AsyncDispatcher(
             self.store,
@@ -146,8 +146,7 @@ class FunctionRuntime:
         await self.dispatcher.stop()
         await asyncio.gather(*(pool.stop() for pool in self.pools.values()))
         await self.store.close()
-        if self._own_logs:
-            self.logs.close()
+        self.logs.close()
 
     async def apply(self, functions: Mapping[str, FunctionConfig], drain: float = 30.0) -> None:
         """Run ``functions`` from now on: pools of new and changed functions start (warm workers
@@ -264,7 +263,7 @@ class FunctionRuntime:
         loop = asyncio.get_running_loop()
         span = InvocationSpan.begin(name, traceparent, amzn_trace_id, self.spans is not None)
         invocation = Invocation(
-            request_id=str(uuid.uuid4()),
+            request_id=new_request_id(),
             payload=payload or b"{}",
             function_arn=self.arn(name),
             timeout=pool.spec.timeout,

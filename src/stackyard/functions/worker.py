@@ -33,10 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from ..supervisor.logs import LogWriter, pump, utc_timestamp
+from ..supervisor.logs import pump, utc_timestamp
 from ..supervisor.process import ExitAwareProtocol, signal_group
 from .channel import FD_ENV
 from .errors import WorkerStartError
+from .logs import FunctionLogs
 from .runtime_api import Invocation, Outcome, RuntimeApiServer, error_payload
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class Worker:
         self,
         spec: WorkerSpec,
         worker_id: str,
-        logs: LogWriter,
+        logs: FunctionLogs,
         on_exit: Callable[[Worker], None],
     ) -> None:
         self.spec = spec

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Protocol
 
 from ..asgi import Receive, Scope, Send
@@ -33,6 +32,7 @@ from ..functions.events import (
     ProxyRequest,
     http_api_event,
     http_api_response,
+    new_request_id,
     rest_event,
     rest_response,
 )
@@ -123,7 +123,7 @@ class FunctionIntegration:
             path_parameters=match.params or None,
             stage_variables=route.stage_variables or None,
             authorizer=auth.event_authorizer(route.payload_version) if auth is not None else None,
-            request_id=str(uuid.uuid4()),
+            request_id=new_request_id(),
             api_key=state.get("api_key_value") if key is not None else None,
             api_key_id=key.name if key is not None else None,
         )
