@@ -46,16 +46,21 @@ class Endpoint:
 
     def to_json(self) -> str:
         """:meth:`to_zipkin` encoded as compact JSON (memoized by value: few endpoints exist)."""
-        key = (self.service_name, self.ipv4, self.ipv6, self.port)
-        text = _ENDPOINT_JSON.get(key)
-        if text is None:
-            if len(_ENDPOINT_JSON) >= 4096:
-                _ENDPOINT_JSON.clear()
-            text = _ENDPOINT_JSON[key] = _dumps(self.to_zipkin())
-        return text
+        return endpoint_json((self.service_name, self.ipv4, self.ipv6, self.port))
 
 
-_ENDPOINT_JSON: dict[tuple[str | None, str | None, str | None, int | None], str] = {}
+EndpointKey = tuple[str | None, str | None, str | None, int | None]
+_ENDPOINT_JSON: dict[EndpointKey, str] = {}
+
+
+def endpoint_json(key: EndpointKey) -> str:
+    """The Zipkin JSON of the endpoint ``(service_name, ipv4, ipv6, port)`` (memoized)."""
+    text = _ENDPOINT_JSON.get(key)
+    if text is None:
+        if len(_ENDPOINT_JSON) >= 4096:
+            _ENDPOINT_JSON.clear()
+        text = _ENDPOINT_JSON[key] = _dumps(Endpoint(*key).to_zipkin())
+    return text
 
 
 @dataclass(slots=True)
@@ -121,35 +126,69 @@ class Span:
 
     def to_json(self) -> str:
         """:meth:`to_zipkin` encoded as compact JSON (same keys, same order), built directly
-        from the fields: the span store's writer encodes every span it stores."""
-        parent = self.parent_id
-        text = (
-            f'{{"traceId":"{self.trace_id}","parentId":"{parent}","id":"{self.span_id}"'
-            if parent
-            else f'{{"traceId":"{self.trace_id}","id":"{self.span_id}"'
+        from the fields (:func:`zipkin_json`)."""
+        local, remote = self.local_endpoint, self.remote_endpoint
+        return zipkin_json(
+            self.trace_id,
+            self.span_id,
+            self.name,
+            self.parent_id,
+            self.kind,
+            self.timestamp,
+            self.duration,
+            None if local is None else local.to_json(),
+            None if remote is None else remote.to_json(),
+            self.tags,
+            self.annotations,
+            self.debug,
+            self.shared,
         )
-        if self.kind:
-            text += f',"kind":"{self.kind}"'
-        if self.name:
-            text += ',"name":' + _quote(self.name)
-        if self.timestamp is not None:
-            text += f',"timestamp":{self.timestamp}'
-        if self.duration is not None:
-            text += f',"duration":{self.duration}'
-        if self.local_endpoint is not None:
-            text += ',"localEndpoint":' + self.local_endpoint.to_json()
-        if self.remote_endpoint is not None:
-            text += ',"remoteEndpoint":' + self.remote_endpoint.to_json()
-        if self.annotations:
-            notes = [{"timestamp": t, "value": v} for t, v in self.annotations]
-            text += ',"annotations":' + _dumps(notes)
-        if self.tags:
-            text += ',"tags":' + _tags_json(self.tags)
-        if self.debug:
-            text += ',"debug":true'
-        if self.shared:
-            text += ',"shared":true'
-        return text + "}"
+
+
+def zipkin_json(
+    trace_id: str,
+    span_id: str,
+    name: str,
+    parent_id: str | None,
+    kind: str | None,
+    timestamp: int | None,
+    duration: int | None,
+    local_json: str | None,
+    remote_json: str | None,
+    tags: dict[str, str],
+    annotations: list[tuple[int, str]],
+    debug: bool,
+    shared: bool,
+) -> str:
+    """A span's Zipkin v2 JSON from its fields (endpoints already encoded): what
+    :meth:`Span.to_json` returns and the span store's writer stores, without a :class:`Span`."""
+    text = (
+        f'{{"traceId":"{trace_id}","parentId":"{parent_id}","id":"{span_id}"'
+        if parent_id
+        else f'{{"traceId":"{trace_id}","id":"{span_id}"'
+    )
+    if kind:
+        text += f',"kind":"{kind}"'
+    if name:
+        text += ',"name":' + _quote(name)
+    if timestamp is not None:
+        text += f',"timestamp":{timestamp}'
+    if duration is not None:
+        text += f',"duration":{duration}'
+    if local_json is not None:
+        text += ',"localEndpoint":' + local_json
+    if remote_json is not None:
+        text += ',"remoteEndpoint":' + remote_json
+    if annotations:
+        notes = [{"timestamp": t, "value": v} for t, v in annotations]
+        text += ',"annotations":' + _dumps(notes)
+    if tags:
+        text += ',"tags":' + _tags_json(tags)
+    if debug:
+        text += ',"debug":true'
+    if shared:
+        text += ',"shared":true'
+    return text + "}"
 
 
 def _tags_json(tags: dict[str, str]) -> str:

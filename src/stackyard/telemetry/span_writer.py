@@ -1,11 +1,11 @@
 """The span store's writing side: the schema, how a batch of spans becomes rows, and the
 derived rows' retention. It runs in the span store's writer process (:mod:`.store_writer`).
 
-The node ships spans as tuples (:func:`encode`, in field order, endpoints as
-``(service_name, ipv4, ipv6, port)``); :class:`SpanWriter` turns them back into
-:class:`~.model.Span` objects and, per batch, inserts the rows (searchable columns plus the
-span's Zipkin JSON), updates the service/span-name catalogs and the dependency ``calls``
-(:mod:`.dependencies`).
+The node ships spans as tuples (:func:`encode`: the :class:`~.model.Span` fields in order,
+endpoints as ``(service_name, ipv4, ipv6, port)``); per batch, :class:`SpanWriter` inserts the
+rows (searchable columns plus the span's Zipkin JSON, :func:`~.model.zipkin_json` — the bytes
+of ``Span.to_json``), updates the service/span-name catalogs and the dependency ``calls``
+(:mod:`.dependencies`), working on the tuples directly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlite3
 from typing import Any
 
 from . import dependencies
-from .model import Endpoint, Span, now_us
+from .model import Span, endpoint_json, now_us, zipkin_json
 from .store_writer import StoreWriter
 
 SCHEMA = (
@@ -84,59 +84,41 @@ class SpanWriter(StoreWriter):
         # name pairs already written, to skip redundant inserts
         self.names: set[tuple[str, str]] = set()
         self.remotes: set[tuple[str, str]] = set()
-        self._endpoints: dict[tuple[Any, ...], Endpoint] = {}
 
     def write(self, conn: sqlite3.Connection, items: list[SpanTuple]) -> None:
-        self.insert(conn, [self._decode(item) for item in items])
-
-    def _decode(self, item: SpanTuple) -> Span:
-        return Span(
-            item[0],
-            item[1],
-            item[2],
-            item[3],
-            item[4],
-            item[5],
-            item[6],
-            self._endpoint(item[7]),
-            self._endpoint(item[8]),
-            item[9],
-            item[10],
-            item[11],
-            item[12],
-        )
-
-    def _endpoint(self, value: tuple[Any, ...] | None) -> Endpoint | None:
-        if value is None:
-            return None
-        endpoint = self._endpoints.get(value)
-        if endpoint is None:
-            if len(self._endpoints) >= 4096:
-                self._endpoints.clear()
-            endpoint = self._endpoints[value] = Endpoint(*value)
-        return endpoint
-
-    def insert(self, conn: sqlite3.Connection, spans: list[Span]) -> None:
-        """Rows, catalogs and dependency calls of a batch (inside the caller's transaction)."""
+        """Rows, catalogs and dependency calls of a batch of :func:`encode` tuples (inside
+        the caller's transaction)."""
         rows = []
         nodes = []
         names: set[tuple[str, str]] = set()
         remotes: set[tuple[str, str]] = set()
         now = now_us()
         node = dependencies.Node
-        for span in spans:
-            ts = span.timestamp
+        for item in items:
+            (trace_id, span_id, name, parent_id, kind, ts, duration, local, peer, tags) = item[:10]
+            service = ((local[0] if local else None) or "unknown").lower()
+            remote = ((peer[0] if peer else None) or "").lower()
+            body = zipkin_json(
+                trace_id,
+                span_id,
+                name,
+                parent_id,
+                kind,
+                ts,
+                duration,
+                None if local is None else endpoint_json(local),
+                None if peer is None else endpoint_json(peer),
+                tags,
+                item[10],
+                item[11],
+                item[12],
+            )
             if ts is None:
                 ts = now
-            local = span.local_endpoint
-            service = ((local.service_name if local else None) or "unknown").lower()
-            peer = span.remote_endpoint
-            remote = ((peer.service_name if peer else None) or "").lower()
-            name = span.name.lower()
-            kind = span.kind or ""
-            error = 1 if "error" in span.tags else 0
-            shared = 1 if span.shared else 0
-            trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_id
+            name = name.lower()
+            kind = kind or ""
+            error = 1 if "error" in tags else 0
+            shared = 1 if item[12] else 0
             rows.append(
                 (
                     trace_id,
@@ -147,10 +129,10 @@ class SpanWriter(StoreWriter):
                     service,
                     remote,
                     ts,
-                    span.duration,
+                    duration,
                     error,
                     shared,
-                    span.to_json(),
+                    body,
                 )
             )
             nodes.append(
