@@ -129,6 +129,9 @@ class _ChannelClient:
         os.set_inheritable(fd, False)  # not for the handler's own child processes
         self._sock = socket.socket(fileno=fd)
         self._buffer = b""
+        # one receive buffer for the process: a fresh 256 KiB ``recv`` per invocation would be
+        # an mmap, an mremap and a munmap each time
+        self._chunk = memoryview(bytearray(262144))
         self._waiting = False
         """True once a result frame went out: the node then sends the next invocation."""
 
@@ -164,10 +167,10 @@ class _ChannelClient:
         return kind, body
 
     def _recv(self) -> None:
-        chunk = self._sock.recv(262144)
-        if not chunk:
+        received = self._sock.recv_into(self._chunk)
+        if not received:
             raise ConnectionError("the node closed the runtime channel")
-        self._buffer += chunk
+        self._buffer += self._chunk[:received]
 
 
 class CognitoIdentity:

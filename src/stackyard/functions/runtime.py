@@ -124,10 +124,12 @@ class FunctionRuntime:
         self.scheduler = Scheduler(self._targets(), self._fire, self._clock)
         self._watchdog: asyncio.Task[None] | None = None
         self._running = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.store.open()
         await asyncio.gather(*(pool.start() for pool in self.pools.values()))
         self._running = True
@@ -260,7 +262,7 @@ class FunctionRuntime:
         if not self._running:
             raise RuntimeStopped("the function runtime is not running")
         validate_payload(payload)
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         span = InvocationSpan.begin(name, traceparent, amzn_trace_id, self.spans is not None)
         invocation = Invocation(
             request_id=new_request_id(),

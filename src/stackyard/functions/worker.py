@@ -110,6 +110,7 @@ class Worker:
         self._init_ms: float | None = None
         self._max_memory_mb = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.log_stream = log_stream_name()
 
     @property
@@ -118,7 +119,7 @@ class Worker:
 
     async def start(self) -> None:
         """Open the Runtime API listener and spawn the process (raises ``WorkerStartError``)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._api = RuntimeApiServer()
         await self._api.start()
         self._api.on_init_error = self._on_init_error
@@ -270,8 +271,8 @@ class Worker:
 
     def _arm_timeout(self, invocation: Invocation) -> None:
         self._disarm()
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(invocation.timeout, self._timed_out, invocation)
+        assert self._loop is not None
+        self._timer = self._loop.call_later(invocation.timeout, self._timed_out, invocation)
 
     def _disarm(self) -> None:
         if self._timer is not None:
