@@ -66,6 +66,7 @@ _LEVEL_WORD = re.compile(
 _TRACE_PAIR = re.compile(r"trace_?id[=:]\s*\"?([0-9a-fA-F]{16,32})\b")
 _SPAN_PAIR = re.compile(r"span_?id[=:]\s*\"?([0-9a-fA-F]{16})\b")
 _CORRELATION_PAIR = re.compile(r"correlation_?id[=:]\s*\"?([\w.:/-]{1,128})")
+_HEX_DIGITS = re.compile(r"[0-9a-f]+")
 _MESSAGE_KEYS = ("msg", "message", "event", "log")
 _LEVEL_KEYS = ("level", "levelname", "severity", "lvl", "log.level", "severity_text")
 _TRACE_KEYS = ("trace_id", "traceId", "traceid", "otelTraceID", "trace.id", "otel.trace_id")
@@ -127,7 +128,7 @@ def _hex_id(value: Any, sizes: tuple[int, ...]) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip().lower()
-    if len(text) in sizes and all(c in "0123456789abcdef" for c in text):
+    if len(text) in sizes and _HEX_DIGITS.fullmatch(text):
         return text
     return None
 
