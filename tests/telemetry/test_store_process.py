@@ -201,3 +201,17 @@ async def test_log_index_migrates_from_the_insert_trigger(tmp_path: Path) -> Non
     triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
     assert triggers == {"logs_ad"}
     conn.close()
+
+
+async def test_an_unencodable_item_costs_only_itself(tmp_path: Path) -> None:
+    store = SpanStore(tmp_path)
+    await store.start()
+    try:
+        bad = new_span(T, "b" * 16, "bad", service="s")
+        bad.tags["x"] = object()  # type: ignore[assignment]
+        store.add_many([new_span(T, "a" * 16, "good", service="s"), bad])
+        store.add(new_span(T, "c" * 16, "also good", service="s"))
+        await store.flush()
+        assert await store.count() == 2
+    finally:
+        await store.stop()

@@ -182,9 +182,15 @@ class StoreProcess(Generic[_T]):
             raise
         finally:
             theirs.close()
-        self._proc = proc
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
+        except BaseException:
+            ours.close()
+            proc.kill()
+            await asyncio.to_thread(proc.wait)
+            raise
+        self._proc, self._writer = proc, writer
         self._started_at = time.monotonic()
-        reader, self._writer = await asyncio.open_unix_connection(sock=ours)
         self._replies = asyncio.create_task(
             self._read_replies(reader, proc), name=f"{self._name}-writer-answers"
         )
@@ -298,19 +304,19 @@ class StoreProcess(Generic[_T]):
             self._send_items(writer, batch[start : start + step])
 
     def _send_items(self, writer: asyncio.StreamWriter, items: list[_T]) -> None:
-        encoded = self._encode(items)
         try:
-            frame = encode((BATCH, encoded))
-        except ValueError:  # an item that marshal cannot encode: drop it, keep the others
+            frame = encode((BATCH, self._encode(items)))
+        except Exception:  # an item that cannot be encoded: drop it, keep the others
             kept = []
-            for item in encoded:
+            for item in items:
                 try:
-                    marshal.dumps(item, MARSHAL_VERSION)
-                except ValueError:
+                    [encoded] = self._encode([item])
+                    marshal.dumps(encoded, MARSHAL_VERSION)
+                except Exception:
                     self.dropped += 1
                     logger.warning("%s: cannot encode %r; dropped", self._name, item)
                 else:
-                    kept.append(item)
+                    kept.append(encoded)
             frame = encode((BATCH, kept))
         writer.write(frame)
 
