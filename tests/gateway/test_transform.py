@@ -174,6 +174,18 @@ async def test_response_headers_and_body_mapping(
     assert "x-internal" not in headers and headers["server-timing"] == "db;dur=3"
 
 
+async def test_answers_over_the_body_limit_pass_unmapped(
+    serve: Factory, make_backend: BackendFactory
+) -> None:
+    config = {"response": {"headers": {"set": {"x-mapped": "yes"}}, "body": '{"mapped": true}'}}
+    gw = await setup(serve, make_backend, transformed("/items/{id}", config), max_body_size=64)
+    status, headers, body = await gw.request("GET", "/items/42")
+    assert status == 200
+    assert json.loads(body)["path"] == "/items/42"  # the backend's own answer, whole
+    assert headers["content-length"] == str(len(body))
+    assert headers["x-mapped"] == "yes"  # headers are still rewritten
+
+
 @pytest.mark.parametrize(
     "config",
     [

@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..asgi import ASGIApp, Message, Receive, Scope, Send
 from ..config.api import ApiCacheConfig, ApiConfig, CacheConfig
+from .body import HeldAnswer
 from .gzip import Gzip
 from .proxy import request_path
 from .table import RouteSpec
@@ -189,7 +190,7 @@ def storable(headers: Iterable[tuple[bytes, bytes]], max_entry: int) -> bool:
 class _Capture:
     """Passes the answer on with ``x-cache: miss``; keeps a copy to store when it qualifies."""
 
-    __slots__ = ("_chunks", "_key", "_send", "_size", "_start", "_store", "_ttl", "_when")
+    __slots__ = ("_answer", "_key", "_send", "_store", "_ttl", "_when")
 
     def __init__(
         self, send: Send, store: ResponseCache, key: tuple[Any, ...], when: float, ttl: float
@@ -199,9 +200,7 @@ class _Capture:
         self._key = key
         self._when = when
         self._ttl = ttl
-        self._start: Message | None = None
-        self._chunks: list[bytes] = []
-        self._size = 0
+        self._answer = HeldAnswer(send, store.max_entry_bytes)  # larger: streamed on, uncached
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -209,28 +208,17 @@ class _Capture:
             headers = list(message.get("headers", ()))
             message = {**message, "headers": [*headers, _MISS]}
             if message["status"] == 200 and storable(headers, self._store.max_entry_bytes):
-                self._start = message
+                self._answer.hold(message)
                 return
             await self._send(message)
             return
-        if kind != "http.response.body" or self._start is None:
+        if kind != "http.response.body" or not self._answer.held:
             await self._send(message)
             return
-        chunk = message.get("body", b"")
-        self._chunks.append(chunk)
-        self._size += len(chunk)
-        more = message.get("more_body", False)
-        if self._size > self._store.max_entry_bytes:  # too large: stream it on, uncached
-            start, self._start = self._start, None
-            body, self._chunks = b"".join(self._chunks), []
-            await self._send(start)
-            await self._send({"type": "http.response.body", "body": body, "more_body": more})
+        whole = await self._answer.add(message)
+        if whole is None:
             return
-        if more:
-            return
-        start, self._start = self._start, None
-        body = b"".join(self._chunks)
-        self._chunks = []
+        start, body = whole
         headers = [pair for pair in start["headers"] if pair is not _MISS]
         self._store.put(self._key, Entry(start["status"], headers, body, self._when, self._ttl))
         await self._send(start)

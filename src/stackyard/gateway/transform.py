@@ -31,17 +31,17 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from ..asgi import ASGIApp, Message, Receive, Scope, Send
 from ..config.api import ParamOps, TransformConfig
+from .body import HeldAnswer, read_body, replay
 from .errors import InvalidRoute
 from .proxy import RouteTarget, request_path
 from .router import RouteMatch
 from .table import RouteSpec
 from .template_values import UTIL, Input
 from .templates import Template, TemplateSyntaxError
-from .validation import read_body, replay
 
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}")
 _UNSAFE_HEADER = str.maketrans("", "", "\r\n\0")
@@ -96,33 +96,58 @@ def request_context(scope: Scope, params: dict[str, Mapping[str, str]]) -> dict[
     }
 
 
-def _ops(ops: ParamOps, where: str) -> tuple[tuple[tuple[str, Template], ...], frozenset[str]]:
+def _sets(ops: ParamOps, where: str) -> tuple[tuple[str, Template], ...]:
     sets: list[tuple[str, Template]] = []
     for name, value in ops.set.items():
         try:
             sets.append((name, Template(value)))
         except TemplateSyntaxError as exc:
             raise InvalidRoute(f"transform {where} {name!r}: {exc}") from exc
-    return tuple(sets), frozenset(ops.remove)
+    return tuple(sets)
+
+
+@dataclass(frozen=True)
+class HeaderOps:
+    """Headers to set (lower-case names, value templates) and every name dropped first (the
+    removed ones and the set ones), as bytes."""
+
+    sets: tuple[tuple[bytes, Template], ...] = ()
+    drop: frozenset[bytes] = frozenset()
+
+    @classmethod
+    def compile(cls, ops: ParamOps, where: str) -> HeaderOps:
+        sets = tuple((n.lower().encode("latin-1"), t) for n, t in _sets(ops, where))
+        drop = frozenset(n.lower().encode("latin-1") for n in ops.remove)
+        return cls(sets, drop | {name for name, _ in sets})
+
+    def __bool__(self) -> bool:
+        return bool(self.drop)
+
+    def apply(
+        self, headers: Iterable[tuple[bytes, bytes]], roots: Mapping[str, Any]
+    ) -> list[tuple[bytes, bytes]]:
+        drop = self.drop
+        out = [pair for pair in headers if pair[0].lower() not in drop]
+        out.extend((name, _header_value(t, roots)) for name, t in self.sets)
+        return out
 
 
 @dataclass(frozen=True)
 class CompiledTransform:
-    """A :class:`TransformConfig` with its templates compiled."""
+    """A :class:`TransformConfig` with its templates compiled (``query_drop``: the query
+    parameters removed and the set ones)."""
 
-    request_headers: tuple[tuple[str, Template], ...]
-    request_headers_remove: frozenset[str]
+    request_headers: HeaderOps
     query: tuple[tuple[str, Template], ...]
-    query_remove: frozenset[str]
+    query_drop: frozenset[str]
     path: tuple[tuple[str, str], ...] | None
     request_body: Template | None
-    response_headers: tuple[tuple[str, Template], ...]
-    response_headers_remove: frozenset[str]
+    response_headers: HeaderOps
     response_body: Template | None
 
     @property
     def touches_response(self) -> bool:
-        return bool(self.response_headers or self.response_headers_remove or self.response_body)
+        return bool(self.response_headers or self.response_body)
 
 
 def _template(source: str | None, where: str) -> Template | None:
@@ -162,18 +187,14 @@ def _path_rewrite(
 def compile_transform(config: TransformConfig, route: RouteSpec | None = None) -> CompiledTransform:
     """Compiles every template of ``config``; raises InvalidRoute for a bad one."""
     request, response = config.request, config.response
-    headers, headers_remove = _ops(request.headers, "request header")
-    query, query_remove = _ops(request.query, "query parameter")
-    out_headers, out_remove = _ops(response.headers, "response header")
+    query = _sets(request.query, "query parameter")
     return CompiledTransform(
-        request_headers=tuple((n.lower(), t) for n, t in headers),
-        request_headers_remove=frozenset(n.lower() for n in headers_remove),
+        request_headers=HeaderOps.compile(request.headers, "request header"),
         query=query,
-        query_remove=query_remove,
+        query_drop=frozenset(request.query.remove) | {name for name, _ in query},
         path=_path_rewrite(request.path, route),
         request_body=_template(request.body, "request body"),
-        response_headers=tuple((n.lower(), t) for n, t in out_headers),
-        response_headers_remove=frozenset(n.lower() for n in out_remove),
+        response_headers=HeaderOps.compile(response.headers, "response header"),
         response_body=_template(response.body, "response body"),
     )
 
@@ -207,18 +228,6 @@ class Transforms:
 
 def _header_value(template: Template, roots: Mapping[str, Any]) -> bytes:
     return template.render(roots).translate(_UNSAFE_HEADER).encode("latin-1", "replace")
-
-
-def _apply_headers(
-    headers: Iterable[tuple[bytes, bytes]],
-    remove: frozenset[str],
-    sets: tuple[tuple[str, Template], ...],
-    roots: Mapping[str, Any],
-) -> list[tuple[bytes, bytes]]:
-    drop = {name.encode("latin-1") for name in remove} | {n.encode("latin-1") for n, _ in sets}
-    out = [pair for pair in headers if pair[0].lower() not in drop]
-    out.extend((name.encode("latin-1"), _header_value(t, roots)) for name, t in sets)
-    return out
 
 
 def _rewritten_path(parts: tuple[tuple[str, str], ...], params: Mapping[str, str]) -> str:
@@ -278,21 +287,18 @@ class Transform:
     ) -> Scope:
         scope = dict(scope)
         roots = {**roots, "input": Input(b"", params)}
-        if compiled.request_headers or compiled.request_headers_remove:
-            scope["headers"] = _apply_headers(
-                scope["headers"], compiled.request_headers_remove, compiled.request_headers, roots
-            )
-        if compiled.query or compiled.query_remove:
+        if compiled.request_headers:
+            scope["headers"] = compiled.request_headers.apply(scope["headers"], roots)
+        if compiled.query_drop:
             pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)
-            names = compiled.query_remove | {name for name, _ in compiled.query}
-            kept = [(k, v) for k, v in pairs if k not in names]
+            kept = [(k, v) for k, v in pairs if k not in compiled.query_drop]
             kept.extend((name, t.render(roots)) for name, t in compiled.query)
             scope["query_string"] = urlencode(kept, quote_via=quote).encode("latin-1")
         if compiled.path is not None:
             match: RouteMatch[RouteTarget] = scope["state"]["route"]
             path = _rewritten_path(compiled.path, match.params)
             scope["raw_path"] = path.encode("latin-1")
-            scope["path"] = path
+            scope["path"] = unquote(path)
             target = match.target
             if isinstance(target, RouteTarget) and target.strip_prefix:
                 unstripped = RouteTarget(match.route, target.pool)
@@ -302,7 +308,9 @@ class Transform:
 
 
 class _ResponseMapper:
-    """Rewrites the response headers; maps the body of a 2xx answer (buffered up to a limit)."""
+    """Rewrites the response headers; maps the body of a 2xx answer (held up to a limit)."""
+
+    __slots__ = ("_answer", "_compiled", "_head", "_params", "_roots", "_send")
 
     def __init__(
         self,
@@ -317,11 +325,8 @@ class _ResponseMapper:
         self._compiled = compiled
         self._roots = roots
         self._params = params
-        self._limit = limit
         self._head = scope["method"] == "HEAD"
-        self._start: Message | None = None
-        self._chunks: list[bytes] = []
-        self._size = 0
+        self._answer = HeldAnswer(send, limit)  # larger: passed on unmapped
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -329,42 +334,28 @@ class _ResponseMapper:
         if kind == "http.response.start":
             message = dict(message)
             roots = {**self._roots, "input": Input(b"", self._params)}
-            message["headers"] = _apply_headers(
-                message.get("headers", ()),
-                compiled.response_headers_remove,
-                compiled.response_headers,
-                roots,
-            )
+            message["headers"] = compiled.response_headers.apply(message.get("headers", ()), roots)
             if (
                 compiled.response_body is not None
                 and 200 <= message["status"] < 300
                 and not self._head
                 and not any(p[0].lower() == b"content-encoding" for p in message["headers"])
             ):
-                self._start = message
+                self._answer.hold(message)
                 return
             await self._send(message)
             return
-        if kind != "http.response.body" or self._start is None:
+        if kind != "http.response.body" or not self._answer.held:
             await self._send(message)
             return
-        chunk = message.get("body", b"")
-        self._chunks.append(chunk)
-        self._size += len(chunk)
-        if self._size > self._limit:  # too large to map: what we have, then the rest, as is
-            start, self._start = self._start, None
-            await self._send(start)
-            body = b"".join(self._chunks)
-            self._chunks = []
-            await self._send({**message, "body": body})
+        whole = await self._answer.add(message)
+        if whole is None:
             return
-        if message.get("more_body", False):
-            return
+        start, body = whole
         template = compiled.response_body
         assert template is not None
-        roots = {**self._roots, "input": Input(b"".join(self._chunks), self._params)}
+        roots = {**self._roots, "input": Input(body, self._params)}
         mapped = template.render(roots).encode()
-        start, self._start = self._start, None
         headers = [p for p in start.get("headers", ()) if p[0].lower() != b"content-length"]
         headers.append((b"content-length", b"%d" % len(mapped)))
         await self._send({**start, "headers": headers})

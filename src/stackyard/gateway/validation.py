@@ -34,10 +34,10 @@ from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 
-from ..asgi import ASGIApp, Message, Receive, Scope, Send
+from ..asgi import ASGIApp, Receive, Scope, Send
 from ..config.api import ValidationConfig
-from .body import ClientDisconnected
-from .errors import BodyTooLarge, GatewayError, InvalidRoute
+from .body import read_body, replay
+from .errors import GatewayError, InvalidRoute
 from .table import RouteSpec
 
 MAX_DETAILS = 100
@@ -69,41 +69,6 @@ class BadRequestBody(BadRequest):
 
     def default_message(self) -> str:
         return "invalid request body"
-
-
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body (at most ``limit`` bytes: BodyTooLarge beyond)."""
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise BodyTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected()
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(limit)
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives ``body`` once, then defers to the original one."""
-    pending = True
-
-    async def again() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return again
 
 
 @dataclass(frozen=True)
