@@ -23,16 +23,26 @@ url_option = click.option(
 
 
 class ControlClient:
+    """JSON calls to the control API; every failure becomes a :class:`click.ClickException`
+    (the node's ``{"error": {"message"}}``, or how to start a node when none answers)."""
+
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
     def _open(
-        self, path: str, params: dict[str, str], timeout: float | None, method: str = "GET"
+        self,
+        path: str,
+        params: dict[str, str],
+        timeout: float | None,
+        method: str = "GET",
+        body: object = None,
     ) -> Any:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
-        request = urllib.request.Request(url, method=method)
+        data = None if body is None else json.dumps(body).encode()
+        headers = {} if data is None else {"content-type": "application/json"}
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
             return urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as exc:
@@ -44,13 +54,19 @@ class ControlClient:
                 "Start one with `stackyard up PATH`, or point --url / STACKYARD_URL at it."
             ) from exc
 
-    def get_json(self, path: str, **params: str) -> Any:
-        with self._open(path, params, self.timeout) as response:
+    def call_json(self, method: str, path: str, body: object = None, **params: str) -> Any:
+        """``method`` on ``path`` (``body``, if any, sent as JSON); the JSON answer."""
+        with self._open(path, params, self.timeout, method, body) as response:
             return json.load(response)
 
-    def post_json(self, path: str, **params: str) -> Any:
-        with self._open(path, params, self.timeout, method="POST") as response:
-            return json.load(response)
+    def get_json(self, path: str, **params: str) -> Any:
+        return self.call_json("GET", path, **params)
+
+    def post_json(self, path: str, body: object = None, **params: str) -> Any:
+        return self.call_json("POST", path, body, **params)
+
+    def delete_json(self, path: str, **params: str) -> Any:
+        return self.call_json("DELETE", path, **params)
 
     def stream_ndjson(self, path: str, **params: str) -> Iterator[Any]:
         with self._open(path, params, None) as response:

@@ -3,44 +3,16 @@
 from __future__ import annotations
 
 import datetime
-import json
 import shlex
-import urllib.error
 import urllib.parse
-import urllib.request
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from .client import ControlClient, _error_text, url_option
+from .client import ControlClient, url_option
 
 KEYS_PATH = "/_stackyard/api/keys"
-
-
-class KeysClient(ControlClient):
-    """The control client plus the JSON-body and DELETE calls of the keys API."""
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.base_url + path,
-            data=data,
-            method=method,
-            headers={"content-type": "application/json"} if data is not None else {},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as exc:
-            raise click.ClickException(_error_text(exc)) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise click.ClickException(
-                f"no Stackyard node answers at {self.base_url} ({reason}).\n"
-                "Start one with `stackyard up PATH`, or point --url / STACKYARD_URL at it."
-            ) from exc
 
 
 def _key_path(name: str) -> str:
@@ -64,8 +36,8 @@ def keys() -> None:
 @url_option
 def create(name: str, plan: str, url: str) -> None:
     """Create the key NAME in usage plan PLAN and print its value (shown only this once)."""
-    client = KeysClient(url)
-    answer = client.call("POST", KEYS_PATH, {"name": name, "plan": plan})
+    client = ControlClient(url)
+    answer = client.post_json(KEYS_PATH, {"name": name, "plan": plan})
     gateway = client.get_json("/_stackyard/status")["urls"]["gateway"]
     console = Console(highlight=False)
     console.print(f"created key [bold]{answer['name']}[/] in usage plan [bold]{answer['plan']}[/]")
@@ -86,7 +58,7 @@ def create(name: str, plan: str, url: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw document.")
 def list_keys(url: str, as_json: bool) -> None:
     """The keys (names, plans, prefixes; never the values)."""
-    doc = KeysClient(url).call("GET", KEYS_PATH)
+    doc = ControlClient(url).get_json(KEYS_PATH)
     console = Console()
     if as_json:
         console.print_json(data=doc)
@@ -113,7 +85,7 @@ def list_keys(url: str, as_json: bool) -> None:
 @url_option
 def revoke(name: str, url: str) -> None:
     """Revoke the key NAME: requests with it are refused from now on."""
-    answer = KeysClient(url).call("DELETE", _key_path(name))
+    answer = ControlClient(url).delete_json(_key_path(name))
     click.echo(f"revoked key {answer['name']} at {_when(answer['revoked'])}")
 
 
@@ -122,7 +94,7 @@ def revoke(name: str, url: str) -> None:
 @url_option
 def usage(name: str, url: str) -> None:
     """The quota use of the key NAME in the current period."""
-    doc = KeysClient(url).call("GET", _key_path(name) + "/usage")
+    doc = ControlClient(url).get_json(_key_path(name) + "/usage")
     quota = doc["quota"]
     if quota is None:
         click.echo(f"{doc['name']} (plan {doc['plan']}): the plan has no quota")
