@@ -79,6 +79,7 @@ def test_unknown_names_are_reported_with_their_line(replace: str, expected: str)
         ("routes: [{path: /x, service: items, cache: {key: [cookie.a]}}]", "expected header.NAME"),
         ("throttle: {rate: 0, burst: 1}", "greater than 0"),
         ("usage_plans: {p: {quota: {limit: 5, period: year}}}", "'day', 'week' or 'month'"),
+        ('usage_plans: {"basic\\n": {}}', "letters, digits"),
         ("authorizers: {a: {type: jwt}}", "exactly one of jwks, secret"),
         ("authorizers: {a: {type: jwt, secret: s, algorithms: [none]}}", "'none' is not allowed"),
         ("authorizers: {a: {type: saml}}", "does not match any of the expected tags"),

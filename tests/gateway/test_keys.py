@@ -156,6 +156,7 @@ async def test_admin_api_lists_without_secrets_and_refuses_bad_requests(stack: S
         ({"name": 7, "plan": "gold"}, None, 400, "InvalidRequest"),
         ({"name": "bad name!", "plan": "gold"}, None, 400, "InvalidRequest"),
         ({"name": "x" * 65, "plan": "gold"}, None, 400, "InvalidRequest"),
+        ({"name": "frank\n", "plan": "gold"}, None, 400, "InvalidRequest"),
         ({"name": "frank"}, None, 400, "InvalidRequest"),
         ({"name": "frank", "plan": "platinum"}, None, 400, "UnknownPlan"),
         ({"name": "frank", "plan": "gold", "key": "mine"}, None, 400, "InvalidRequest"),
@@ -172,6 +173,30 @@ async def test_admin_api_lists_without_secrets_and_refuses_bad_requests(stack: S
     assert (status, answer["error"]["code"]) == (404, "UnknownKey")
     status, listing = await s.admin("GET", "/_stackyard/api/keys")
     assert len(listing["keys"]) == 2
+
+
+async def test_admin_api_refuses_a_large_body_before_reading_it(stack: Starter) -> None:
+    s = await stack()
+    host, port = s.admin_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:  # a declared length far past the limit, and no body sent: refused at once
+        writer.write(
+            b"POST /_stackyard/api/keys HTTP/1.1\r\nhost: x\r\n"
+            b"content-type: application/json\r\ncontent-length: 1000000000\r\n\r\n"
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"413"
+
+    async def chunks() -> AsyncIterator[bytes]:  # streamed, no length: refused past the limit
+        for _ in range(100):
+            yield b" " * 1024
+
+    async with s.session.post(s.admin_url + "/_stackyard/api/keys", data=chunks()) as resp:
+        assert resp.status == 413
+        assert (await resp.json())["error"]["code"] == "PayloadTooLarge"
 
 
 def _store_bytes(data_dir: Path) -> bytes:

@@ -370,6 +370,6 @@ class ApiConfig(_Model):
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
-            if not re.match(POLICY_NAME_PATTERN, name):
+            if not re.fullmatch(POLICY_NAME_PATTERN, name):
                 raise ValueError(f"name {name!r}: letters, digits, '.', '-' and '_'")
         return value

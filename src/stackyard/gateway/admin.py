@@ -28,8 +28,8 @@ def key_routes(plans: UsagePlans) -> list[BaseRoute]:
     """The routes above, acting on ``plans`` (the gateway's :class:`UsagePlans`)."""
 
     async def create(request: Request) -> Response:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
+        raw = await _read_body(request)
+        if raw is None:
             return error_response(413, "PayloadTooLarge", f"body exceeds {MAX_BODY} bytes")
         try:
             body = json.loads(raw)
@@ -70,3 +70,17 @@ def key_routes(plans: UsagePlans) -> list[BaseRoute]:
         Route("/_stackyard/api/keys/{name}", revoke, methods=["DELETE"]),
         Route("/_stackyard/api/keys/{name}/usage", usage, methods=["GET"]),
     ]
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None once it is known to exceed ``MAX_BODY`` (a declared length is refused
+    before anything is read; a streamed body as soon as it passes the limit)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)

@@ -114,7 +114,7 @@ def digest(value: str | bytes) -> bytes:
 
 
 def valid_name(name: object) -> str:
-    if not isinstance(name, str) or not re.match(POLICY_NAME_PATTERN, name):
+    if not isinstance(name, str) or not re.fullmatch(POLICY_NAME_PATTERN, name):
         raise InvalidKeyRequest(
             "name: 1-64 letters, digits, '.', '-' or '_', starting with a letter or digit"
         )
