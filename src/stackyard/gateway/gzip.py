@@ -2,7 +2,8 @@
 
 With ``api.gzip`` set (:class:`~stackyard.config.api.GzipConfig`), an answer is compressed when
 the request's ``Accept-Encoding`` allows gzip (``q`` > 0, or ``*``), the answer has no
-``Content-Encoding`` yet, its status has a body (not 1xx/204/304, not HEAD), its
+``Content-Encoding`` yet, its status has a body (not 1xx/204/304, not HEAD) and is not a byte
+range (206: its ``Content-Range`` counts bytes of the uncompressed body), its
 ``Content-Type`` is compressible (``text/*``, JSON, JavaScript, XML, SVG, ``+json``/``+xml``)
 and it has at least ``min_size`` bytes. The compressed answer gets ``Content-Encoding: gzip``,
 ``Vary: Accept-Encoding``, a corrected ``Content-Length`` (or none when streamed) and a weak
@@ -31,7 +32,7 @@ _COMPRESSIBLE = re.compile(
     rb"|[\w.+-]*\+(?:json|xml))\b)",
     re.IGNORECASE,
 )
-_NO_BODY = frozenset({204, 304})
+_UNCOMPRESSED = frozenset({204, 206, 304})  # no body, or a byte range of the identity body
 
 
 def _quality(params: bytes) -> float:
@@ -123,7 +124,7 @@ class _Compressor:
             await self._send(message)
 
     def _eligible(self, status: int, headers: list[tuple[bytes, bytes]]) -> bool:
-        if status < 200 or status in _NO_BODY or not compressible(headers):
+        if status < 200 or status in _UNCOMPRESSED or not compressible(headers):
             return False
         for name, value in headers:
             if name.lower() == b"content-length":
