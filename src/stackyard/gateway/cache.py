@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..asgi import ASGIApp, Message, Receive, Scope, Send
 from ..config.api import ApiCacheConfig, ApiConfig, CacheConfig
+from ..responses import error_response
 from .body import HeldAnswer
 from .gzip import Gzip
 from .proxy import request_path
@@ -314,8 +315,7 @@ def cache_routes(source: ApiSource, cache: ResponseCache) -> list[BaseRoute]:
     async def handle(request: Request) -> Response:
         stage = request.query_params.get("stage")
         if stage is not None and stage != source.stage:
-            body = {"code": "UnknownStage", "message": f"this node serves stage {source.stage!r}"}
-            return JSONResponse({"error": body}, status_code=404)
+            return error_response(404, "UnknownStage", f"this node serves stage {source.stage!r}")
         if request.method == "DELETE":
             return JSONResponse({"stage": source.stage, "flushed": cache.flush()})
         return JSONResponse(

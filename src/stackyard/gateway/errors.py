@@ -17,6 +17,18 @@ an error code; :func:`send_error` writes it as ``{"error": {"code": ..., "messag
 - :class:`InvalidRoute` (raised by ``Gateway.update`` / the router compiler, never per request):
   a route's path template is malformed; the current table stays in force.
 
+The API-management steps raise subclasses defined beside them, answered the same way:
+
+- :class:`~.validation.BadRequestParameters` / :class:`~.validation.BadRequestBody` (400, with
+  ``error.details``): a request that fails its route's validation;
+- :class:`~.auth.errors.Unauthorized` (401, ``WWW-Authenticate``): no or bad credentials;
+- :class:`~.auth.errors.Forbidden` (403 ``Forbidden``): credentials that may not call the route
+  (missing scope, an authorizer's deny) and, from the API-key step,
+  :class:`~.usage.MissingApiKey` and :class:`~.usage.InvalidApiKey`;
+- :class:`~.throttle.Throttled` (429 ``TooManyRequests``) and :class:`~.quota.QuotaExceeded`
+  (429 ``LimitExceeded``), both with ``Retry-After``;
+- :class:`~.auth.errors.AuthorizerFailure` (500 ``AuthorizerFailure``): the authorizer failed.
+
 Third-party errors (httptools, OS) are translated at the boundary with ``raise ... from exc``.
 Steps raise these only before ``http.response.start`` was sent; after that a failure can only
 abort the response.

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..asgi import ASGIApp, Receive, Scope, Send
 from ..config.api import ApiConfig, UsagePlanConfig
-from .errors import GatewayError
+from .auth.errors import Forbidden
 from .keys import ApiKey, ApiKeys, InvalidKeyRequest, UnknownPlan
 from .quota import QuotaCounter, Quotas
 from .table import RouteSpec
@@ -41,22 +41,16 @@ API_KEY_HEADER = b"x-api-key"
 FLUSH_INTERVAL = 5.0
 
 
-class Forbidden(GatewayError):
-    """403 ``Forbidden``: the route needs an API key and the request has no valid one."""
-
-    status = 403
-    code = "Forbidden"
-
-    def default_message(self) -> str:
-        return "Forbidden"
-
-
 class MissingApiKey(Forbidden):
+    """403 ``Forbidden``: the route needs an API key and the request has none."""
+
     def default_message(self) -> str:
         return "Forbidden: this route needs an API key (x-api-key)"
 
 
 class InvalidApiKey(Forbidden):
+    """403 ``Forbidden``: the key is unknown, revoked, or its plan left the stack."""
+
     def default_message(self) -> str:
         return "Forbidden: the API key is not valid"
 
