@@ -27,19 +27,6 @@ from stackyard.config.openapi import import_document
 from stackyard.config.openapi_doc import OpenApiDocument
 from stackyard.config.openapi_integrations import function_name
 
-APP = Path(__file__).resolve().parents[1] / "e2e" / "apps" / "openapi"
-
-STACK = """\
-name: s
-services:
-  items: {command: "true"}
-functions:
-  hello: {handler: handler.hello}
-  authorize: {handler: handler.authorize}
-api:
-  openapi: openapi.yaml
-"""
-
 
 def invocations(text: str) -> str:
     """``INVOCATION(arn)`` → the API Gateway invocation ARN of the Lambda ``arn``."""
@@ -50,7 +37,7 @@ def invocations(text: str) -> str:
     )
 
 
-def write(tmp_path: Path, document: str | dict[str, Any], stack: str = STACK) -> Path:
+def write(tmp_path: Path, document: str | dict[str, Any], stack: str) -> Path:
     text = document if isinstance(document, str) else yaml.safe_dump(document, sort_keys=False)
     name = "openapi.json" if isinstance(document, dict) else "openapi.yaml"
     (tmp_path / name).write_text(
@@ -60,7 +47,7 @@ def write(tmp_path: Path, document: str | dict[str, Any], stack: str = STACK) ->
     return tmp_path
 
 
-def problems(tmp_path: Path, document: str, stack: str = STACK) -> list[str]:
+def problems(tmp_path: Path, document: str, stack: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         load_stack(write(tmp_path, textwrap.dedent(document), stack), {})
     return [str(p) for p in caught.value.problems]
@@ -70,8 +57,8 @@ def route(path: str, **fields: Any) -> RouteConfig:
     return RouteConfig.model_validate({"path": path, **fields})
 
 
-def test_openapi3_document_with_every_extension() -> None:
-    stack = load_stack(APP, {})
+def test_openapi3_document_with_every_extension(openapi_app: Path) -> None:
+    stack = load_stack(openapi_app, {})
     api = stack.config.api
     assert api.key_source == "header"
     assert api.cors == CorsConfig(
@@ -214,11 +201,12 @@ paths:
       x-amazon-apigateway-integration: {type: aws, uri: "arn:aws:apigateway:...:s3:path/b"}
 """
 
-SWAGGER_STACK = STACK.replace("hello: {handler: handler.hello}", "orders: {handler: h.orders}")
 
-
-def test_swagger2_document_with_every_extension(tmp_path: Path) -> None:
-    (tmp_path / "stackyard.yml").write_text(SWAGGER_STACK)
+def test_swagger2_document_with_every_extension(tmp_path: Path, openapi_stack: str) -> None:
+    swagger_stack = openapi_stack.replace(
+        "hello: {handler: handler.hello}", "orders: {handler: h.orders}"
+    )
+    (tmp_path / "stackyard.yml").write_text(swagger_stack)
     (tmp_path / "openapi.yaml").write_text(invocations(SWAGGER))
     stack = load_stack(tmp_path, {})
     api = stack.config.api
@@ -269,7 +257,7 @@ def test_swagger2_document_with_every_extension(tmp_path: Path) -> None:
         assert ignored in warnings
 
 
-def test_json_document_and_stack_overrides(tmp_path: Path) -> None:
+def test_json_document_and_stack_overrides(tmp_path: Path, openapi_stack: str) -> None:
     document = {
         "openapi": "3.1.0",
         "info": {"title": "t", "version": "1"},
@@ -295,7 +283,7 @@ def test_json_document_and_stack_overrides(tmp_path: Path) -> None:
             }
         },
     }
-    stack = STACK + (
+    stack = openapi_stack + (
         "  key_source: header\n"
         "  authorizers:\n"
         "    other: {type: jwt, secret: s3cret}\n"
@@ -514,13 +502,15 @@ def test_json_document_and_stack_overrides(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_bad_documents_are_located(tmp_path: Path, document: str, expected: str) -> None:
-    found = problems(tmp_path, document)
+def test_bad_documents_are_located(
+    tmp_path: Path, openapi_stack: str, document: str, expected: str
+) -> None:
+    found = problems(tmp_path, document, openapi_stack)
     assert any(expected in problem for problem in found), found
     assert all(str(tmp_path / "openapi.yaml") in p for p in found if "openapi.yaml" in p)
 
 
-def test_every_problem_at_once_with_the_stack_files_own(tmp_path: Path) -> None:
+def test_every_problem_at_once_with_the_stack_files_own(tmp_path: Path, openapi_stack: str) -> None:
     found = problems(
         tmp_path,
         """\
@@ -533,7 +523,7 @@ def test_every_problem_at_once_with_the_stack_files_own(tmp_path: Path) -> None:
             get:
               x-amazon-apigateway-integration: {type: aws_proxy, uri: nope}
         """,
-        STACK + "  routes:\n    - {path: /c, service: missing}\n",
+        openapi_stack + "  routes:\n    - {path: /c, service: missing}\n",
     )
     assert len(found) == 3
     assert any(
@@ -542,8 +532,8 @@ def test_every_problem_at_once_with_the_stack_files_own(tmp_path: Path) -> None:
     assert sum("openapi.yaml:" in p for p in found) == 2
 
 
-def test_missing_document_is_located_in_the_stack(tmp_path: Path) -> None:
-    (tmp_path / "stackyard.yml").write_text(STACK)
+def test_missing_document_is_located_in_the_stack(tmp_path: Path, openapi_stack: str) -> None:
+    (tmp_path / "stackyard.yml").write_text(openapi_stack)
     with pytest.raises(ConfigError) as caught:
         load_stack(tmp_path, {})
     assert str(caught.value.problems[0]).startswith(f"{tmp_path / 'stackyard.yml'}:8: api.openapi")

@@ -17,18 +17,6 @@ from stackyard.node import api_route, cors_policy
 
 from .conftest import make_table
 
-APP = Path(__file__).resolve().parents[1] / "e2e" / "apps" / "openapi"
-STACK = """\
-name: again
-services:
-  items: {command: "true"}
-functions:
-  hello: {handler: handler.hello}
-  authorize: {handler: handler.authorize}
-api:
-  openapi: exported.json
-"""
-
 
 def specs(api: ApiConfig) -> list[RouteSpec]:
     cors = cors_policy(api.cors)
@@ -39,10 +27,12 @@ def without_descriptions(routes: list[RouteConfig]) -> list[RouteConfig]:
     return [route.model_copy(update={"description": ""}) for route in routes]
 
 
-async def test_export_then_import_gives_the_same_api(make_backend, serve, tmp_path: Path) -> None:
-    api = load_stack(APP, {}).config.api
+async def test_export_then_import_gives_the_same_api(
+    make_backend, serve, tmp_path: Path, openapi_app: Path, openapi_stack: str
+) -> None:
+    api = load_stack(openapi_app, {}).config.api
     items = await make_backend("items")
-    served = await serve(api=api, root=APP)
+    served = await serve(api=api, root=openapi_app)
     served.gateway.update(make_table(3, specs(api), {"items": [items]}))
     status, headers, body = await served.request("GET", "/_docs/openapi.json")
     assert status == 200
@@ -50,7 +40,8 @@ async def test_export_then_import_gives_the_same_api(make_backend, serve, tmp_pa
     document = json.loads(body)
     assert document["info"]["version"] == "3"
     (tmp_path / "exported.json").write_text(json.dumps(document))
-    (tmp_path / "stackyard.yml").write_text(STACK)
+    stack = openapi_stack.replace("openapi.yaml", "exported.json")
+    (tmp_path / "stackyard.yml").write_text(stack)
     again = load_stack(tmp_path, {})
     assert again.warnings == ()
     assert without_descriptions(again.config.api.routes) == without_descriptions(api.routes)
@@ -60,9 +51,9 @@ async def test_export_then_import_gives_the_same_api(make_backend, serve, tmp_pa
     assert again.config.api.key_source == api.key_source
 
 
-def test_document_shape() -> None:
-    api = load_stack(APP, {}).config.api
-    document = export_openapi(RouteTable(1, tuple(specs(api))), api, root=APP)
+def test_document_shape(openapi_app: Path) -> None:
+    api = load_stack(openapi_app, {}).config.api
+    document = export_openapi(RouteTable(1, tuple(specs(api))), api, root=openapi_app)
     paths = document["paths"]
     assert document["openapi"] == "3.0.3"
     proxy = paths["/api/{proxy+}"]["x-amazon-apigateway-any-method"]
