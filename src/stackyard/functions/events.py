@@ -290,10 +290,20 @@ def _query_pairs(query: str) -> list[tuple[str, str]]:
     return pairs
 
 
+_last_request_time: tuple[int, str] = (-1, "")
+
+
 def _request_time(moment: datetime) -> str:
-    """``12/Mar/2020:19:03:58 +0000`` (CLF, English month, UTC)."""
+    """``12/Mar/2020:19:03:58 +0000`` (CLF, English month, UTC); the text of the last second
+    is kept (requests of the same second share it)."""
+    global _last_request_time
+    second = int(moment.timestamp())
+    if _last_request_time[0] == second:
+        return _last_request_time[1]
     utc = moment.astimezone(UTC)
-    return f"{utc.day:02d}/{_MONTHS[utc.month - 1]}/{utc:%Y:%H:%M:%S} +0000"
+    text = f"{utc.day:02d}/{_MONTHS[utc.month - 1]}/{utc:%Y:%H:%M:%S} +0000"
+    _last_request_time = (second, text)
+    return text
 
 
 # -- responses ------------------------------------------------------------------------------------
@@ -379,10 +389,20 @@ def _mapping(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+_HEADER_NAMES: dict[str, bytes] = {}
+"""Header names seen valid (functions answer with the same few names again and again)."""
+
+
 def _header_name(name: str) -> bytes:
+    known = _HEADER_NAMES.get(name)
+    if known is not None:
+        return known
     if not name or any(c in name for c in "\r\n: \t") or not name.isascii():
         raise MalformedResponse(f"invalid header name {name!r}")
-    return name.encode("ascii")
+    if len(_HEADER_NAMES) >= 1024:
+        _HEADER_NAMES.clear()
+    encoded = _HEADER_NAMES[name] = name.encode("ascii")
+    return encoded
 
 
 def _header_value(value: Any) -> bytes:

@@ -218,27 +218,30 @@ class FunctionRuntime:
         tail: bool = False,
         traceparent: str | None = None,
         amzn_trace_id: str | None = None,
+        payload_is_json: bool = False,
     ) -> InvokeResult:
         """Invoke ``name`` synchronously.
 
         ``client_context`` is the base64 JSON of the Invoke API's ``X-Amz-Client-Context``.
         ``traceparent`` (W3C) or else ``amzn_trace_id`` (X-Ray ``Root=...;Parent=...``) is the
         caller's trace context (see :mod:`.tracing`); without one the invocation starts a trace.
-        Raises ``UnknownFunction``, ``InvalidPayload`` (not JSON), ``TooManyRequests``,
-        ``RuntimeStopped``; a function error is a result with ``function_error`` set.
+        ``payload_is_json``: the caller encoded the payload itself (the gateway's events), so it
+        is not parsed again to check it. Raises ``UnknownFunction``, ``InvalidPayload`` (not
+        JSON), ``TooManyRequests``, ``RuntimeStopped``; a function error is a result with
+        ``function_error`` set.
         Counts ``function_invocations_total``, ``function_errors_total``,
         ``function_throttles_total`` and ``function_duration_seconds`` when given metrics.
         """
         metrics = self.metrics
         if metrics is None:
             return await self._invoke(
-                name, payload, client_context, tail, traceparent, amzn_trace_id
+                name, payload, client_context, tail, traceparent, amzn_trace_id, payload_is_json
             )
         labels = {"function": name}
         started = time.perf_counter()
         try:
             result = await self._invoke(
-                name, payload, client_context, tail, traceparent, amzn_trace_id
+                name, payload, client_context, tail, traceparent, amzn_trace_id, payload_is_json
             )
         except TooManyRequests:
             metrics.count("function_throttles_total", labels)
@@ -257,11 +260,13 @@ class FunctionRuntime:
         tail: bool,
         traceparent: str | None,
         amzn_trace_id: str | None,
+        payload_is_json: bool = False,
     ) -> InvokeResult:
         pool = self._pool(name)
         if not self._running:
             raise RuntimeStopped("the function runtime is not running")
-        validate_payload(payload)
+        if not payload_is_json:
+            validate_payload(payload)
         loop = self._loop or asyncio.get_running_loop()
         span = InvocationSpan.begin(name, traceparent, amzn_trace_id, self.spans is not None)
         invocation = Invocation(

@@ -67,10 +67,16 @@ class FunctionInvoker(Protocol):
     """What the gateway needs of the function runtime.
 
     ``traceparent``: the W3C trace context of the call (its parent is the gateway's CLIENT
-    span), None when the gateway does not trace."""
+    span), None when the gateway does not trace. ``payload_is_json``: the payload is JSON the
+    caller encoded itself (the runtime need not parse it again to check it)."""
 
     async def invoke(
-        self, name: str, payload: bytes, *, traceparent: str | None = None
+        self,
+        name: str,
+        payload: bytes,
+        *,
+        traceparent: str | None = None,
+        payload_is_json: bool = False,
     ) -> InvocationResult: ...
 
 
@@ -148,10 +154,9 @@ class FunctionIntegration:
     ) -> int:
         """Invoke ``function`` and answer; returns the status answered."""
         try:
-            if traceparent is None:
-                result = await self._invoker.invoke(function, payload)
-            else:
-                result = await self._invoker.invoke(function, payload, traceparent=traceparent)
+            result = await self._invoker.invoke(
+                function, payload, traceparent=traceparent, payload_is_json=True
+            )
         except TooManyRequests:
             await _answer(send, 429, [_JSON], _TOO_MANY)
             return 429
