@@ -14,7 +14,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stackyard.config.api import MockConfig, ValidationConfig
+from stackyard.config.api import MockConfig, TransformConfig, ValidationConfig
 from stackyard.gateway import Gateway, RouteSpec
 from stackyard.gateway.errors import InvalidRoute
 from stackyard.gateway.policy import RoutePolicy
@@ -164,6 +164,25 @@ def test_bad_schemas_are_refused_when_the_table_is_compiled(body: Any, tmp_path:
     with pytest.raises(InvalidRoute):
         gateway.update(make_table(2, [validated(body=body)], {"a": []}))
     assert gateway.table is good
+
+
+@pytest.mark.parametrize("bad", ["template", "path"])
+async def test_a_refused_table_leaves_the_current_routes_compiled(
+    serve: Factory, make_backend: BackendFactory, tmp_path: Path, bad: str
+) -> None:
+    (tmp_path / "order.json").write_text(json.dumps(ORDER))
+    gw, backend = await setup(serve, make_backend, validated(body="order.json"), root=tmp_path)
+    if bad == "template":  # schemas compile, a template does not
+        refused = RouteSpec("/other", "a", policy=RoutePolicy(
+            validation=ValidationConfig(body=ORDER),
+            transform=TransformConfig.model_validate({"response": {"body": "#end"}})))  # fmt: skip
+    else:  # schemas and templates compile, the path template does not
+        refused = validated("/bad/{id", body=ORDER)
+    with pytest.raises(InvalidRoute):
+        gw.gateway.update(make_table(2, [refused], {"a": [backend]}))
+    (tmp_path / "order.json").unlink()  # the table in force compiled its schema already
+    status, body = await gw.json("POST", "/orders", json={"item": "x"})
+    assert status == 400 and body["error"]["code"] == "BadRequestBody"
 
 
 # -- fuzzing: any body, never a 5xx ---------------------------------------------------------

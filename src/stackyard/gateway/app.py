@@ -222,8 +222,8 @@ class Gateway:
                 pool = pools[key] = ServicePool(route.service, eps, chooser, self.detector)
             return RouteTarget(route, pool)
 
-        self.content.prepare(table.routes)  # schemas and templates; InvalidRoute if bad
         router = HostRouter(table.routes, prepare)
+        self.content.prepare(table.routes)  # schemas and templates; InvalidRoute if bad
         self._choosers = choosers
         return _Live(table, router)
 

@@ -284,18 +284,19 @@ class ContentPolicies:
 
     def prepare(self, routes: Iterable[RouteSpec]) -> None:
         """Compiles the routes' schemas and templates (raises InvalidRoute, naming the route,
-        for a bad one; nothing changes then)."""
+        for a bad one; nothing changes then: both are swapped in only when both compiled)."""
         routes = tuple(routes)
-        self.schemas.prepare(routes)
-        self.transforms.prepare(routes)
+        schemas = self.schemas.compile(routes)
+        transforms = self.transforms.compile(routes)
+        self.schemas.use(schemas)
+        self.transforms.use(transforms)
 
     def check(self, routes: Iterable[RouteSpec]) -> None:
         """Raises InvalidRoute if a route's schema or template would be refused by ``prepare``
         (for a deploy, before anything changes)."""
-        schemas, transforms = Schemas(self.schemas.root), Transforms()
         routes = tuple(routes)
-        schemas.prepare(routes)
-        transforms.prepare(routes)
+        self.schemas.compile(routes)
+        self.transforms.compile(routes)
 
     def configure(self, api: ApiConfig) -> None:
         self.cache.configure(api.cache)

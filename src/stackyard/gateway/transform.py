@@ -207,6 +207,17 @@ class Transforms:
 
     def prepare(self, routes: Iterable[RouteSpec]) -> None:
         """Compiles every route's transform (raises InvalidRoute and changes nothing on error)."""
+        self.use(self.compile(routes))
+
+    def use(self, compiled: dict[int, tuple[TransformConfig, CompiledTransform]]) -> None:
+        """Swaps in transforms made by :meth:`compile`."""
+        self._compiled = compiled
+
+    @staticmethod
+    def compile(
+        routes: Iterable[RouteSpec],
+    ) -> dict[int, tuple[TransformConfig, CompiledTransform]]:
+        """Every route's compiled transform; raises InvalidRoute for a bad one."""
         compiled: dict[int, tuple[TransformConfig, CompiledTransform]] = {}
         for route in routes:
             config = route.policy.transform
@@ -215,7 +226,7 @@ class Transforms:
                     compiled[id(config)] = (config, compile_transform(config, route))
                 except InvalidRoute as exc:
                     raise InvalidRoute(f"route {route.path}: {exc.message}") from exc
-        self._compiled = compiled
+        return compiled
 
     def get(self, config: TransformConfig) -> CompiledTransform:
         entry = self._compiled.get(id(config))

@@ -120,6 +120,16 @@ class Schemas:
 
     def prepare(self, routes: Iterable[RouteSpec]) -> None:
         """Compiles every route's validation (raises InvalidRoute and changes nothing on error)."""
+        self.use(self.compile(routes))
+
+    def use(self, compiled: dict[int, tuple[ValidationConfig, CompiledValidation]]) -> None:
+        """Swaps in validations made by :meth:`compile`."""
+        self._compiled = compiled
+
+    def compile(
+        self, routes: Iterable[RouteSpec]
+    ) -> dict[int, tuple[ValidationConfig, CompiledValidation]]:
+        """Every route's compiled validation (the current ones reused); raises InvalidRoute."""
         compiled: dict[int, tuple[ValidationConfig, CompiledValidation]] = {}
         for route in routes:
             config = route.policy.validation
@@ -131,7 +141,7 @@ class Schemas:
                     except InvalidRoute as exc:
                         raise InvalidRoute(f"route {route.path}: {exc.message}") from exc
                 compiled[id(config)] = entry
-        self._compiled = compiled
+        return compiled
 
     def get(self, config: ValidationConfig) -> CompiledValidation:
         entry = self._compiled.get(id(config))
