@@ -11,8 +11,8 @@ NOTICE); no CDN.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from functools import cache
 from importlib import resources
 
 from ..asgi import ASGIApp, Receive, Scope, Send
@@ -61,10 +61,16 @@ _ASSETS = {
 }
 
 
-@cache
-def asset(name: str) -> bytes:
-    """A vendored Swagger UI file (read once)."""
-    return resources.files("stackyard.gateway").joinpath(_STATIC, name).read_bytes()
+_loaded: dict[str, bytes] = {}
+
+
+async def asset(name: str) -> bytes:
+    """A vendored Swagger UI file (read once, on a thread: the bundle is over 1 MB)."""
+    data = _loaded.get(name)
+    if data is None:
+        path = resources.files("stackyard.gateway").joinpath(_STATIC, name)
+        data = _loaded[name] = await asyncio.to_thread(path.read_bytes)
+    return data
 
 
 class ApiDocs:
@@ -89,7 +95,7 @@ class ApiDocs:
             body, content_type, cache_control = self.document(), b"application/json", b"no-cache"
         elif rest in _ASSETS:
             name, content_type = _ASSETS[rest]
-            body, cache_control = asset(name), b"public, max-age=86400"
+            body, cache_control = await asset(name), b"public, max-age=86400"
         else:
             raise NoRoute()
         if scope["method"] not in ("GET", "HEAD"):
