@@ -13,8 +13,8 @@ key), so re-sent spans and spans arriving in any order update the same row:
   the provisional rows of its two spans.
 
 A call is an error when the child span, or its CLIENT parent, carries an ``error`` tag.
-:func:`record_calls` runs on the span store's writer thread after each batch is inserted (one
-read of the batch's traces, links worked out in memory, three ``executemany`` writes);
+:func:`record_calls` runs in the span store's writer process for each batch (one read of the
+batch's traces, links worked out in memory, three ``executemany`` writes);
 ``/api/v2/dependencies`` is then a GROUP BY over the time window.
 """
 
@@ -149,7 +149,7 @@ def _stored_order(node: Node) -> tuple[str, str]:
 
 
 def record_calls(conn: sqlite3.Connection, nodes: list[Node]) -> None:
-    """Update the calls touched by a batch of spans (writer thread, inside its transaction,
+    """Update the calls touched by a batch of spans (span writer, inside its transaction,
     before or after the batch is inserted).
 
     One query reads the spans already stored in the batch's traces; the links are then worked

@@ -5,7 +5,7 @@
 Metric rollups are kept per resolution: ``metric_ages`` = ages (seconds) of the 10 s, 1 min
 and 1 h rollups (default 1 day, 15 days, 455 days, as CloudWatch keeps them); alarm history
 follows ``max_age``.
-The helpers here delete in chunks of ``CHUNK`` rows so the writer thread is never held for long;
+The helpers here delete in chunks of ``CHUNK`` rows so a store's writer is never held for long;
 callers loop until a helper returns less than a full chunk.
 """
 
