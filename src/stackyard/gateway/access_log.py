@@ -11,7 +11,7 @@ record to an optional ``forward`` callable (the node sends it to the central log
 
 Record fields: ``time`` (ISO 8601 UTC), ``method``, ``path``, ``query``, ``route`` (the matched
 template, or null), ``status``, ``duration_ms``, ``bytes`` (response body bytes sent),
-``correlation_id``, ``trace_id`` (when traced), ``client``, ``user_agent``, ``api_key`` (the
+``correlation_id``, ``trace_id`` and ``span_id`` (the gateway's span, when traced), ``client``, ``user_agent``, ``api_key`` (the
 key's name), ``principal`` (the authorizer's principal id), ``integration`` (``service:NAME``,
 ``function:NAME`` or ``mock``).
 """
@@ -101,6 +101,7 @@ def access_record(scope: Scope, status: int, size: int, duration_ms: float) -> d
         "bytes": size,
         "correlation_id": state.get("correlation_id"),
         "trace_id": getattr(trace, "trace_id", None),
+        "span_id": getattr(trace, "span_id", None),
         "client": str(client[0]) if client else None,
         "user_agent": user_agent,
         "api_key": getattr(key, "name", None),
