@@ -21,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from .asgi import ASGIApp
 from .config import LoadedStack, StackConfig
 from .config.api import CorsConfig, RouteConfig, StageConfig
 from .config.models import HttpEventConfig
@@ -34,6 +35,7 @@ from .gateway.policy import NO_POLICY, RoutePolicy
 from .gateway.table import RouteSpec, RouteTable
 from .registry import DnsServer, Registry
 from .serving import AsgiServer
+from .storage.dispatch import AwsDispatch
 from .supervisor import LogWriter, Supervisor
 from .telemetry import Telemetry
 from .telemetry.instruments import MetricsRecorder
@@ -301,8 +303,12 @@ class Node:
         )
         self.telemetry.add_collector(self._publish_gauges)
         self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)
+        # AWS APIs on the control port, by service name ("dynamodb", "s3"): see storage.dispatch
+        self.aws_services: dict[str, ASGIApp] = {}
         self.control_server = AsgiServer(
-            create_control_app(self), settings.host, settings.control_port
+            AwsDispatch(create_control_app(self), self.aws_services),
+            settings.host,
+            settings.control_port,
         )
         self.started_at = time.time()
         self._started = False
