@@ -1,17 +1,21 @@
 """One worker: a runtime process, its own Runtime API listener, and what happens to an invocation.
 
 A worker is a process group (``start_new_session``) running the Python bootstrap or a
-``provided`` executable, plus the :class:`RuntimeApiServer` it alone talks to. The worker turns
-every way an invocation can end into an :class:`Outcome`:
+``provided`` executable, plus the :class:`RuntimeApiServer` it alone talks to (over HTTP, and
+for the Python bootstrap over the private channel of ``channel.py``: a socket pair whose other
+end the process inherits). The worker turns every way an invocation can end into an
+:class:`Outcome`:
 
 - the runtime posted a response or an error (the usual, fast path: no timers beyond one);
 - the timeout passed → the group is SIGKILLed, ``Sandbox.Timedout`` /
   ``RequestId: <id> Error: Task timed out after N.NN seconds``;
 - the process exited (crash, ``os._exit``, out of memory) → ``Runtime.ExitError`` /
   ``RequestId: <id> Error: Runtime exited with error: signal: killed`` (or ``exit status N``);
-- the runtime reported an init error → that error document.
+- the runtime reported an init error → that error document;
+- the runtime broke the channel's frame format, or closed its end and did not exit → the group
+  is SIGKILLed, ``Runtime.ExitError`` (``signal: killed``), the reason in the function's log.
 
-stdout/stderr are pumped into the function's log (:class:`~stackyard.supervisor.LogWriter`,
+stdout/stderr are pumped into the function's log (:class:`~stackyard.functions.logs.FunctionLogs`,
 service = function name, instance = worker id) together with Lambda's ``START``/``END``/
 ``REPORT`` lines; the lines of the running invocation are kept for ``LogType=Tail``.
 """
