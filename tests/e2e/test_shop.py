@@ -236,3 +236,24 @@ def test_one_trace_per_request_across_services_and_the_trace_commands(shop: Node
         capture_output=True, text=True, timeout=30, check=True, env={**env, "COLUMNS": "200"},
     ).stdout  # fmt: skip
     assert trace_id in out
+
+
+def test_partners_need_a_key_and_a_valid_order(shop: NodeProcess) -> None:
+    url = f"{shop.gateway_url}/partner/orders"
+    status, _, body = request(url)
+    assert status == 403 and json.loads(body)["error"]["code"] == "Forbidden"
+
+    status, _, body = request(
+        f"{shop.control_url}/_stackyard/api/keys", "POST", {"name": "acme", "plan": "partners"}
+    )
+    assert status == 201, body
+    key = {"x-api-key": json.loads(body)["key"]}
+    status, _, body = request(url, "POST", {"item_id": 1}, key)
+    assert status == 400 and json.loads(body)["error"]["code"] == "BadRequestBody"
+    status, _, body = request(url, "POST", {"item_id": "2", "quantity": 1}, key)
+    assert status in (200, 201), body
+    order = json.loads(body)
+    status, _, body = request(url, headers=key)
+    assert status == 200 and order["id"] in {o["id"] for o in json.loads(body)["orders"]}
+    status, _, body = request(f"{shop.control_url}/_stackyard/api/keys/acme/usage")
+    assert status == 200 and json.loads(body)["quota"]["used"] >= 2, body
