@@ -39,7 +39,7 @@ repeated ``--cold-samples`` times, median shown. serverless-offline spawns the h
 process on that first request. A ``serverless.yml`` function on Stackyard always gets one warm
 worker started with the node (the first request is then warm: shown in its own row), so for the
 cold figure Stackyard runs the same handler from a scratch ``stackyard.yml`` with ``warm: 0``:
-the first request starts the worker (process spawn, bootstrap, import, Runtime API handshake).
+the first request starts the worker (process spawn, bootstrap, import, first frame to the node).
 The tools' own logs of that first invocation are shown beside (Stackyard's ``REPORT`` line:
 ``Init Duration`` + ``Duration``; serverless-offline's ``Duration``). The direct floor is a new
 ``python -c 'import handler; handler.hello(...)'`` process.
