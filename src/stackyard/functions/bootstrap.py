@@ -351,6 +351,67 @@ class _InitError(Exception):
         self.error_type = error_type
 
 
+class _RequestIds:
+    """A ``logging`` filter that puts the current invocation's id on every record."""
+
+    current = ""
+
+    def filter(self, record: Any) -> bool:
+        record.aws_request_id = self.current
+        return True
+
+
+def _lambda_logging(env: os._Environ[str]) -> _RequestIds:
+    """Lambda's logging set-up for code that uses ``logging`` (only then: importing it costs a
+    cold start ≈ 6 ms): a root handler on stdout writing
+    ``[LEVEL]\t<UTC time>Z\t<request id>\t<message>``, or one JSON object per record with
+    ``AWS_LAMBDA_LOG_FORMAT=JSON``; the root level from ``AWS_LAMBDA_LOG_LEVEL`` (default
+    WARNING, as on Lambda, where ``logger.setLevel("INFO")`` is the usual first line)."""
+    import logging
+
+    ids = _RequestIds()
+    handler = logging.StreamHandler(sys.stdout)
+    formatter: logging.Formatter
+    if env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
+        formatter = _json_formatter_class()()
+    else:
+        formatter = logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.addFilter(ids)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = env.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    root.setLevel(level if level in logging.getLevelNamesMapping() else logging.WARNING)
+    return ids
+
+
+def _json_formatter_class() -> type[Any]:
+    """The JSON formatter's class (defined on first use, like the ``logging`` import)."""
+    import logging
+
+    class JsonFormatter(logging.Formatter):
+        """Lambda's JSON log format: timestamp, level, message, logger, requestId."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            document = {
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                + f".{int(record.msecs):03d}Z",
+                "level": record.levelname,
+                "message": record.getMessage(),
+                "logger": record.name,
+                "requestId": getattr(record, "aws_request_id", ""),
+            }
+            if record.exc_info:
+                document["stackTrace"] = self.formatException(record.exc_info)
+            return json.dumps(document, default=str)
+
+    return JsonFormatter
+
+
 def main() -> None:
     env = os.environ
     fd = env.pop(channel.FD_ENV, "")
@@ -375,9 +436,12 @@ def main() -> None:
         client.init_error(_error_document(exc))
         sys.exit(1)
     flush = sys.stdout.flush
+    request_ids = _lambda_logging(env) if "logging" in sys.modules else None
     while True:
         request_id, deadline_ms, arn, trace, client_context, identity, body = client.next()
         context = LambdaContext(request_id, deadline_ms, arn, client_context, identity)
+        if request_ids is not None:
+            request_ids.current = request_id
         if trace:
             env["_X_AMZN_TRACE_ID"] = trace
         try:
