@@ -93,3 +93,32 @@ async def test_pending_event_survives_a_restart(serve: Factory, tmp_path: Path) 
     again = await serve({"rec": recorder(tmp_path)}, data_dir=data)
     assert await wait_for(lambda: records(tmp_path / "records")) == [{"delay": 1}]
     await wait_for(lambda: again.runtime.dispatcher.pending == 0)
+
+
+async def test_events_older_than_the_maximum_age_are_not_delivered(
+    serve: Factory, tmp_path: Path
+) -> None:
+    """An event accepted 7 hours ago (a node that was down) goes to the dead letters unrun;
+    redriving it makes it a new event, which is delivered."""
+    import time
+    import uuid
+
+    from stackyard.functions.events_store import StoredEvent
+
+    served = await serve({"rec": recorder(tmp_path)})
+    runtime = served.runtime
+    now = time.time()
+    old = StoredEvent(str(uuid.uuid4()), "rec", b'{"n": "old"}', 0, now, now - 7 * 3600)
+    await runtime.store.put(old)
+    runtime.dispatcher.requeue(old)
+    letters = (
+        await wait_for(lambda: runtime.dispatcher.pending == 0) and await runtime.dead_letters()
+    )
+    assert [(d.id, d.function) for d in letters] == [(old.id, "rec")]
+    assert letters[0].error.startswith("EventAgeExceeded: 252")
+    assert letters[0].error.endswith("s old, the maximum is 21600 s")
+    assert records(tmp_path / "records") == []
+
+    await runtime.redrive(old.id)
+    assert await wait_for(lambda: records(tmp_path / "records")) == [{"n": "old"}]
+    assert await runtime.dead_letters() == []

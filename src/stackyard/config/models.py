@@ -176,6 +176,9 @@ class FunctionConfig(_Model):
     concurrency: int = Field(default=10, ge=1, le=1000)
     warm: int = Field(default=1, ge=0, le=1000)
     retries: int = Field(default=2, ge=0, le=2, description="retries of async invocations")
+    max_event_age: Seconds = Field(
+        default=21600.0, ge=60, le=21600, description="async events older than this are dropped"
+    )
     env: dict[str, str] = Field(default_factory=dict)
     events: list[FunctionEventConfig] = Field(default_factory=list)
 

@@ -45,6 +45,7 @@ _FUNCTION_KEYS = {
     "description",
     "reservedConcurrency",
     "maximumRetryAttempts",
+    "maximumEventAge",
 }
 _TOP_KEYS = {
     "service",
@@ -309,6 +310,8 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
                 for e in spec.get("events") or []
             ],
         }
+        if "maximumEventAge" in spec:
+            function["max_event_age"] = spec["maximumEventAge"]
         if "maximumRetryAttempts" in spec:
             function["retries"] = spec["maximumRetryAttempts"]
         if "reservedConcurrency" in spec:

@@ -5,8 +5,11 @@ table (loaded at start, so events accepted before a restart are delivered after 
 event is invoked through the runtime; on success its row is deleted; on a function error it is
 retried after ``retry_delays[attempt]`` (AWS: about 1 and 2 minutes, 2 retries) and then moved
 to the dead letters. A throttled delivery (``TooManyRequests``) is retried after
-``throttle_delay`` without counting as an attempt, as Lambda does. Nothing is deleted before a
-delivery succeeded or the event is safely in the dead-letter table: at least once, nothing lost.
+``throttle_delay`` without counting as an attempt, as Lambda does. An event older than its
+function's maximum event age (Lambda's ``MaximumEventAgeInSeconds``, 6 hours by default) is
+not attempted again: it goes to the dead letters with the reason ``EventAgeExceeded``.
+Nothing is deleted before a delivery succeeded or the event is safely in the dead-letter
+table: at least once, nothing lost.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ Deliver = Callable[[str, bytes], Awaitable[str | None]]
 """Invoke a function synchronously; returns the function error text, or None on success."""
 
 MAX_PARALLEL = 64
+DEFAULT_MAX_AGE = 6 * 3600.0
+"""Lambda's default ``MaximumEventAgeInSeconds``."""
 
 
 class AsyncDispatcher:
@@ -41,11 +46,13 @@ class AsyncDispatcher:
         retry_delays: Sequence[float] = (60.0, 120.0),
         throttle_delay: float = 1.0,
         max_retries: Mapping[str, int] | None = None,
+        max_age: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.deliver = deliver
         self.retry_delays = tuple(retry_delays)
         self.max_retries = dict(max_retries or {})
+        self.max_age = dict(max_age or {})
         self.throttle_delay = throttle_delay
         self._heap: list[tuple[float, str]] = []
         self._events: dict[str, StoredEvent] = {}
@@ -124,6 +131,12 @@ class AsyncDispatcher:
             self._slots.release()
 
     async def _attempt(self, event: StoredEvent) -> None:
+        age = time.time() - event.created
+        max_age = self.max_age.get(event.function, DEFAULT_MAX_AGE)
+        if age > max_age:
+            reason = f"EventAgeExceeded: {age:.0f} s old, the maximum is {max_age:.0f} s"
+            await self._bury(event, event.attempts, reason)
+            return
         try:
             error = await self.deliver(event.function, event.payload)
         except UnknownFunction as exc:

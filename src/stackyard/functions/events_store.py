@@ -152,7 +152,8 @@ class EventStore:
         return [DeadLetter(r[0], r[1], bytes(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
 
     async def redrive(self, dead_letter_id: str) -> StoredEvent:
-        """Move a dead letter back to the events, due now with no attempts."""
+        """Move a dead letter back to the events, due now with no attempts (a new event: its
+        age counts from now)."""
 
         def redrive() -> StoredEvent:
             with self._conn:
@@ -162,7 +163,8 @@ class EventStore:
                 ).fetchone()
                 if row is None:
                     raise UnknownDeadLetter(f"no dead letter with id {dead_letter_id!r}")
-                event = StoredEvent(row[0], row[1], bytes(row[2]), 0, time.time(), row[3])
+                now = time.time()
+                event = StoredEvent(row[0], row[1], bytes(row[2]), 0, now, now)
                 self._conn.execute("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,))
                 self._insert(event)
             return event

@@ -114,6 +114,7 @@ class FunctionRuntime:
             self._deliver,
             retry_delays=retry_delays,
             max_retries={name: fn.retries for name, fn in self.functions.items()},
+            max_age={name: fn.max_event_age for name, fn in self.functions.items()},
         )
         self._queue_timeout = queue_timeout
         self._max_queued = max_queued
@@ -166,6 +167,7 @@ class FunctionRuntime:
         self.functions = wanted
         self.pools = {name: fresh.get(name) or self.pools[name] for name in wanted}
         self.dispatcher.max_retries = {name: fn.retries for name, fn in wanted.items()}
+        self.dispatcher.max_age = {name: fn.max_event_age for name, fn in wanted.items()}
         await self.scheduler.stop()
         self.scheduler = Scheduler(self._targets(), self._fire, self._clock)
         if self._running:
