@@ -157,3 +157,62 @@ async def test_gateway_to_function_is_one_trace(serve: Factory) -> None:
     finally:
         await server.stop()
         await gateway.stop()
+
+
+async def test_async_invocations_continue_the_callers_trace(serve: Factory) -> None:
+    """An ``Event`` invocation keeps the caller's context with the stored event: its delivery
+    is a span of the caller's trace (W3C and X-Ray headers alike)."""
+    import asyncio
+
+    spans = SpanList()
+    served = await serve({"tracefn": fn("handlers.trace")}, spans=spans)
+    xray_trace = "6a1b2c3d4e5f60718293a4b5c6d7e8f9"
+    headers = [
+        {"traceparent": f"00-{TRACE}-{PARENT}-01"},
+        {"X-Amzn-Trace-Id": f"Root=1-{xray_trace[:8]}-{xray_trace[8:]};Parent={PARENT};Sampled=1"},
+    ]
+    async with aiohttp.ClientSession() as session:
+        for extra in headers:
+            async with session.post(
+                f"{served.url}/2015-03-31/functions/tracefn/invocations",
+                data=b"{}",
+                headers={"X-Amz-Invocation-Type": "Event", **extra},
+            ) as resp:
+                assert resp.status == 202
+    for _ in range(200):
+        if len(spans.spans) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted((s.trace_id, s.parent_id) for s in spans.spans) == sorted(
+        [(TRACE, PARENT), (xray_trace, PARENT)]
+    )
+
+
+async def test_an_event_store_without_trace_contexts_is_upgraded(
+    serve: Factory, tmp_path: Any
+) -> None:
+    """Events accepted by a node whose store had no trace column are still delivered."""
+    import asyncio
+    import sqlite3
+    import time
+
+    data = tmp_path / "old"
+    data.mkdir()
+    db = sqlite3.connect(data / "functions.sqlite3")
+    db.executescript(
+        "CREATE TABLE events (id TEXT PRIMARY KEY, function TEXT NOT NULL, payload BLOB NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0, next_attempt REAL NOT NULL, created REAL NOT NULL,"
+        " last_error TEXT);"
+    )
+    now = time.time()
+    db.execute("INSERT INTO events VALUES ('e1', 'tracefn', ?, 0, ?, ?, NULL)", (b"{}", now, now))
+    db.commit()
+    db.close()
+    spans = SpanList()
+    served = await serve({"tracefn": fn("handlers.trace")}, spans=spans, data_dir=data)
+    for _ in range(200):
+        if spans.spans and served.runtime.dispatcher.pending == 0:
+            break
+        await asyncio.sleep(0.05)
+    [span] = spans.spans
+    assert span.parent_id is None  # no context was kept: a trace of its own

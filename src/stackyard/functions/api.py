@@ -99,7 +99,12 @@ def lambda_routes(runtime: FunctionRuntime) -> list[BaseRoute]:
                         f"Request must be smaller than {ASYNC_PAYLOAD_LIMIT} bytes for the "
                         "InvokeAsync operation"
                     )
-                request_id = await runtime.invoke_async(name, payload)
+                request_id = await runtime.invoke_async(
+                    name,
+                    payload,
+                    traceparent=request.headers.get("traceparent"),
+                    amzn_trace_id=request.headers.get("x-amzn-trace-id"),
+                )
                 return Response(status_code=202, headers={"x-amzn-RequestId": request_id})
             if kind == "DryRun":
                 return Response(status_code=204)

@@ -27,8 +27,9 @@ from .events_store import EventStore, StoredEvent
 
 logger = logging.getLogger(__name__)
 
-Deliver = Callable[[str, bytes], Awaitable[str | None]]
-"""Invoke a function synchronously; returns the function error text, or None on success."""
+Deliver = Callable[[str, bytes, str | None], Awaitable[str | None]]
+"""Invoke a function synchronously (name, payload, the caller's trace context); returns the
+function error text, or None on success."""
 
 MAX_PARALLEL = 64
 DEFAULT_MAX_AGE = 6 * 3600.0
@@ -78,10 +79,11 @@ class AsyncDispatcher:
             task.cancel()
         await asyncio.gather(*list(self._deliveries), return_exceptions=True)
 
-    async def enqueue(self, function: str, payload: bytes) -> str:
-        """Persist a new event, then schedule it; returns its request id."""
+    async def enqueue(self, function: str, payload: bytes, trace: str | None = None) -> str:
+        """Persist a new event, then schedule it; returns its request id. ``trace``: the
+        caller's trace context, which the delivery continues (however late it comes)."""
         now = time.time()
-        event = StoredEvent(str(uuid.uuid4()), function, payload, 0, now, now)
+        event = StoredEvent(str(uuid.uuid4()), function, payload, 0, now, now, trace)
         await self.store.put(event)
         self._schedule(event)
         return event.id
@@ -138,7 +140,7 @@ class AsyncDispatcher:
             await self._bury(event, event.attempts, reason)
             return
         try:
-            error = await self.deliver(event.function, event.payload)
+            error = await self.deliver(event.function, event.payload, event.trace)
         except UnknownFunction as exc:
             await self._bury(event, event.attempts, str(exc))
             return
@@ -163,7 +165,9 @@ class AsyncDispatcher:
         self._retry_later(event, attempts, due)
 
     def _retry_later(self, event: StoredEvent, attempts: int, due: float) -> None:
-        updated = StoredEvent(event.id, event.function, event.payload, attempts, due, event.created)
+        updated = StoredEvent(
+            event.id, event.function, event.payload, attempts, due, event.created, event.trace
+        )
         self._schedule(updated)
 
     async def _bury(self, event: StoredEvent, attempts: int, error: str) -> None:

@@ -59,6 +59,8 @@ class StoredEvent:
     attempts: int
     next_attempt: float
     created: float
+    trace: str | None = None
+    """The caller's trace context: a ``traceparent`` value, or an ``X-Amzn-Trace-Id`` one."""
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,11 @@ class EventStore:
         """Every event not yet delivered, in due order."""
         rows = await self._run(
             lambda: self._conn.execute(
-                "SELECT id, function, payload, attempts, next_attempt, created FROM events"
+                "SELECT id, function, payload, attempts, next_attempt, created, trace FROM events"
                 " ORDER BY next_attempt"
             ).fetchall()
         )
-        return [StoredEvent(r[0], r[1], bytes(r[2]), r[3], r[4], r[5]) for r in rows]
+        return [StoredEvent(r[0], r[1], bytes(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
 
     async def delete(self, event_id: str) -> None:
         await self._write("DELETE FROM events WHERE id = ?", (event_id,))
@@ -201,6 +203,9 @@ class EventStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        if "trace" not in columns:  # a store made before events kept their trace context
+            self._db.execute("ALTER TABLE events ADD COLUMN trace TEXT")
         self._db.isolation_level = "DEFERRED"
 
     def _disconnect(self) -> None:
@@ -210,8 +215,9 @@ class EventStore:
 
     def _insert(self, event: StoredEvent) -> None:
         self._conn.execute(
-            "INSERT OR REPLACE INTO events (id, function, payload, attempts, next_attempt, created)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO events"
+            " (id, function, payload, attempts, next_attempt, created, trace)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 event.id,
                 event.function,
@@ -219,6 +225,7 @@ class EventStore:
                 event.attempts,
                 event.next_attempt,
                 event.created,
+                event.trace,
             ),
         )
 

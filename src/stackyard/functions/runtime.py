@@ -300,16 +300,29 @@ class FunctionRuntime:
             result.duration_ms,
         )
 
-    async def invoke_async(self, name: str, payload: bytes) -> str:
-        """Accept an ``Event`` invocation: persisted before this returns its request id."""
+    async def invoke_async(
+        self,
+        name: str,
+        payload: bytes,
+        *,
+        traceparent: str | None = None,
+        amzn_trace_id: str | None = None,
+    ) -> str:
+        """Accept an ``Event`` invocation: persisted before this returns its request id. The
+        caller's trace context (as for :meth:`invoke`) is kept with the event, so its delivery
+        — and each retry — is a span of the caller's trace."""
         self._pool(name)
         if not self._running:
             raise RuntimeStopped("the function runtime is not running")
         validate_payload(payload)
-        return await self.dispatcher.enqueue(name, payload or b"{}")
+        trace = traceparent or amzn_trace_id or None
+        return await self.dispatcher.enqueue(name, payload or b"{}", trace)
 
-    async def _deliver(self, name: str, payload: bytes) -> str | None:
-        result = await self.invoke(name, payload)
+    async def _deliver(self, name: str, payload: bytes, trace: str | None) -> str | None:
+        if trace is not None and trace.lstrip().startswith("Root="):
+            result = await self.invoke(name, payload, amzn_trace_id=trace)
+        else:
+            result = await self.invoke(name, payload, traceparent=trace)
         if result.function_error is None:
             return None
         return result.payload.decode("utf-8", "replace")
