@@ -9,7 +9,7 @@ import pytest
 from stackyard.config import ConfigError
 from stackyard.config.serverless import parse_serverless
 from stackyard.gateway.policy import NO_POLICY
-from stackyard.node import function_routes
+from stackyard.routes import function_routes
 
 DOC = """\
 service: keyed

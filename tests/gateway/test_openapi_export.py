@@ -13,7 +13,7 @@ from stackyard.config.api import ApiConfig, MockConfig, RouteConfig
 from stackyard.gateway import RouteSpec
 from stackyard.gateway.openapi import export_openapi
 from stackyard.gateway.table import RouteTable
-from stackyard.node import api_route, cors_policy
+from stackyard.routes import api_route, cors_policy
 
 from .conftest import make_table
 
