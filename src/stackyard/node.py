@@ -31,6 +31,7 @@ from .gateway.errors import InvalidRoute
 from .registry import DnsServer, Registry
 from .routes import route_table
 from .serving import AsgiServer
+from .storage.buckets import Buckets
 from .storage.dispatch import AwsDispatch
 from .supervisor import LogWriter, Supervisor
 from .telemetry import Telemetry
@@ -137,6 +138,8 @@ class Node:
         self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)
         # AWS APIs on the control port, by service name ("dynamodb", "s3"): see storage.dispatch
         self.aws_services: dict[str, ASGIApp] = {}
+        self.buckets = Buckets(data_dir, region=settings.region, declared=stack.config.buckets)
+        self.aws_services["s3"] = self.buckets.app
         self.control_server = AsgiServer(
             AwsDispatch(create_control_app(self), self.aws_services),
             settings.host,
@@ -171,6 +174,7 @@ class Node:
             (self.dns.start, self.dns.stop),
             (self.access_log.start, self.access_log.stop),
             (self.gateway.start, self.gateway.stop),
+            (self.buckets.start, self.buckets.stop),
             (self.functions.start, self.functions.stop),
             (self._start_publisher, self._stop_publisher),
             (self.control_server.start, self.control_server.stop),

@@ -206,6 +206,15 @@ class TracingConfig(_Model):
     sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
+BUCKET_NAME_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"  # S3's bucket naming rules
+
+
+class BucketConfig(_Model):
+    """A bucket the node creates at ``up`` (and keeps, with its objects, across restarts)."""
+
+    region: str | None = Field(default=None, description="LocationConstraint; the node's region")
+
+
 ALARM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 _STATISTIC_ALIASES = {
     "Sum": "sum",
@@ -282,6 +291,7 @@ class StackConfig(_Model):
     api: ApiConfig = Field(default_factory=ApiConfig)
     alarms: dict[str, AlarmConfig] = Field(default_factory=dict)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    buckets: dict[str, BucketConfig] = Field(default_factory=dict)
 
     @field_validator("services")
     @classmethod
@@ -299,6 +309,18 @@ class StackConfig(_Model):
         for name in value:
             if not re.match(FUNCTION_NAME_PATTERN, name):
                 raise ValueError(f"function name {name!r}: letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("buckets", mode="before")
+    @classmethod
+    def _bucket_names(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for name in value:
+                if not isinstance(name, str) or not re.match(BUCKET_NAME_PATTERN, name):
+                    raise ValueError(
+                        f"bucket name {name!r}: 3-63 lowercase letters, digits, '.' and '-'"
+                    )
+            return {name: {} if settings is None else settings for name, settings in value.items()}
         return value
 
     @field_validator("alarms")

@@ -1,0 +1,131 @@
+"""SigV4 query authentication: the signature of a presigned URL, checked.
+
+A presigned URL carries ``X-Amz-Algorithm=AWS4-HMAC-SHA256``, ``X-Amz-Credential=<key>/<date>/
+<region>/s3/aws4_request``, ``X-Amz-Date``, ``X-Amz-Expires``, ``X-Amz-SignedHeaders`` and
+``X-Amz-Signature``. The signature is recomputed as AWS documents it (canonical request →
+string to sign → HMAC chain of the secret over date, region, service, ``aws4_request``) with the
+one secret the node gives every service and function (``AWS_SECRET_ACCESS_KEY``, ``stackyard``),
+whatever the access key id. The payload of a presigned request is ``UNSIGNED-PAYLOAD``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from urllib.parse import quote, unquote
+
+from .errors import AccessDenied, InvalidArgument, SignatureDoesNotMatch
+
+MAX_EXPIRES = 7 * 24 * 3600
+
+
+def is_presigned(query: Mapping[str, str]) -> bool:
+    return "X-Amz-Signature" in query
+
+
+def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in raw_query.split("&"):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        pairs.append((unquote(name), unquote(value)))
+    return pairs
+
+
+def _encode(text: str) -> str:
+    return quote(text, safe="-_.~")
+
+
+def canonical_request(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    signed_headers: list[str],
+    payload_hash: str,
+) -> str:
+    query = sorted(
+        (_encode(name), _encode(value))
+        for name, value in _query_pairs(raw_query)
+        if name != "X-Amz-Signature"
+    )
+    canonical_query = "&".join(f"{name}={value}" for name, value in query)
+    canonical_headers = "".join(
+        f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed_headers
+    )
+    return "\n".join(
+        [
+            method,
+            raw_path or "/",
+            canonical_query,
+            canonical_headers,
+            ";".join(signed_headers),
+            payload_hash,
+        ]
+    )
+
+
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    key = ("AWS4" + secret).encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def verify_presigned(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    secret: str,
+    now: float | None = None,
+) -> None:
+    """Raise AccessDenied (expired), SignatureDoesNotMatch or InvalidArgument."""
+    if query.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256":
+        raise InvalidArgument("Only AWS4-HMAC-SHA256 is supported", ArgumentName="X-Amz-Algorithm")
+    credential = query.get("X-Amz-Credential", "").split("/")
+    if len(credential) != 5 or credential[4] != "aws4_request":
+        raise InvalidArgument("Invalid credential", ArgumentName="X-Amz-Credential")
+    _, date, region, service, _ = credential
+    amz_date = query.get("X-Amz-Date", "")
+    try:
+        signed_at = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+        expires = int(query.get("X-Amz-Expires", ""))
+    except ValueError:
+        raise InvalidArgument("X-Amz-Date or X-Amz-Expires is not valid") from None
+    if not 1 <= expires <= MAX_EXPIRES:
+        raise InvalidArgument(
+            "X-Amz-Expires must be between 1 and 604800 seconds", ArgumentName="X-Amz-Expires"
+        )
+    current = time.time() if now is None else now
+    if current > signed_at + expires:
+        raise AccessDenied(
+            "Request has expired",
+            **{
+                "X-Amz-Expires": str(expires),
+                "Expires": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(signed_at + expires)),
+                "ServerTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(current)),
+            },
+        )
+    signed_headers = [h for h in query.get("X-Amz-SignedHeaders", "host").lower().split(";") if h]
+    payload_hash = query.get("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+    request = canonical_request(method, raw_path, raw_query, headers, signed_headers, payload_hash)
+    string_to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            amz_date,
+            f"{date}/{region}/{service}/aws4_request",
+            hashlib.sha256(request.encode()).hexdigest(),
+        ]
+    )
+    key = signing_key(secret, date, region, service)
+    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, query.get("X-Amz-Signature", "")):
+        raise SignatureDoesNotMatch(
+            AWSAccessKeyId=credential[0], StringToSign=string_to_sign, CanonicalRequest=request
+        )
