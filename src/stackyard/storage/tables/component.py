@@ -1,0 +1,145 @@
+"""The tables component: the engine on its worker thread, the API app, declared tables, TTL.
+
+``Tables(data_dir)`` keeps ``tables.sqlite3`` in the data dir. ``start`` opens the store,
+creates the tables declared in ``stackyard.yml`` that do not exist yet (existing ones keep their
+items; a changed declaration is reported, not applied, except the TTL attribute) and starts the
+TTL sweeper; ``stop`` ends the sweeper and closes the store. Every engine call runs on one
+thread (``ThreadPoolExecutor(max_workers=1)``), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .api import DynamoDbApp
+from .engine import Engine
+from .errors import UnknownOperation
+from .reads import Reads
+from .schema import TableSchema
+from .sqlite import SqliteTableStore
+from .writes import Writes
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Tables:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        declared: Mapping[str, dict[str, Any]] | None = None,
+        region: str = "us-east-1",
+        ttl_interval: float = 30.0,
+    ) -> None:
+        self.engine = Engine(SqliteTableStore(data_dir / "tables.sqlite3"), region)
+        self.declared = dict(declared or {})
+        self.ttl_interval = ttl_interval
+        self.app = DynamoDbApp(self.call)
+        self._executor: ThreadPoolExecutor | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        reads, writes = Reads(self.engine), Writes(self.engine)
+        engine = self.engine
+        self.operations: dict[str, Handler] = {
+            "CreateTable": engine.create_table,
+            "DescribeTable": engine.describe_table,
+            "DeleteTable": engine.delete_table,
+            "ListTables": engine.list_tables,
+            "UpdateTable": writes.update_table,
+            "UpdateTimeToLive": engine.update_time_to_live,
+            "DescribeTimeToLive": engine.describe_time_to_live,
+            "PutItem": engine.put_item,
+            "GetItem": engine.get_item,
+            "DeleteItem": engine.delete_item,
+            "UpdateItem": engine.update_item,
+            "Query": reads.query,
+            "Scan": reads.scan,
+            "BatchGetItem": reads.batch_get_item,
+            "TransactGetItems": reads.transact_get_items,
+            "BatchWriteItem": writes.batch_write_item,
+            "TransactWriteItems": writes.transact_write_items,
+            "DescribeEndpoints": lambda _: {
+                "Endpoints": [{"Address": "localhost", "CachePeriodInMinutes": 1440}]
+            },
+            "DescribeLimits": lambda _: {
+                "AccountMaxReadCapacityUnits": 80000,
+                "AccountMaxWriteCapacityUnits": 80000,
+                "TableMaxReadCapacityUnits": 40000,
+                "TableMaxWriteCapacityUnits": 40000,
+            },
+        }
+
+    async def call(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        handler = self.operations.get(operation)
+        if handler is None:
+            raise UnknownOperation(f"Unknown operation {operation!r}")
+        return await self.run(handler, body)
+
+    async def run(self, handler: Handler, body: dict[str, Any]) -> dict[str, Any]:
+        if self._executor is None:
+            raise RuntimeError("the tables component is not started")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, handler, body)
+
+    async def start(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tables")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._open)
+        if self.ttl_interval > 0:
+            self._sweeper = asyncio.create_task(self._sweep(), name="tables-ttl")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if self._executor is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self.engine.close)
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def _open(self) -> None:
+        self.engine.open()
+        for name, request in self.declared.items():
+            if name not in self.engine.tables:
+                self.engine.create_table(request)
+                logger.info("table %s created", name)
+            table_id, schema = self.engine.tables[name]
+            wanted = request.get("TimeToLiveAttribute")
+            if wanted != schema.ttl_attribute:
+                self.engine.set_ttl(table_id, schema, wanted)
+            if not same_keys(schema, request):
+                logger.warning(
+                    "table %s exists with another key schema or indexes than stackyard.yml "
+                    "declares; it is kept as it is",
+                    name,
+                )
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_interval)
+            try:
+                await self.run(lambda _: {"removed": self.engine.sweep_expired()}, {})
+            except Exception:
+                logger.exception("TTL sweep failed")
+
+
+def same_keys(schema: TableSchema, request: dict[str, Any]) -> bool:
+    keys = [(e["AttributeName"], e["KeyType"]) for e in request["KeySchema"]]
+    index_names = {
+        i["IndexName"]
+        for kind in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes")
+        for i in request.get(kind) or []
+    }
+    return keys == [(n, t) for n, t in zip(schema.key_names, ("HASH", "RANGE"), strict=False)] and (
+        index_names == {i.name for i in schema.indexes}
+    )
