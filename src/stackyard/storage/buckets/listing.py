@@ -1,7 +1,8 @@
 """ListObjectsV2 and ListObjects (v1): pages of keys and common prefixes, as S3 writes them.
 
-``encoding-type=url`` (botocore asks for it and decodes with ``unquote_plus``) encodes keys,
-prefixes, delimiters and markers in the answer. A continuation token is the last key or common
+``encoding-type=url`` (botocore asks for it and decodes with ``unquote_plus``) percent-encodes
+keys, prefixes, delimiters and markers in the answer (a space as ``%20``, as S3's own
+conformance tests expect). A continuation token is the last key or common
 prefix of the page, base64url-encoded; the index resumes strictly after it (after the whole
 common prefix for a prefix).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote_plus
+from urllib.parse import quote
 
 from .errors import InvalidArgument
 from .http import S3Request
@@ -35,7 +36,7 @@ def encoder(request: S3Request) -> Any:
             ArgumentName="encoding-type",
             ArgumentValue=encoding,
         )
-    return lambda value: quote_plus(value, safe="/") if value is not None else None
+    return lambda value: quote(value, safe="/") if value is not None else None
 
 
 def max_keys(request: S3Request, name: str = "max-keys") -> int:
@@ -75,8 +76,9 @@ def _contents(info: ObjectInfo, encode: Any, owner: bool) -> tuple[str, Any]:
         ("Key", encode(info.key)),
         ("LastModified", iso_time(info.modified)),
         ("ETag", f'"{info.etag}"'),
-        ("Size", info.size),
     ]
+    nodes.extend(("ChecksumAlgorithm", name.upper()) for name in info.checksums)
+    nodes.append(("Size", info.size))
     if owner:
         nodes.append(("Owner", OWNER))
     nodes.append(("StorageClass", "STANDARD"))
