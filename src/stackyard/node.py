@@ -33,6 +33,8 @@ from .routes import route_table
 from .serving import AsgiServer
 from .storage.buckets import Buckets
 from .storage.dispatch import AwsDispatch
+from .storage.tables import Tables
+from .storage.tables.declared import create_requests
 from .supervisor import LogWriter, Supervisor
 from .telemetry import Telemetry
 from .telemetry.instruments import MetricsRecorder
@@ -138,6 +140,10 @@ class Node:
         self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)
         # AWS APIs on the control port, by service name ("dynamodb", "s3"): see storage.dispatch
         self.aws_services: dict[str, ASGIApp] = {}
+        self.tables = Tables(
+            data_dir, declared=create_requests(stack.config.tables), region=settings.region
+        )
+        self.aws_services["dynamodb"] = self.tables.app
         self.buckets = Buckets(data_dir, region=settings.region, declared=stack.config.buckets)
         self.aws_services["s3"] = self.buckets.app
         self.control_server = AsgiServer(
@@ -172,6 +178,7 @@ class Node:
             (self.registry.start, self.registry.stop),
             (self.telemetry.start, self._stop_telemetry),
             (self.dns.start, self.dns.stop),
+            (self.tables.start, self.tables.stop),
             (self.access_log.start, self.access_log.stop),
             (self.gateway.start, self.gateway.stop),
             (self.buckets.start, self.buckets.stop),

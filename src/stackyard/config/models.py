@@ -280,6 +280,55 @@ class AlarmConfig(_Model):
         return self.datapoints_to_alarm or self.evaluation_periods
 
 
+TABLE_NAME_PATTERN = r"^[a-zA-Z0-9_.-]{3,255}$"  # as DynamoDB allows
+
+
+class TableIndexConfig(_Model):
+    """A secondary index of a declared table: global, or ``local`` (same hash key as the table,
+    so only ``range_key`` is given). ``projection``: ``all``, ``keys_only`` or a list of the
+    non-key attributes to include."""
+
+    hash_key: str | None = None
+    range_key: str | None = None
+    local: bool = False
+    projection: Literal["all", "keys_only"] | list[str] = "all"
+
+    @model_validator(mode="after")
+    def _keys(self) -> TableIndexConfig:
+        if self.local and (self.range_key is None or self.hash_key is not None):
+            raise ValueError("a local index has a range_key and the table's hash key")
+        if not self.local and self.hash_key is None:
+            raise ValueError("a global index needs a hash_key")
+        return self
+
+
+class TableConfig(_Model):
+    """``tables.<name>``: a DynamoDB table created at ``up`` (and kept, with its items, across
+    restarts). ``attributes`` gives the types (S, N, B) of key attributes; unnamed ones are S."""
+
+    hash_key: str = Field(min_length=1)
+    range_key: str | None = None
+    attributes: dict[str, Literal["S", "N", "B"]] = Field(default_factory=dict)
+    indexes: dict[str, TableIndexConfig] = Field(default_factory=dict)
+    ttl: str | None = Field(default=None, description="attribute holding the expiry time")
+    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
+
+    @model_validator(mode="after")
+    def _check(self) -> TableConfig:
+        if self.range_key is None and any(i.local for i in self.indexes.values()):
+            raise ValueError("local indexes need a table with a range_key")
+        keys = {self.hash_key, self.range_key}
+        for index in self.indexes.values():
+            keys |= {index.hash_key, index.range_key}
+        unused = set(self.attributes) - keys
+        if unused:
+            raise ValueError(f"attributes that are no key: {', '.join(sorted(unused))}")
+        for name in self.indexes:
+            if not re.match(TABLE_NAME_PATTERN, name):
+                raise ValueError(f"index name {name!r}: letters, digits, '_', '-', '.' (3-255)")
+        return self
+
+
 class StackConfig(_Model):
     """A whole stack file."""
 
@@ -291,6 +340,7 @@ class StackConfig(_Model):
     api: ApiConfig = Field(default_factory=ApiConfig)
     alarms: dict[str, AlarmConfig] = Field(default_factory=dict)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    tables: dict[str, TableConfig] = Field(default_factory=dict)
     buckets: dict[str, BucketConfig] = Field(default_factory=dict)
 
     @field_validator("services")
@@ -321,6 +371,14 @@ class StackConfig(_Model):
                         f"bucket name {name!r}: 3-63 lowercase letters, digits, '.' and '-'"
                     )
             return {name: {} if settings is None else settings for name, settings in value.items()}
+        return value
+
+    @field_validator("tables")
+    @classmethod
+    def _table_names(cls, value: dict[str, TableConfig]) -> dict[str, TableConfig]:
+        for name in value:
+            if not re.match(TABLE_NAME_PATTERN, name):
+                raise ValueError(f"table name {name!r}: letters, digits, '_', '-', '.' (3-255)")
         return value
 
     @field_validator("alarms")
