@@ -31,6 +31,7 @@ def scope(headers: dict[bytes, bytes], query: bytes = b"") -> dict[str, Any]:
             b"us-east-1%2Fs3%2Faws4_request&X-Amz-Signature=abc",
             ("s3", None),
         ),
+        ({}, b"AWSAccessKeyId=stackyard&Signature=abc%3D&Expires=1795813573", ("s3", None)),
         ({b"host": b"photos.localhost:4566"}, b"", ("s3", b"photos")),
         ({b"host": b"my.site.s3.us-east-1.example:80"}, b"", ("s3", b"my.site")),
         (

@@ -6,7 +6,9 @@ tells the services apart by what the SDK sends, in this order:
 1. ``X-Amz-Target: DynamoDB_20120810.PutItem`` (JSON protocols) → ``dynamodb``
    (``DynamoDBStreams_20120810.*`` → ``dynamodbstreams``);
 2. the SigV4 credential scope ``<key>/<date>/<region>/<service>/aws4_request``, from the
-   ``Authorization`` header or, for presigned URLs, the ``X-Amz-Credential`` query parameter;
+   ``Authorization`` header or, for presigned URLs, the ``X-Amz-Credential`` query parameter
+   (a SigV2 presigned URL — ``AWSAccessKeyId`` and ``Signature`` parameters, what boto3 makes
+   for S3 in us-east-1 unless told ``s3v4`` — is for S3);
 3. a virtual-hosted S3 name: ``Host: <bucket>.s3.<anything>`` or ``<bucket>.localhost``.
 
 A request naming a service without a registered app — and any other request (the node's own
@@ -24,6 +26,7 @@ from ..asgi import ASGIApp, Receive, Scope, Send
 _TARGET_PREFIXES = {b"dynamodb_": "dynamodb", b"dynamodbstreams_": "dynamodbstreams"}
 _SCOPE = re.compile(rb"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([a-z0-9-]+)/aws4_request")
 _QUERY_SCOPE = re.compile(r"(?:^|&)X-Amz-Credential=([^&]+)")
+_QUERY_V2 = re.compile(r"(?:^|&)AWSAccessKeyId=[^&]+")
 _VIRTUAL_HOST = re.compile(
     rb"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\.(?:s3\.[^:]+|localhost)(?::\d+)?$"
 )
@@ -52,6 +55,8 @@ def aws_service(scope: Scope) -> tuple[str | None, bytes | None]:
         credential = _QUERY_SCOPE.search(query)
         parts = unquote(credential.group(1)).split("/") if credential else []
         service = parts[3] if len(parts) == 5 else None
+        if service is None and "Signature=" in query and _QUERY_V2.search(query):  # SigV2: S3
+            service = "s3"
     virtual = _VIRTUAL_HOST.match(host) if host is not None else None
     if virtual is not None and service in (None, "s3"):
         return "s3", virtual.group(1)

@@ -6,7 +6,7 @@ errors are S3's ``<Error><Code>…</Code><Message>…</Message>…<RequestId>…
 with S3's status, which botocore turns into its exceptions (``NoSuchKey``, ``NoSuchBucket``,
 …). HEAD errors have no body, as in S3.
 
-Authentication: presigned URLs (SigV4 query parameters) are verified with the node's secret
+Authentication: presigned URLs (SigV4 or SigV2 query parameters) are verified with the node's secret
 (``stackyard``) and their expiry is enforced; requests signed in the ``Authorization`` header
 are accepted without checking the signature (every client of a node has the same dummy
 credentials). Operations: see docs/storage.md, "Buckets".
@@ -30,7 +30,7 @@ from .errors import (
     NotImplementedError_,
 )
 from .http import S3Request
-from .sigv4 import is_presigned, verify_presigned
+from .sigv4 import is_presigned, verify_query
 from .xml import child_text, document, iso_time, parse
 
 if TYPE_CHECKING:
@@ -76,13 +76,14 @@ class S3App:
         request = S3Request.from_scope(scope, receive, send)
         try:
             if is_presigned(request.query):
-                verify_presigned(
+                verify_query(
                     request.method,
                     request.raw_path,
                     request.raw_query,
                     request.query,
                     request.headers,
                     self.service.secret_key,
+                    request.bucket if request.virtual else None,
                 )
             await route(request)(self.service, request)
         except BucketError as exc:

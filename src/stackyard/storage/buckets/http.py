@@ -31,6 +31,7 @@ class S3Request:
     headers: dict[str, str]
     raw_path: str
     raw_query: str
+    virtual: bool = False  # the bucket came from the Host header
     request_id: str = field(default_factory=lambda: secrets.token_hex(8).upper())
 
     @classmethod
@@ -63,6 +64,7 @@ class S3Request:
             headers=headers,
             raw_path=raw_path.decode("latin-1") if raw_path else path,
             raw_query=raw_query,
+            virtual=bool(virtual),
         )
 
     def base_headers(self) -> list[tuple[bytes, bytes]]:

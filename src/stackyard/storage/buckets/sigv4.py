@@ -1,4 +1,5 @@
-"""SigV4 query authentication: the signature of a presigned URL, checked.
+"""Query authentication: the signature of a presigned URL, checked (SigV4, and SigV2, which
+boto3 still makes for S3 in us-east-1 unless configured with ``signature_version="s3v4"``).
 
 A presigned URL carries ``X-Amz-Algorithm=AWS4-HMAC-SHA256``, ``X-Amz-Credential=<key>/<date>/
 <region>/s3/aws4_request``, ``X-Amz-Date``, ``X-Amz-Expires``, ``X-Amz-SignedHeaders`` and
@@ -6,10 +7,15 @@ A presigned URL carries ``X-Amz-Algorithm=AWS4-HMAC-SHA256``, ``X-Amz-Credential
 string to sign → HMAC chain of the secret over date, region, service, ``aws4_request``) with the
 one secret the node gives every service and function (``AWS_SECRET_ACCESS_KEY``, ``stackyard``),
 whatever the access key id. The payload of a presigned request is ``UNSIGNED-PAYLOAD``.
+
+SigV2 (``AWSAccessKeyId``, ``Expires`` as epoch seconds, ``Signature``): base64 of HMAC-SHA1
+over ``VERB\nContent-MD5\nContent-Type\nExpires\n<x-amz-* headers><resource>``, the
+resource being ``/<bucket>/<key>`` plus the signed sub-resources of the query.
 """
 
 from __future__ import annotations
 
+import base64
 import calendar
 import hashlib
 import hmac
@@ -22,8 +28,85 @@ from .errors import AccessDenied, InvalidArgument, SignatureDoesNotMatch
 MAX_EXPIRES = 7 * 24 * 3600
 
 
+_V2_SUBRESOURCES = frozenset(
+    {
+        "acl", "cors", "delete", "lifecycle", "location", "logging", "notification",
+        "partNumber", "policy", "requestPayment", "response-cache-control",
+        "response-content-disposition", "response-content-encoding",
+        "response-content-language", "response-content-type", "response-expires", "restore",
+        "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions",
+        "website", "select", "select-type", "object-lock", "retention", "legal-hold",
+    }
+)  # fmt: skip
+
+
 def is_presigned(query: Mapping[str, str]) -> bool:
-    return "X-Amz-Signature" in query
+    return "X-Amz-Signature" in query or ("Signature" in query and "AWSAccessKeyId" in query)
+
+
+def verify_query(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    secret: str,
+    bucket_in_host: str | None = None,
+) -> None:
+    """Check a presigned request, SigV4 or SigV2."""
+    if "X-Amz-Signature" in query:
+        verify_presigned(method, raw_path, raw_query, query, headers, secret)
+    else:
+        resource = f"/{bucket_in_host}{raw_path}" if bucket_in_host else raw_path
+        verify_presigned_v2(method, resource, raw_query, query, headers, secret)
+
+
+def verify_presigned_v2(
+    method: str,
+    resource: str,
+    raw_query: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    secret: str,
+    now: float | None = None,
+) -> None:
+    """Raise AccessDenied (expired), SignatureDoesNotMatch or InvalidArgument."""
+    try:
+        expires = int(query.get("Expires", ""))
+    except ValueError:
+        raise InvalidArgument("Expires is not a number", ArgumentName="Expires") from None
+    current = time.time() if now is None else now
+    if current > expires:
+        raise AccessDenied(
+            "Request has expired",
+            Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)),
+            ServerTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(current)),
+        )
+    amz = sorted(
+        (name, " ".join(value.split()))
+        for name, value in headers.items()
+        if name.startswith("x-amz-")
+    )
+    signed = sorted(
+        (name, value) for name, value in _query_pairs(raw_query) if name in _V2_SUBRESOURCES
+    )
+    if signed:
+        resource += "?" + "&".join(f"{n}={v}" if v else n for n, v in signed)
+    string_to_sign = "\n".join(
+        [
+            method,
+            headers.get("content-md5", ""),
+            headers.get("content-type", ""),
+            str(expires),
+            "".join(f"{name}:{value}\n" for name, value in amz) + resource,
+        ]
+    )
+    digest = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
+    expected = base64.b64encode(digest).decode()
+    if not hmac.compare_digest(expected, query.get("Signature", "")):
+        raise SignatureDoesNotMatch(
+            AWSAccessKeyId=query.get("AWSAccessKeyId", ""), StringToSign=string_to_sign
+        )
 
 
 def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
