@@ -71,8 +71,8 @@ def test_projection_expression(ddb: Any, new_table: Callable[..., str]) -> None:
     item = ddb.get_item(
         TableName=name,
         Key={"pk": {"S": "p"}, "sk": {"S": "s"}},
-        ProjectionExpression="#t, list[2].deep, map.a",
-        ExpressionAttributeNames={"#t": "text"},
+        ProjectionExpression="#t, #l[2].deep, #m.a",
+        ExpressionAttributeNames={"#t": "text", "#l": "list", "#m": "map"},
     )["Item"]
     assert item == {
         "text": {"S": "héllo"},

@@ -29,6 +29,7 @@ from .ast import (
     Update,
 )
 from .errors import ValidationError
+from .reserved import RESERVED
 from .tokens import Token, tokenize
 from .values import check_value
 
@@ -165,6 +166,11 @@ class Parser:
         if token.kind == "placeholder":
             return self.placeholders.name(token.text, self.what)
         if token.kind == "name":
+            if token.text.upper() in RESERVED:
+                raise ValidationError(
+                    f"Invalid {self.what}: Attribute name is a reserved keyword; reserved "
+                    f"keyword: {token.text}"
+                )
             return token.text
         raise self.error(token)
 
