@@ -115,3 +115,37 @@ def test_kill_9_keeps_every_acknowledged_put(stack: Path, tmp_path: Path) -> Non
             assert hashlib.md5(body).hexdigest() == listed[key]
     leftovers = [p for p in (data / "buckets").rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_large_bodies_stream(stack: Path, tmp_path: Path) -> None:
+    """A 256 MiB PUT and GET move through the node without it holding the body in memory."""
+    import httpx
+
+    size, piece = 256 * 1024 * 1024, b"\xab" * (1024 * 1024)
+    with NodeProcess(stack, data_dir=tmp_path / "data") as node:
+        node.wait_ready()
+        assert node.process is not None
+        before = _peak_rss_kib(node.process.pid)
+        url = client(node).generate_presigned_url(
+            "put_object", Params={"Bucket": "photos", "Key": "huge"}, ExpiresIn=300
+        )
+        put = httpx.put(url, content=(piece for _ in range(size // len(piece))), timeout=120)
+        assert put.status_code == 200
+        get_url = client(node).generate_presigned_url(
+            "get_object", Params={"Bucket": "photos", "Key": "huge"}, ExpiresIn=300
+        )
+        received = 0
+        with httpx.stream("GET", get_url, timeout=120) as response:
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+        assert received == size
+        grown_mib = (_peak_rss_kib(node.process.pid) - before) / 1024
+        assert grown_mib < 64, f"the node's peak memory grew by {grown_mib:.0f} MiB"
