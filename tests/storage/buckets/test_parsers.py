@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from stackyard.storage.buckets.body import ChunkedDecoder
 from stackyard.storage.buckets.errors import IncompleteBody, InvalidRange
 from stackyard.storage.buckets.http import parse_range
-from stackyard.storage.buckets.sqlite_store import SqliteMetadataStore, key_successor
+from stackyard.storage.buckets.scan import key_successor
+from stackyard.storage.buckets.sqlite_store import SqliteMetadataStore
 from stackyard.storage.buckets.store import ObjectInfo
 
 

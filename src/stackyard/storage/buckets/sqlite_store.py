@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import BucketNotEmpty, NoSuchBucket, NoSuchKey, NoSuchUpload
+from .scan import OBJECT_COLUMNS, key_successor, list_page, object_row
 from .store import BucketInfo, ListPage, ObjectInfo, PartInfo, UploadInfo
 
 T = TypeVar("T")
@@ -45,46 +46,6 @@ CREATE TABLE IF NOT EXISTS parts (
     PRIMARY KEY (upload_id, number)
 ) WITHOUT ROWID;
 """
-_OBJECT_COLUMNS = "bucket, key, file, size, etag, modified, headers, metadata, checksums, parts"
-_SCAN_BATCH = 256
-
-
-def key_successor(prefix: str) -> str | None:
-    """The least string greater than every string starting with ``prefix`` (None: no bound)."""
-    while prefix:
-        last = ord(prefix[-1])
-        if last < 0x10FFFF:
-            following = last + 1
-            if 0xD800 <= following <= 0xDFFF:  # surrogates are not keys
-                following = 0xE000
-            return prefix[:-1] + chr(following)
-        prefix = prefix[:-1]
-    return None
-
-
-def _range(bucket: str, start: str, inclusive: bool, upper: str | None) -> tuple[str, list[Any]]:
-    """The WHERE clause of a key range scan and its arguments."""
-    where = f"bucket = ? AND key {'>=' if inclusive else '>'} ?"
-    args: list[Any] = [bucket, start]
-    if upper is not None:
-        where += " AND key < ?"
-        args.append(upper)
-    return where, args
-
-
-def _object(row: Sequence[Any]) -> ObjectInfo:
-    return ObjectInfo(
-        bucket=row[0],
-        key=row[1],
-        file=row[2],
-        size=row[3],
-        etag=row[4],
-        modified=row[5],
-        headers=json.loads(row[6]),
-        metadata=json.loads(row[7]),
-        checksums=json.loads(row[8]),
-        parts=row[9],
-    )
 
 
 def _upload(row: Sequence[Any]) -> UploadInfo:
@@ -209,7 +170,7 @@ class SqliteMetadataStore:
             "SELECT file FROM objects WHERE bucket = ? AND key = ?", (info.bucket, info.key)
         ).fetchone()
         db.execute(
-            f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 info.bucket,
                 info.key,
@@ -235,13 +196,13 @@ class SqliteMetadataStore:
     async def get_object(self, bucket: str, key: str) -> ObjectInfo:
         def get() -> ObjectInfo:
             row = self._conn.execute(
-                f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",
+                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",
                 (bucket, key),
             ).fetchone()
             if row is None:
                 self._check_bucket(self._conn, bucket)
                 raise NoSuchKey(Key=key)
-            return _object(row)
+            return object_row(row)
 
         return await self._run(get)
 
@@ -263,50 +224,11 @@ class SqliteMetadataStore:
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, after: str, limit: int
     ) -> ListPage:
-        return await self._run(lambda: self._list(bucket, prefix, delimiter, after, limit))
+        def scan() -> ListPage:
+            self._check_bucket(self._conn, bucket)
+            return list_page(self._conn, bucket, prefix, delimiter, after, limit)
 
-    def _list(self, bucket: str, prefix: str, delimiter: str, after: str, limit: int) -> ListPage:
-        db = self._conn
-        self._check_bucket(db, bucket)
-        objects: list[ObjectInfo] = []
-        prefixes: list[str] = []
-        upper = key_successor(prefix)
-        start, inclusive = (after, False) if after >= prefix else (prefix, True)
-        last: str | None = None
-        while True:
-            if len(objects) + len(prefixes) >= limit:
-                more = self._more(bucket, start, inclusive, upper)
-                return ListPage(objects, prefixes, more, last)
-            where, args = _range(bucket, start, inclusive, upper)
-            rows = db.execute(
-                f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE {where} ORDER BY key LIMIT ?",
-                (*args, _SCAN_BATCH),
-            ).fetchall()
-            if not rows:
-                return ListPage(objects, prefixes, False, last)
-            for row in rows:
-                key: str = row[1]
-                cut = key.find(delimiter, len(prefix)) if delimiter else -1
-                if cut < 0:
-                    objects.append(_object(row))
-                    start, inclusive, last = key, False, key
-                else:
-                    common = key[: cut + len(delimiter)]
-                    if common != after:
-                        prefixes.append(common)
-                        last = common
-                    successor = key_successor(common)
-                    if successor is None:
-                        return ListPage(objects, prefixes, False, last)
-                    start, inclusive = successor, True
-                    break  # seek past the common prefix
-                if len(objects) + len(prefixes) >= limit:
-                    break
-
-    def _more(self, bucket: str, start: str, inclusive: bool, upper: str | None) -> bool:
-        where, args = _range(bucket, start, inclusive, upper)
-        sql = f"SELECT 1 FROM objects WHERE {where} LIMIT 1"
-        return self._conn.execute(sql, args).fetchone() is not None
+        return await self._run(scan)
 
     # multipart uploads
 
