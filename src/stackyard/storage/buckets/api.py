@@ -87,10 +87,16 @@ class S3App:
                 )
             await route(request)(self.service, request)
         except BucketError as exc:
+            if request.started:  # e.g. a file read failed mid-answer: the client sees a cut body
+                logger.warning(
+                    "S3 %s %s failed mid-answer: %s", request.method, request.raw_path, exc
+                )
+                return
             await request.error(exc)
         except Exception:
             logger.exception("S3 %s %s failed", request.method, request.raw_path)
-            await request.error(BucketError())
+            if not request.started:
+                await request.error(BucketError())
 
 
 def route(request: S3Request) -> Handler:

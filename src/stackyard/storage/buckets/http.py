@@ -32,6 +32,7 @@ class S3Request:
     raw_path: str
     raw_query: str
     virtual: bool = False  # the bucket came from the Host header
+    started: bool = False  # the answer's start has been sent
     request_id: str = field(default_factory=lambda: secrets.token_hex(8).upper())
 
     @classmethod
@@ -87,6 +88,7 @@ class S3Request:
             out.append((name.lower().encode("latin-1"), value.encode("latin-1")))
         if not any(name == b"content-length" for name, _ in out):
             out.append((b"content-length", str(len(body)).encode()))
+        self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": out})
         await self.send(
             {"type": "http.response.body", "body": b"" if self.method == "HEAD" else body}
@@ -105,6 +107,7 @@ class S3Request:
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in headers.items()
         )
+        self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": out})
         async for chunk in chunks:
             await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
