@@ -49,9 +49,26 @@ def test_error_shape(stackyard_server: TablesServer) -> None:
         ("DynamoDB_20120810.Explode", b"{}", "UnknownOperationException"),
         ("DynamoDB_20120810.GetItem", b'{"TableName": 5}', "ResourceNotFoundException"),
         ("DynamoDB_20120810.ListTables", b'{"Limit": 0}', "ValidationException"),
+        (
+            "DynamoDB_20120810.Scan",
+            b'{"TableName": "t-legacy", "ScanFilter": {}}',
+            "ValidationException",
+        ),
     ],
 )
 def test_bad_requests(stackyard_server: TablesServer, target: str, body: bytes, error: str) -> None:
+    post(
+        stackyard_server.url,
+        "DynamoDB_20120810.CreateTable",
+        json.dumps(
+            {
+                "TableName": "t-legacy",
+                "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            }
+        ).encode(),
+    )
     status, _, answer = post(stackyard_server.url, target, body)
     assert status == 400
     assert answer["__type"] == PREFIX + error

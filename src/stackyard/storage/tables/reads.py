@@ -51,6 +51,10 @@ class Reads:
         placeholders = Placeholders(
             body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
         )
+        if body.get("KeyConditions") is not None:
+            raise ValidationError(
+                "The KeyConditions parameter is not supported; use KeyConditionExpression"
+            )
         if body.get("KeyConditionExpression") is None:
             raise ValidationError(
                 "Either the KeyConditions or KeyConditionExpression parameter "
@@ -197,6 +201,11 @@ class Page:
     ) -> None:
         self.schema = schema
         self.index = index
+        for legacy in ("KeyConditions", "QueryFilter", "ScanFilter", "ConditionalOperator"):
+            if body.get(legacy) is not None:
+                raise ValidationError(
+                    f"The {legacy} parameter is not supported; use the expression parameters"
+                )
         limit = body.get("Limit")
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValidationError(
