@@ -91,7 +91,7 @@ functions:
       - http: {path: /x, method: get, cors: true, authorizer: auth}
 resources:
   Resources:
-    Table: {Type: AWS::DynamoDB::Table}
+    Queue: {Type: AWS::SQS::Queue}
 """
     _, warnings = parse(text)
     joined = "\n".join(warnings)

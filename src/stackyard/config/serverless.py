@@ -8,8 +8,9 @@ A whole-string variable keeps the type of what it points to.
 Translation: ``service`` → stack name, ``provider`` (runtime, stage, region, environment,
 timeout, memorySize) and ``functions`` (handler, runtime, environment, timeout, memorySize,
 events ``http``/``httpApi``/``schedule``, ``private``, ``authorizer``),
-``provider.httpApi.authorizers`` (JWT and ``request``) and ``provider.apiGateway``
-(``usagePlan``, ``apiKeySourceType``) → :class:`StackConfig`. Every key Stackyard does not
+``provider.httpApi.authorizers`` (JWT and ``request``), ``provider.apiGateway``
+(``usagePlan``, ``apiKeySourceType``) and ``resources.Resources`` (DynamoDB tables and S3
+buckets, :mod:`.serverless_resources`) → :class:`StackConfig`. Every key Stackyard does not
 implement yet is named in the warnings, never dropped silently.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 from .errors import ConfigError, Problem
 from .loader import FieldPath, build, compose, line_of, validate
 from .models import StackConfig
+from .serverless_resources import translate_resources
 
 DEFAULT_STAGE = "dev"
 DEFAULT_REGION = "us-east-1"
@@ -262,9 +264,8 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
         service = service.get("name")
     provider = _mapping(doc.get("provider"))
     _warn_unknown("", doc, _TOP_KEYS, warnings)
-    for key in ("plugins", "resources"):
-        if doc.get(key):
-            warnings.append(f"{key}: not supported yet, ignored")
+    if doc.get("plugins"):
+        warnings.append("plugins: not supported yet, ignored")
     _warn_unknown("provider.", provider, _PROVIDER_KEYS | {"httpApi", "apiGateway"}, warnings)
     http_api = _mapping(provider.get("httpApi"))
     for key in set(http_api) - {"cors", "authorizers"}:
@@ -323,6 +324,13 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
     out = {"name": service, "functions": functions, "stage": variables.stage()}
     if api:
         out["api"] = api
+    tables, buckets = translate_resources(
+        doc.get("resources"), str(service), variables.stage(), warnings
+    )
+    if tables:
+        out["tables"] = tables
+    if buckets:
+        out["buckets"] = buckets
     return out
 
 
