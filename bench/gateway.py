@@ -22,7 +22,9 @@ Run by hand or with ``make bench`` (needs the Debian packages ``wrk`` and ``ngin
    - through nginx ``proxy_pass`` (one worker) with an ``upstream { keepalive 64; }`` pool;
 3. prints requests/s, p50 and p99 for each, the proxy's CPU time per request (gateway process,
    nginx proxy worker; read from /proc, so Linux only — steadier than requests/s when the
-   machine is shared), gateway rps / nginx rps and the p99 the gateway adds.
+   machine is shared) and that of the gateway's child processes (with tracing: the span
+   store's writer process, on another core), gateway rps / nginx rps and the p99 the gateway
+   adds.
 
 Only loopback addresses are used; every child process is stopped when the run ends.
 """
@@ -114,6 +116,7 @@ class Result:
     p99_ms: float
     errors: str
     cpu_us: float | None = None  # CPU time of the proxy process per request (Linux only)
+    children_us: float | None = None  # CPU of its child processes (span store writer) per request
 
 
 def free_port() -> int:
@@ -201,6 +204,20 @@ def process_cpu(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu(pid: int | None) -> float | None:
+    """CPU seconds of the child processes of ``pid`` (the gateway's span store writer), from
+    /proc/<pid>/task/*/children; None when there is none or elsewhere than Linux."""
+    if pid is None:
+        return None
+    kids: list[str] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                kids += (task / "children").read_text().split()
+    found = [cpu for kid in kids if (cpu := process_cpu(int(kid))) is not None]
+    return sum(found) if found else None
+
+
 def run_wrk(
     name: str,
     port: int,
@@ -215,7 +232,7 @@ def run_wrk(
     subprocess.run(
         [*base, "-d", f"{args.warmup}s", url], capture_output=True, timeout=60, check=True
     )
-    cpu_before = process_cpu(pid)
+    cpu_before, kids_before = process_cpu(pid), children_cpu(pid)
     out = subprocess.run(
         [*base, "-d", f"{args.duration}s", url],
         capture_output=True,
@@ -223,12 +240,15 @@ def run_wrk(
         timeout=args.duration + 60,
         check=True,
     ).stdout
-    cpu_after = process_cpu(pid)
+    cpu_after, kids_after = process_cpu(pid), children_cpu(pid)
     result = parse_wrk(name, out)
     cpu = ""
     if cpu_before is not None and cpu_after is not None and result.rps > 0:
         result.cpu_us = 1e6 * (cpu_after - cpu_before) / (result.rps * args.duration)
         cpu = f", {result.cpu_us:.0f} µs CPU/request"
+        if kids_before is not None and kids_after is not None:
+            result.children_us = 1e6 * (kids_after - kids_before) / (result.rps * args.duration)
+            cpu += f" (+ {result.children_us:.0f} µs in its span writer process)"
     print(
         f"  {name}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, "
         f"p99 {result.p99_ms:.2f} ms{cpu}"
@@ -264,11 +284,14 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
 
     by = {r.name: r for r in results}
     table = Table(title=f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET {PATH}")
-    for col in ("mode", "requests/s", "p50 ms", "p99 ms", "CPU µs/req", "errors"):
+    for col in ("mode", "requests/s", "p50 ms", "p99 ms", "CPU µs/req", "writer µs/req", "errors"):
         table.add_column(col, justify="left" if col in ("mode", "errors") else "right")
     for r in results:
         cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
-        table.add_row(r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", cpu, r.errors)
+        kids = f"{r.children_us:.0f}" if r.children_us is not None else "-"
+        table.add_row(
+            r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", cpu, kids, r.errors
+        )
     console = Console()
     console.print(table)
     gw, ngx, direct = by["stackyard gateway"], by["nginx proxy_pass"], by["direct"]
@@ -294,12 +317,14 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     )
     if args.markdown:
         print(
-            "\n| mode | requests/s | p50 ms | p99 ms | CPU µs/req | errors |"
+            "\n| mode | requests/s | p50 ms | p99 ms | CPU µs/req | writer µs/req | errors |"
             "\n|---|---:|---:|---:|---:|---|"
         )
         for r in results:
             cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
-            cells = [r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", cpu, r.errors]
+            kids = f"{r.children_us:.0f}" if r.children_us is not None else "-"
+            cells = [r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", cpu, kids]
+            cells.append(r.errors)
             print("| " + " | ".join(cells) + " |")
 
 
@@ -412,6 +437,9 @@ class _DropSpans:
     """A span recorder that drops what it gets: the gateway's own tracing cost alone."""
 
     def record_span(self, span: object) -> None:
+        pass
+
+    def record_gateway_request(self, record: object) -> None:
         pass
 
 

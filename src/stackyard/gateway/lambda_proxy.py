@@ -36,7 +36,6 @@ from ..functions.events import (
     rest_event,
     rest_response,
 )
-from ..telemetry.model import Endpoint
 from .body import read_request_body
 from .errors import GatewayError
 from .proxy import request_path
@@ -182,39 +181,27 @@ class FunctionIntegration:
 class _Call:
     """The CLIENT span of one traced function call."""
 
-    __slots__ = ("began", "function", "span_id", "start_us", "status", "trace")
+    __slots__ = ("began", "function", "span_id", "start_ns", "status", "trace")
 
     def __init__(self, trace: RequestTrace, function: str) -> None:
         self.trace = trace
         self.function = function
         self.span_id = new_span_id()
         self.status = 0
-        self.start_us = 0
-        self.began = 0.0
+        self.start_ns = 0
+        self.began = 0
 
     def start(self) -> None:
-        self.start_us = time.time_ns() // 1000
-        self.began = time.perf_counter()
+        self.start_ns = time.time_ns()
+        self.began = time.perf_counter_ns()
 
     def traceparent(self) -> str:
         trace = self.trace
         return format_traceparent(trace.trace_id, self.span_id, trace.sampled)
 
     def finish(self, error: str | None) -> None:
-        tags = {"faas.invoked_name": self.function}
-        if self.status:
-            tags["http.status_code"] = str(self.status)
-        if error is not None:
-            tags["error"] = error
-        elif self.status >= 500:
-            tags["error"] = str(self.status)
-        self.trace.finish_client(
-            self.span_id,
-            f"invoke {self.function}",
-            self.start_us,
-            self.began,
-            Endpoint(service_name=self.function),
-            tags,
+        self.trace.client_call(
+            self.span_id, self.function, self.start_ns, self.began, self.status, error
         )
 
 

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..asgi import Receive, Scope, Send
-from ..telemetry.model import Endpoint
 from .balancer import ServicePool
 from .body import BUFFER_LIMIT, StreamedBody, read_request_body
 from .endpoints import EndpointState
@@ -99,41 +98,32 @@ def upstream_target(scope: Scope, strip_prefix: str) -> str:
 class _Try:
     """One upstream try of a traced request: its CLIENT span's id and clock readings."""
 
-    __slots__ = ("attempt", "began", "endpoint", "name", "span_id", "start_us")
+    __slots__ = ("attempt", "began", "endpoint", "name", "span_id", "start_ns")
 
     def __init__(self, name: str, attempt: int, endpoint: EndpointState) -> None:
         self.name = name
         self.attempt = attempt
         self.endpoint = endpoint
         self.span_id = new_span_id()
-        self.start_us = time.time_ns() // 1000
-        self.began = time.perf_counter()
+        self.start_ns = time.time_ns()
+        self.began = time.perf_counter_ns()
 
     def finish(
         self, trace: RequestTrace, service: str, status: int | None, error: str | None
     ) -> None:
-        if not trace.sampled:
-            return
         ep = self.endpoint
-        tags = {
-            "http.method": self.name.partition(" ")[0],
-            "peer.address": f"{ep.address}:{ep.port}",
-            "retry.attempt": str(self.attempt),
-        }
-        if status is not None:
-            tags["http.status_code"] = str(status)
-        if error is not None:
-            tags["error"] = error
-        elif status is not None and status >= 500:
-            tags["error"] = str(status)
-        ipv6 = ":" in ep.address
-        remote = Endpoint(
+        trace.client_try(
+            self.span_id,
+            self.name,
+            self.start_ns,
+            self.began,
             service,
-            None if ipv6 else ep.address,
-            ep.address if ipv6 else None,
+            ep.address,
             ep.port,
+            self.attempt,
+            status,
+            error,
         )
-        trace.finish_client(self.span_id, self.name, self.start_us, self.began, remote, tags)
 
 
 class HttpProxy:

@@ -24,16 +24,24 @@ span objects, and the client's trace headers go to the upstream unchanged.
 
 Timestamps are epoch microseconds, durations microseconds (at least 1). A recorder that fails
 (full queue, stopped store) costs the span, never the request.
+
+What the request path pays is kept small: the CLIENT spans' raw fields are appended to the
+request's :class:`RequestTrace` and, when the request ends, the SERVER span's raw fields and
+those go to the recorder as one tuple (``stackyard.telemetry.gateway_spans``). A recorder with
+``record_gateway_request`` (``Telemetry``) takes the tuple and its span store's writer process
+builds the spans; for any other ``SpanRecorder`` the tracer builds them and calls
+``record_span`` for each.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..asgi import ASGIApp, Message, Receive, Scope, Send
-from ..telemetry.model import Endpoint, Span
+from ..telemetry.gateway_spans import FUNCTION_CALL, HTTP_TRY, REQUEST, GatewayRecord, spans_of
 from .steps import CORRELATION_COUNTER, CORRELATION_ID, correlate
 from .tracecontext import (
     B3,
@@ -56,8 +64,8 @@ logger = logging.getLogger(__name__)
 TRACE_ID_HEADER = b"x-trace-id"
 DEFAULT_SERVICE = "gateway"
 _MAX_ID = 1 << 64
-_KIND_SERVER = "SERVER"
-_KIND_CLIENT = "CLIENT"
+_time_ns = time.time_ns
+_perf_ns = time.perf_counter_ns
 
 
 class Tracer:
@@ -72,8 +80,9 @@ class Tracer:
         self.service = service
         self.sample_ratio = sample_ratio
         self._bound = int(sample_ratio * _MAX_ID)
-        self.local = Endpoint(service_name=service)
         self.dropped = 0
+        take = getattr(recorder, "record_gateway_request", None)
+        self._take: Callable[[GatewayRecord], None] = take if callable(take) else self._as_spans
 
     def sample(self, trace_id: str) -> bool:
         """The sampling decision for a new trace (the lower 64 bits of the id vs the ratio)."""
@@ -81,9 +90,14 @@ class Tracer:
             return True
         return int(trace_id[16:], 16) < self._bound
 
-    def record(self, span: Span) -> None:
-        try:
+    def _as_spans(self, record: GatewayRecord) -> None:
+        for span in spans_of(record):
             self.recorder.record_span(span)
+
+    def record(self, record: GatewayRecord) -> None:
+        """Hand over one request's spans (a ``gateway_spans`` record)."""
+        try:
+            self._take(record)
         except Exception as exc:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
@@ -93,7 +107,16 @@ class Tracer:
 class RequestTrace:
     """The trace state of one request (``scope["state"]["trace"]``)."""
 
-    __slots__ = ("b3", "parent_id", "sampled", "span_id", "trace_id", "tracer", "tracestate")
+    __slots__ = (
+        "b3",
+        "clients",
+        "parent_id",
+        "sampled",
+        "span_id",
+        "trace_id",
+        "tracer",
+        "tracestate",
+    )
 
     def __init__(
         self,
@@ -111,6 +134,7 @@ class RequestTrace:
         self.sampled = sampled
         self.tracestate = tracestate
         self.b3 = b3
+        self.clients: list[tuple[object, ...]] | None = None
 
     def outbound(self, span_id: str) -> list[tuple[bytes, bytes]]:
         """The trace headers of a call whose CLIENT span is ``span_id``."""
@@ -123,39 +147,74 @@ class RequestTrace:
 
     def outbound_fields(self, span_id: str) -> bytes:
         """:meth:`outbound` as header lines for the upstream request head."""
-        return b"".join(b"%s: %s\r\n" % pair for pair in self.outbound(span_id))
+        if self.tracestate or self.b3:
+            return b"".join(b"%s: %s\r\n" % pair for pair in self.outbound(span_id))
+        flags = "01" if self.sampled else "00"
+        return f"traceparent: 00-{self.trace_id}-{span_id}-{flags}\r\n".encode()
 
-    def finish_client(
+    def client_try(
         self,
         span_id: str,
         name: str,
-        start_us: int,
-        began: float,
-        remote: Endpoint,
-        tags: dict[str, str],
+        start_ns: int,
+        began_ns: int,
+        service: str,
+        address: str,
+        port: int,
+        attempt: int,
+        status: int | None,
+        error: str | None,
     ) -> None:
-        """Record a CLIENT span (child of the request's SERVER span) that began at ``began``
-        (``time.perf_counter()``) and ends now."""
+        """Note a CLIENT span (an upstream try, child of the request's SERVER span) that began
+        at ``start_ns`` (``time.time_ns()``) / ``began_ns`` (``time.perf_counter_ns()``) and
+        ends now; it is recorded with the request."""
         if not self.sampled:
             return
-        self.tracer.record(
-            Span(
-                self.trace_id,
-                span_id,
-                name,
-                self.span_id,
-                _KIND_CLIENT,
-                start_us,
-                max(1, int((time.perf_counter() - began) * 1e6)),
-                self.tracer.local,
-                remote,
-                tags,
-            )
+        item = (
+            HTTP_TRY,
+            span_id,
+            name,
+            start_ns,
+            _perf_ns() - began_ns,
+            service,
+            address,
+            port,
+            attempt,
+            status,
+            error,
         )
+        if self.clients is None:
+            self.clients = [item]
+        else:
+            self.clients.append(item)
 
-
-def start_us() -> int:
-    return time.time_ns() // 1000
+    def client_call(
+        self,
+        span_id: str,
+        function: str,
+        start_ns: int,
+        began_ns: int,
+        status: int,
+        error: str | None,
+    ) -> None:
+        """Note the CLIENT span of a function call (``invoke <function>``), like
+        :meth:`client_try`."""
+        if not self.sampled:
+            return
+        item = (
+            FUNCTION_CALL,
+            span_id,
+            f"invoke {function}",
+            start_ns,
+            _perf_ns() - began_ns,
+            function,
+            status,
+            error,
+        )
+        if self.clients is None:
+            self.clients = [item]
+        else:
+            self.clients.append(item)
 
 
 class TracedCorrelation:
@@ -223,8 +282,8 @@ class TracedCorrelation:
         if not trace.sampled:
             await self.app(scope, receive, send_with_ids)
             return
-        timestamp = start_us()
-        began = time.perf_counter()
+        timestamp = _time_ns()
+        began = _perf_ns()
         error: str | None = None
         try:
             await self.app(scope, receive, send_with_ids)
@@ -232,54 +291,31 @@ class TracedCorrelation:
             error = type(exc).__name__
             raise
         finally:
-            duration = max(1, int((time.perf_counter() - began) * 1e6))
-            tracer.record(_server_span(scope, state, trace, status, error, timestamp, duration))
-
-
-def _server_span(
-    scope: Scope,
-    state: dict[str, object],
-    trace: RequestTrace,
-    status: int,
-    error: str | None,
-    timestamp: int,
-    duration: int,
-) -> Span:
-    method: str = scope["method"]
-    raw = scope.get("raw_path") or scope["path"].encode()
-    query = scope.get("query_string")
-    target = (raw + b"?" + query if query and b"?" not in raw else raw).decode("latin-1")
-    tags = {
-        "http.method": method,
-        "http.target": target,
-        "correlation.id": str(state["correlation_id"]),
-    }
-    match: RouteMatch[object] | None = state.get("route")  # type: ignore[assignment]
-    if match is not None:
-        route = match.route
-        name = f"{method} {route.path}"
-        tags["http.route"] = route.path
-        tags["stackyard.route"] = route.service or route.function
-        if route.stage:
-            tags["stackyard.stage"] = route.stage
-    else:
-        name = method
-    if status:
-        tags["http.status_code"] = str(status)
-    if error is not None:
-        tags["error"] = error
-    elif status >= 500:
-        tags["error"] = str(status)
-    tracer = trace.tracer
-    return Span(
-        trace.trace_id,
-        trace.span_id,
-        name,
-        trace.parent_id,
-        _KIND_SERVER,
-        timestamp,
-        duration,
-        tracer.local,
-        None,
-        tags,
-    )
+            duration = _perf_ns() - began
+            match: RouteMatch[object] | None = state.get("route")  # type: ignore[assignment]
+            if match is None:
+                path = name = stage = None
+            else:
+                route = match.route
+                path, name, stage = route.path, route.service or route.function, route.stage
+            tracer.record(
+                (
+                    REQUEST,
+                    trace_id,
+                    trace.span_id,
+                    trace.parent_id,
+                    tracer.service,
+                    timestamp,
+                    duration,
+                    scope["method"],
+                    scope.get("raw_path") or scope["path"].encode(),
+                    scope.get("query_string"),
+                    path,
+                    name,
+                    stage,
+                    status,
+                    error,
+                    state["correlation_id"],
+                    trace.clients,
+                )
+            )

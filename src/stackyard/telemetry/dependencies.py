@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE INDEX IF NOT EXISTS calls_ts ON calls (ts);
 """
 
-_NODE_COLUMNS = "trace_id, span_id, parent_id, kind, service, remote_service, ts, error, shared"
+NODE_COLUMNS = "trace_id, span_id, parent_id, kind, service, remote_service, ts, error, shared"
 _SERVER_SIDE = ("SERVER", "CONSUMER")
 
 
@@ -77,20 +77,14 @@ class _Batch:
     (insert-or-ignore, replace or delete), so the rows already stored never need to be read.
     """
 
-    def __init__(self, conn: sqlite3.Connection, nodes: list[Node]) -> None:
+    def __init__(self, stored: list[Node], nodes: list[Node]) -> None:
         self.by_id: dict[tuple[str, str], list[Node]] = {}
         self.by_parent: dict[tuple[str, str], list[Node]] = {}
-        # the rows stored before this batch (none for a new trace: nothing to decode), then
-        # the batch, which replaces a stored row of the same (trace, id, kind, service)
-        stored = conn.execute(
-            f"SELECT {_NODE_COLUMNS} FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list({node.trace_id for node in nodes})),),
-        ).fetchall()
+        # the rows stored before this batch, then the batch, which replaces a stored row of
+        # the same (trace, id, kind, service)
         latest: dict[tuple[str, str, str, str], Node] = {}
-        if stored:
-            for row in stored:
-                node = Node._make(row)
-                latest[(node.trace_id, node.span_id, node.kind, node.service)] = node
+        for node in stored:
+            latest[(node.trace_id, node.span_id, node.kind, node.service)] = node
         for node in nodes:
             latest[(node.trace_id, node.span_id, node.kind, node.service)] = node
         by_id, by_parent = self.by_id, self.by_parent
@@ -148,16 +142,30 @@ def _stored_order(node: Node) -> tuple[str, str]:
     return (node.kind, node.service)
 
 
-def record_calls(conn: sqlite3.Connection, nodes: list[Node]) -> None:
-    """Update the calls touched by a batch of spans (span writer, inside its transaction,
-    before or after the batch is inserted).
+def stored_nodes(conn: sqlite3.Connection, nodes: list[Node]) -> list[Node]:
+    """The spans already stored in the traces of ``nodes`` (one query)."""
+    rows = conn.execute(
+        f"SELECT {NODE_COLUMNS} FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(list({node.trace_id for node in nodes})),),
+    ).fetchall()
+    return [Node._make(row) for row in rows]
 
-    One query reads the spans already stored in the batch's traces; the links are then worked
-    out in memory and written with three ``executemany`` statements.
+
+def record_calls(
+    conn: sqlite3.Connection, nodes: list[Node], stored: list[Node] | None = None
+) -> None:
+    """Update the calls touched by a batch of spans (span writer, inside its transaction,
+    before the batch is inserted).
+
+    ``stored``: the spans already stored in the batch's traces, other than those the batch
+    replaces (read with :func:`stored_nodes` when not given). The links are worked out in
+    memory and written with three ``executemany`` statements.
     """
     if not nodes:
         return
-    batch = _Batch(conn, nodes)
+    if stored is None:
+        stored = stored_nodes(conn, nodes)
+    batch = _Batch(stored, nodes)
     for node in nodes:
         _link(batch, node)
         linked_as_parent = False

@@ -2,18 +2,24 @@
 derived rows' retention. It runs in the span store's writer process (:mod:`.store_writer`).
 
 The node ships spans as tuples (:func:`encode`: the :class:`~.model.Span` fields in order,
-endpoints as ``(service_name, ipv4, ipv6, port)``); per batch, :class:`SpanWriter` inserts the
-rows (searchable columns plus the span's Zipkin JSON, :func:`~.model.zipkin_json` — the bytes
-of ``Span.to_json``), updates the service/span-name catalogs and the dependency ``calls``
-(:mod:`.dependencies`), working on the tuples directly.
+endpoints as ``(service_name, ipv4, ipv6, port)``) and the gateway's requests as the records of
+:mod:`.gateway_spans`; per batch, :class:`SpanWriter` reads the spans already stored in the
+batch's traces (one query), inserts the rows (searchable columns plus the span's Zipkin JSON,
+:func:`~.model.zipkin_json` — the bytes of ``Span.to_json``), updates the service/span-name
+catalogs and the dependency ``calls`` (:mod:`.dependencies`), working on the tuples directly.
+A gateway request alone in its trace (nothing stored, nothing else in the batch: the usual
+case) takes a fast path, :func:`~.gateway_spans.rows_of`: its rows and its CLIENT spans'
+provisional calls straight from the record, the same rows the general path makes.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
 from . import dependencies
+from .gateway_spans import GatewayRecord, Row, expand, rows_of
 from .model import Span, endpoint_json, now_us, zipkin_json
 from .store_writer import StoreWriter
 
@@ -24,12 +30,13 @@ CREATE TABLE IF NOT EXISTS spans (
     name TEXT NOT NULL, service TEXT NOT NULL, remote_service TEXT NOT NULL,
     ts INTEGER NOT NULL, duration INTEGER, error INTEGER NOT NULL, shared INTEGER NOT NULL,
     body TEXT NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS spans_id ON spans (trace_id, span_id, kind, service);
 DROP INDEX IF EXISTS spans_parent;
+DROP INDEX IF EXISTS spans_id;
+DROP INDEX IF EXISTS spans_duration;
+CREATE INDEX IF NOT EXISTS spans_trace ON spans (trace_id);
 CREATE INDEX IF NOT EXISTS spans_service_ts ON spans (service, ts);
 CREATE INDEX IF NOT EXISTS spans_name_ts ON spans (name, ts);
 CREATE INDEX IF NOT EXISTS spans_ts ON spans (ts);
-CREATE INDEX IF NOT EXISTS spans_duration ON spans (duration);
 CREATE TABLE IF NOT EXISTS span_names (
     service TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (service, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS remote_services (
@@ -38,16 +45,24 @@ CREATE TABLE IF NOT EXISTS remote_services (
     + dependencies.SCHEMA
 )
 
-_INSERT = "INSERT OR REPLACE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = "INSERT INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_STORED = (
+    f"SELECT rowid, {dependencies.NODE_COLUMNS} FROM spans"
+    " WHERE trace_id IN (SELECT value FROM json_each(?))"
+)
 
 SpanTuple = tuple[Any, ...]
 
 
-def encode(spans: list[Span]) -> list[SpanTuple]:
-    """Spans → marshal-able tuples (the node's side; as cheap as it gets in Python)."""
-    out: list[SpanTuple] = []
+def encode(spans: list[Span | GatewayRecord]) -> list[SpanTuple | GatewayRecord]:
+    """Spans → marshal-able tuples (the node's side; as cheap as it gets in Python); gateway
+    records (:mod:`.gateway_spans`) are shipped as they are."""
+    out: list[SpanTuple | GatewayRecord] = []
     append = out.append
     for s in spans:
+        if isinstance(s, tuple):
+            append(s)
+            continue
         local, remote = s.local_endpoint, s.remote_endpoint
         append(
             (
@@ -85,16 +100,62 @@ class SpanWriter(StoreWriter):
         self.names: set[tuple[str, str]] = set()
         self.remotes: set[tuple[str, str]] = set()
 
-    def write(self, conn: sqlite3.Connection, items: list[SpanTuple]) -> None:
-        """Rows, catalogs and dependency calls of a batch of :func:`encode` tuples (inside
-        the caller's transaction)."""
-        rows = []
-        nodes = []
-        names: set[tuple[str, str]] = set()
-        remotes: set[tuple[str, str]] = set()
+    def write(self, conn: sqlite3.Connection, items: list[SpanTuple | GatewayRecord]) -> None:
+        """Rows, catalogs and dependency calls of a batch of :func:`encode` items (inside
+        the caller's transaction). A span stored again (same trace id, span id, kind and
+        service) replaces the one stored before."""
+        traces: dict[str, int] = {}  # items per trace in this batch
+        for item in items:
+            trace_id = item[1] if type(item[0]) is int else item[0]
+            traces[trace_id] = traces.get(trace_id, 0) + 1
+        stored_rows = conn.execute(_STORED, (json.dumps(list(traces)),)).fetchall()
+        for row in stored_rows:
+            traces[row[1]] = 2  # the trace has spans stored before
+        spans: list[SpanTuple] = []
+        fast: list[Row] = []
+        calls: list[Row] = []
+        for item in items:
+            if type(item[0]) is not int:
+                spans.append(item)
+            elif traces[item[1]] == 1 and (item[10] is None or type(item[11]) is str):
+                # a gateway request alone in its trace: its rows and calls made directly
+                more_rows, more_calls = rows_of(item)
+                fast += more_rows
+                calls += more_calls
+            else:
+                spans += expand(item)
+        names = {(row[5], row[4]) for row in fast if row[4]}
+        remotes = {(row[5], row[6]) for row in fast if row[6]}
+        if spans:
+            self._write_spans(conn, spans, stored_rows, names, remotes)
+        if fast:
+            conn.executemany(_INSERT, fast)
+        if calls:
+            conn.executemany("INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?)", calls)
+        if not names <= self.names:
+            new_names = names - self.names
+            conn.executemany("INSERT OR IGNORE INTO span_names VALUES (?, ?)", new_names)
+            self.names |= new_names
+        if not remotes <= self.remotes:
+            new_remotes = remotes - self.remotes
+            conn.executemany("INSERT OR IGNORE INTO remote_services VALUES (?, ?)", new_remotes)
+            self.remotes |= new_remotes
+
+    def _write_spans(
+        self,
+        conn: sqlite3.Connection,
+        spans: list[SpanTuple],
+        stored_rows: list[Row],
+        names: set[tuple[str, str]],
+        remotes: set[tuple[str, str]],
+    ) -> None:
+        """The general path: rows and dependency calls of span tuples; ``stored_rows`` are
+        the batch's traces' stored spans (rowid and ``dependencies.NODE_COLUMNS``)."""
+        rows: dict[tuple[str, str, str, str], Row] = {}
+        nodes: dict[tuple[str, str, str, str], dependencies.Node] = {}
         now = now_us()
         node = dependencies.Node
-        for item in items:
+        for item in spans:
             (trace_id, span_id, name, parent_id, kind, ts, duration, local, peer, tags) = item[:10]
             service = ((local[0] if local else None) or "unknown").lower()
             remote = ((peer[0] if peer else None) or "").lower()
@@ -119,39 +180,43 @@ class SpanWriter(StoreWriter):
             kind = kind or ""
             error = 1 if "error" in tags else 0
             shared = 1 if item[12] else 0
-            rows.append(
-                (
-                    trace_id,
-                    span_id,
-                    parent_id,
-                    kind,
-                    name,
-                    service,
-                    remote,
-                    ts,
-                    duration,
-                    error,
-                    shared,
-                    body,
-                )
+            key = (trace_id, span_id, kind, service)
+            if key in rows:  # the last of a span sent twice in a batch wins, in its place
+                del rows[key]
+                del nodes[key]
+            rows[key] = (
+                trace_id,
+                span_id,
+                parent_id,
+                kind,
+                name,
+                service,
+                remote,
+                ts,
+                duration,
+                error,
+                shared,
+                body,
             )
-            nodes.append(
-                node(trace_id, span_id, parent_id, kind, service, remote, ts, error, shared)
+            nodes[key] = node(
+                trace_id, span_id, parent_id, kind, service, remote, ts, error, shared
             )
             if name:
                 names.add((service, name))
             if remote:
                 remotes.add((service, remote))
-        dependencies.record_calls(conn, nodes)
-        conn.executemany(_INSERT, rows)
-        if not names <= self.names:
-            new_names = names - self.names
-            conn.executemany("INSERT OR IGNORE INTO span_names VALUES (?, ?)", new_names)
-            self.names |= new_names
-        if not remotes <= self.remotes:
-            new_remotes = remotes - self.remotes
-            conn.executemany("INSERT OR IGNORE INTO remote_services VALUES (?, ?)", new_remotes)
-            self.remotes |= new_remotes
+        stored = []
+        replaced = []
+        for row in stored_rows:
+            found = node._make(row[1:])
+            if (found.trace_id, found.span_id, found.kind, found.service) in rows:
+                replaced.append((row[0],))
+            else:
+                stored.append(found)
+        if replaced:
+            conn.executemany("DELETE FROM spans WHERE rowid = ?", replaced)
+        dependencies.record_calls(conn, list(nodes.values()), stored)
+        conn.executemany(_INSERT, rows.values())
 
     def op_trim_derived(self, conn: sqlite3.Connection, cutoff: int, spans_deleted: bool) -> None:
         """After retention: calls older than the cutoff or the oldest span, and (when spans

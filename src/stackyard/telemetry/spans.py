@@ -8,12 +8,15 @@ columns (trace id, service, name, remote service, time, duration, error) plus th
 JSON (``body``, tags and annotations included), so trace reads concatenate stored JSON without
 re-encoding. Queries run in this process, on reader threads.
 
-Indexes: trace by id (unique ``trace_id, span_id, kind, service``; a re-sent span replaces
-itself; dependency linking reads a batch's traces through it), ``(service, ts)``, ``(name, ts)``,
-``ts`` (time windows, retention) and ``duration``. :meth:`SpanStore.flush` does not wait for
-the linger. Retention (:meth:`SpanStore.enforce_retention`) deletes by age, by row count and
-optionally by file size, in chunks (each a call to the writer process, so writes go on between
-them), from ``spans``, ``calls`` and the name catalogs.
+Indexes: ``trace_id`` (trace by id; the writer reads a batch's traces through it for
+dependency links and to replace a re-sent span — same trace id, span id, kind and service —
+instead of a unique index on those four, whose random keys cost a page write per span on
+commit), ``(service, ts)``, ``(name, ts)`` and ``ts`` (time windows, retention; duration
+filters are checked on the rows these find). The gateway's spans arrive in compact form
+(:mod:`.gateway_spans`) and are built in the writer process. :meth:`SpanStore.flush` does not
+wait for the linger. Retention (:meth:`SpanStore.enforce_retention`) deletes by age, by row
+count and optionally by file size, in chunks (each a call to the writer process, so writes go
+on between them), from ``spans``, ``calls`` and the name catalogs.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from . import dependencies, span_writer
+from .gateway_spans import GatewayRecord
 from .model import Span, now_us
 from .retention import CHUNK, RetentionSettings
 from .retention import used_bytes as _used_bytes
@@ -69,7 +74,7 @@ class SpanStore:
 
     def __init__(self, data_dir: Path, *, max_pending: int = 200_000) -> None:
         self.path = Path(data_dir) / FILENAME
-        self._worker: StoreProcess[Span] = StoreProcess(
+        self._worker: StoreProcess[Span | GatewayRecord] = StoreProcess(
             self.path,
             "spans",
             span_writer.encode,
@@ -93,14 +98,15 @@ class SpanStore:
         """The writer process's id while the store runs."""
         return self._worker.pid
 
-    def add(self, span: Span) -> None:
-        """Queue one span (raises ``Overloaded`` when the queue is full, ``StoreClosed``)."""
+    def add(self, span: Span | GatewayRecord) -> None:
+        """Queue one span, or a gateway request's spans in compact form
+        (:mod:`.gateway_spans`); raises ``Overloaded`` when the queue is full, ``StoreClosed``."""
         self._worker.put(span)
 
     def add_many(self, spans: list[Span]) -> None:
         """Queue a batch of spans, all or none."""
         if spans:
-            self._worker.put_many(spans)
+            self._worker.put_many(cast("list[Span | GatewayRecord]", spans))
 
     async def flush(self) -> None:
         """Wait until every span queued so far is stored and queryable."""

@@ -7,7 +7,8 @@ collectors and the alarms.
     await telemetry.start()
     supervisor_log_writer.on_record = telemetry.log_sink     # output lines → logs (+ EMF)
     control_routes += telemetry.routes()                     # OTLP, Zipkin, logs, metrics
-    telemetry.record_span(span)                              # gateway / function runtime spans
+    telemetry.record_span(span)                              # function runtime spans
+    telemetry.record_gateway_request(record)                 # gateway spans, compact form
     telemetry.metrics.count("gateway_requests_total", {...}) # any MetricsRecorder producer
     telemetry.add_collector(lambda m: m.set("instance_healthy", {...}, 1.0))
     telemetry.on_alarm(autoscaler.on_alarm)                  # AlarmEvent on state changes
@@ -41,6 +42,7 @@ from ..config.models import AlarmConfig
 from .alarms import AlarmHook, Alarms
 from .collectors import Collector, ProcessCollector
 from .emf import emf_from_record, record_emf
+from .gateway_spans import GatewayRecord
 from .ingest import ingest_routes
 from .logs import LogStore
 from .metrics import MetricsAggregator
@@ -160,6 +162,11 @@ class Telemetry:
     def record_span(self, span: Span) -> None:
         """Store a span produced in-process (raises ``Overloaded`` when the queue is full)."""
         self.spans.add(span)
+
+    def record_gateway_request(self, record: GatewayRecord) -> None:
+        """Store a traced gateway request's spans, given in compact form
+        (:mod:`.gateway_spans`; the span store's writer process builds them)."""
+        self.spans.add(record)
 
     def add_collector(self, collector: Collector) -> Callable[[], None]:
         """Call ``collector(self.metrics)`` before every metrics flush (publish gauges there).
