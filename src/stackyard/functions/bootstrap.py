@@ -365,11 +365,18 @@ def _lambda_logging(env: os._Environ[str]) -> _RequestIds:
     """Lambda's logging set-up for code that uses ``logging`` (only then: importing it costs a
     cold start ≈ 6 ms): a root handler on stdout writing
     ``[LEVEL]\t<UTC time>Z\t<request id>\t<message>``, or one JSON object per record with
-    ``AWS_LAMBDA_LOG_FORMAT=JSON``; the root level from ``AWS_LAMBDA_LOG_LEVEL`` (default
-    WARNING, as on Lambda, where ``logger.setLevel("INFO")`` is the usual first line)."""
+    ``AWS_LAMBDA_LOG_FORMAT=JSON``; the root level from ``AWS_LAMBDA_LOG_LEVEL`` (else as the
+    code left it: WARNING by default, as on Lambda, where ``logger.setLevel("INFO")`` is the
+    usual first line). A function that configured the root logger itself keeps its handlers;
+    they only gain the ``aws_request_id`` record attribute."""
     import logging
 
     ids = _RequestIds()
+    root = logging.getLogger()
+    if root.handlers:  # the function configured logging itself (e.g. stackyard.sdk.setup())
+        for handler in root.handlers:
+            handler.addFilter(ids)
+        return ids
     handler = logging.StreamHandler(sys.stdout)
     formatter: logging.Formatter
     if env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
@@ -382,10 +389,10 @@ def _lambda_logging(env: os._Environ[str]) -> _RequestIds:
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     handler.addFilter(ids)
-    root = logging.getLogger()
     root.addHandler(handler)
     level = env.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
-    root.setLevel(level if level in logging.getLevelNamesMapping() else logging.WARNING)
+    if level in logging.getLevelNamesMapping():
+        root.setLevel(level)
     return ids
 
 
