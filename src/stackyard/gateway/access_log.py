@@ -11,9 +11,9 @@ record to an optional ``forward`` callable (the node sends it to the central log
 
 Record fields: ``time`` (ISO 8601 UTC), ``method``, ``path``, ``query``, ``route`` (the matched
 template, or null), ``status``, ``duration_ms``, ``bytes`` (response body bytes sent),
-``correlation_id``, ``trace_id`` and ``span_id`` (the gateway's span, when traced), ``client``, ``user_agent``, ``api_key`` (the
-key's name), ``principal`` (the authorizer's principal id), ``integration`` (``service:NAME``,
-``function:NAME`` or ``mock``).
+``correlation_id``, ``trace_id`` and ``span_id`` (the gateway's span, when traced),
+``client``, ``user_agent``, ``api_key`` (the key's name), ``principal`` (the authorizer's
+principal id), ``integration`` (``service:NAME``, ``function:NAME`` or ``mock``).
 """
 
 from __future__ import annotations
