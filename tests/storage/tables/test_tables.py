@@ -64,7 +64,8 @@ def test_create_describe_delete(ddb: Any) -> None:
     assert table["GlobalSecondaryIndexes"][0]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     lsi = table["LocalSecondaryIndexes"][0]
     assert lsi["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["title"]}
-    assert name in ddb.list_tables()["TableNames"]
+    pages = ddb.get_paginator("list_tables").paginate()
+    assert name in [n for page in pages for n in page["TableNames"]]
     deleted = ddb.delete_table(TableName=name)["TableDescription"]
     assert deleted["TableName"] == name
     with pytest.raises(ddb.exceptions.ResourceNotFoundException):
