@@ -318,7 +318,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     if args.markdown:
         print(
             "\n| mode | requests/s | p50 ms | p99 ms | CPU µs/req | writer µs/req | errors |"
-            "\n|---|---:|---:|---:|---:|---|"
+            "\n|---|---:|---:|---:|---:|---:|---|"
         )
         for r in results:
             cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
