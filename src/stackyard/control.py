@@ -188,13 +188,28 @@ def status_document(node: Node) -> dict[str, Any]:
                 "path": route.path,
                 "methods": sorted(route.methods),
                 "integration": route.integration,
-                "target": route.function if route.integration == "function" else route.service,
+                "target": {"function": route.function, "bucket": route.bucket}.get(
+                    route.integration, route.service
+                ),
                 "service": route.service,
                 "endpoints": len(table.endpoints.get(route.service, ())),
             }
             for route in table.routes
         ],
         "route_table_version": table.version,
+        "tables": [
+            {
+                "name": name,
+                "hash_key": spec.hash_key,
+                "range_key": spec.range_key,
+                "indexes": sorted(spec.indexes),
+            }
+            for name, spec in config.tables.items()
+        ],
+        "buckets": [
+            {"name": name, "region": spec.region or node.settings.region}
+            for name, spec in config.buckets.items()
+        ],
     }
 
 

@@ -125,7 +125,9 @@ class Node:
             data_dir / "logs" / "gateway-access.log" if access.file else None,
             forward=self._forward_access if access.central else None,
         )
+        self.buckets = Buckets(data_dir, region=settings.region, declared=stack.config.buckets)
         self.gateway = Gateway(
+            buckets=self.buckets,  # the bucket integration's static sites
             access_log=self.access_log,
             functions=self.functions,
             spans=self.telemetry,
@@ -144,7 +146,6 @@ class Node:
             data_dir, declared=create_requests(stack.config.tables), region=settings.region
         )
         self.aws_services["dynamodb"] = self.tables.app
-        self.buckets = Buckets(data_dir, region=settings.region, declared=stack.config.buckets)
         self.aws_services["s3"] = self.buckets.app
         self.control_server = AsgiServer(
             AwsDispatch(create_control_app(self), self.aws_services),

@@ -105,6 +105,11 @@ def api_route(route: RouteConfig, stage: str, cors: CorsPolicy | None) -> RouteS
         )
     if route.mock is not None:
         return replace(spec, integration="mock", mock=route.mock)
+    if route.bucket is not None:
+        error = route.error or ""
+        return replace(
+            spec, integration="bucket", bucket=route.bucket, index=route.index, error=error
+        )
     return replace(
         spec,
         service=route.service or "",

@@ -61,14 +61,26 @@ def status(url: str, as_json: bool) -> None:
         console.print(functions)
     routes = Table("route", "methods", "target", "endpoints")
     for route in doc["routes"]:
-        function = route.get("integration") == "function"
+        integration = route.get("integration")
+        proxy = integration not in ("function", "bucket", "mock")
         routes.add_row(
             route["path"],
             ",".join(route["methods"]),
-            f"function {route['target']}" if function else route["service"],
-            "-" if function else str(route["endpoints"]),
+            route["service"] if proxy else f"{integration} {route.get('target') or ''}".rstrip(),
+            str(route["endpoints"]) if proxy else "-",
         )
     console.print(routes)
+    if doc.get("tables"):
+        tables = Table("table", "keys", "indexes")
+        for item in doc["tables"]:
+            keys = item["hash_key"] + (f", {item['range_key']}" if item.get("range_key") else "")
+            tables.add_row(item["name"], keys, ", ".join(item["indexes"]) or "-")
+        console.print(tables)
+    if doc.get("buckets"):
+        buckets = Table("bucket", "region")
+        for item in doc["buckets"]:
+            buckets.add_row(item["name"], item["region"])
+        console.print(buckets)
 
 
 @click.command()

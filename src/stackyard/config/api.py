@@ -269,13 +269,18 @@ class MockConfig(_Model):
 
 
 class RouteConfig(_Model):
-    """One gateway route: a path template and methods sent to a service, a function or a mock."""
+    """One gateway route: a path template and methods sent to a service, a function, a mock
+    or a bucket served as a static site (``index`` document for folders, ``error`` document
+    with status 404 for missing keys)."""
 
     path: str
     methods: list[str] = Field(default_factory=lambda: ["ANY"])
     service: str | None = None
     function: str | None = None
     mock: MockConfig | None = None
+    bucket: str | None = None
+    index: str = "index.html"
+    error: str | None = None
     strip_prefix: str | bool = False
     timeout: Seconds = 29.0
     retries: int = Field(default=2, ge=0, le=10)
@@ -312,8 +317,9 @@ class RouteConfig(_Model):
 
     @model_validator(mode="after")
     def _one_integration(self) -> RouteConfig:
-        if sum(x is not None for x in (self.service, self.function, self.mock)) != 1:
-            raise ValueError("a route has exactly one of service, function, mock")
+        integrations = (self.service, self.function, self.mock, self.bucket)
+        if sum(x is not None for x in integrations) != 1:
+            raise ValueError("a route has exactly one of service, function, mock, bucket")
         if self.scopes and self.authorizer is None:
             raise ValueError("scopes need an authorizer")
         return self

@@ -45,6 +45,7 @@ from .openapi import LiveDocument
 from .outlier import OutlierDetector, OutlierSettings
 from .proxy import HttpProxy, RouteTarget
 from .router import HostRouter
+from .static import ObjectSource, StaticSite
 from .steps import Correlation, ErrorResponder, RouteMatcher, RouterSource
 from .table import Balancer, RouteSpec, RouteTable
 from .tracing import DEFAULT_SERVICE, TracedCorrelation, Tracer
@@ -99,12 +100,15 @@ class RequestMetricsSettings:
 
 
 class IntegrationSwitch:
-    """Sends a matched request to its route's integration: the http proxy, a function or a
-    mock answer."""
+    """Sends a matched request to its route's integration: the http proxy, a function, a
+    mock answer or a bucket's static site."""
 
-    def __init__(self, proxy: ASGIApp, function: ASGIApp | None) -> None:
+    def __init__(
+        self, proxy: ASGIApp, function: ASGIApp | None, static: ASGIApp | None = None
+    ) -> None:
         self.proxy = proxy
         self.function = function
+        self.static = static
         self.mock = MockIntegration()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,6 +117,10 @@ class IntegrationSwitch:
             await self.proxy(scope, receive, send)
         elif integration == "mock":
             await self.mock(scope, receive, send)
+        elif integration == "bucket":
+            if self.static is None:
+                raise NoRoute()
+            await self.static(scope, receive, send)
         elif self.function is not None:
             await self.function(scope, receive, send)
         else:
@@ -153,6 +161,7 @@ class Gateway:
         root: Path | None = None,
         data_dir: Path | None = None,
         access_log: AccessSink | None = None,
+        buckets: ObjectSource | None = None,
     ) -> None:
         self.max_body_size = max_body_size
         self.stage = stage
@@ -182,7 +191,7 @@ class Gateway:
         )
         self._pipeline = build_pipeline(
             self._live,
-            IntegrationSwitch(proxy, function),
+            IntegrationSwitch(proxy, function, StaticSite(buckets) if buckets else None),
             self.tracer,
             RequestMetricsSettings(metrics, stage) if metrics is not None else None,
             usage=self.usage,

@@ -8,7 +8,9 @@ parameters and headers (``Authorization`` included) are not part of it. Only ``2
 without ``Cache-Control: no-store``/``private`` and without ``Set-Cookie`` are stored, and only
 up to ``api.cache.max_entry_bytes`` (larger answers stream through uncached); the store keeps at
 most ``api.cache.max_bytes`` and drops the least recently used entries first. Answers of
-cached methods carry ``x-cache: hit`` or ``miss`` (hits also ``age``).
+cached methods carry ``x-cache: hit`` or ``miss`` (hits also ``age``). A hit whose ``ETag``
+(else ``Last-Modified``) matches the request's ``If-None-Match`` (else ``If-Modified-Since``)
+is answered ``304``; a ``Range`` request skips the cache.
 
 A client's ``Cache-Control: max-age=0`` skips the lookup and refreshes the entry only when the
 caller may invalidate: its API key's usage plan has ``cache_invalidation: true``, or its
@@ -41,6 +43,7 @@ from ..responses import error_response
 from .body import HeldAnswer
 from .gzip import Gzip
 from .proxy import request_path
+from .static import not_modified
 from .table import RouteSpec
 from .transform import Transform, Transforms
 from .validation import Schemas, Validation
@@ -242,7 +245,7 @@ class Cache:
             return
         method: str = scope["method"]
         lookup = "GET" if method == "HEAD" and "GET" in config.methods else method
-        if lookup not in config.methods:
+        if lookup not in config.methods or _has_range(scope):  # a part: from the origin
             await self.app(scope, receive, send)
             return
         key = cache_key(scope, lookup, config)
@@ -252,6 +255,11 @@ class Cache:
         if entry is not None:
             age = b"%d" % max(0, int(now - entry.stored))
             headers = [*entry.headers, _HIT, (b"age", age)]
+            if not_modified(scope["headers"], dict(entry.headers)):  # the client's copy is current
+                kept = [(k, v) for k, v in headers if k not in _ENTITY_HEADERS]
+                await send({"type": "http.response.start", "status": 304, "headers": kept})
+                await send({"type": "http.response.body", "body": b""})
+                return
             await send({"type": "http.response.start", "status": entry.status, "headers": headers})
             body = b"" if method == "HEAD" else entry.body
             await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -261,6 +269,13 @@ class Cache:
             return
         capture = _Capture(send, self.store, key, now, config.ttl)
         await self.app(scope, receive, capture.send)
+
+
+_ENTITY_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding"})
+
+
+def _has_range(scope: Scope) -> bool:
+    return any(name == b"range" for name, _ in scope["headers"])
 
 
 def _add_miss(send: Send) -> Send:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .cors import CorsPolicy
 
 Balancer = Literal["round_robin", "least_request"]
-Integration = Literal["http_proxy", "function", "mock"]
+Integration = Literal["http_proxy", "function", "mock", "bucket"]
 PayloadVersion = Literal["1.0", "2.0"]
 
 
@@ -31,9 +31,11 @@ class RouteSpec:
     ``function`` with an API Gateway proxy event of ``payload_version`` (1.0 = REST API,
     2.0 = HTTP API), naming ``stage`` and ``resource`` (the template as the function sees it,
     without a stage prefix; ``$default`` for an HTTP API's default route); ``mock`` answers
-    with ``mock`` itself. ``host``: the route answers only requests for this ``Host`` (a
-    stage served on its own host name); ``base_path``: the prefix the route's stage is served
-    under (``/prod``), not part of the path a REST API (1.0) proxy event shows.
+    with ``mock`` itself; ``bucket`` serves the bucket ``bucket`` as a static site (``index``
+    document for folders, ``error`` document for missing keys). ``host``: the route answers
+    only requests for this ``Host`` (a stage served on its own host name); ``base_path``: the
+    prefix the route's stage is served under (``/prod``), not part of the path a REST API
+    (1.0) proxy event shows.
     ``stage_variables``: the stage's variables (``api.stages``), given to
     functions and transforms. ``cors``: the route's CORS policy, if any; ``policy``: the
     API-management steps' settings (keys, authorizer, throttle, cache, transforms, validation).
@@ -57,6 +59,9 @@ class RouteSpec:
     stage_variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     host: str = ""
     base_path: str = ""
+    bucket: str = ""
+    index: str = ""
+    error: str = ""
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,11 @@ class Buckets:
                 continue
         raise NoSuchKey(Key=key)
 
+    def read_object(self, handle: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
+        """The bytes ``[start, start + length)`` of an object :meth:`open_object` opened, in
+        chunks read off the event loop; the handle is closed when the generator ends."""
+        return self.files.chunks(handle, start, length)
+
     async def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
         files = await self.store.delete_objects(bucket, keys)
         await self.files.unlink(bucket, files)
