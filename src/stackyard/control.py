@@ -210,6 +210,8 @@ def status_document(node: Node) -> dict[str, Any]:
             {"name": name, "region": spec.region or node.settings.region}
             for name, spec in config.buckets.items()
         ],
+        "caches": node.resources.status("cache"),
+        "databases": node.resources.status("database"),
     }
 
 

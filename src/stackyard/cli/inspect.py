@@ -81,6 +81,14 @@ def status(url: str, as_json: bool) -> None:
         for item in doc["buckets"]:
             buckets.add_row(item["name"], item["region"])
         console.print(buckets)
+    resources = Table("cache / database", "engine", "state", "url")
+    for kind in ("caches", "databases"):
+        for item in doc.get(kind, []):
+            style = {"running": "green", "external": ""}.get(item["state"], "red")
+            shown = Text(item["state"], style=style)
+            resources.add_row(item["name"], item["engine"], shown, item["url"])
+    if resources.row_count:
+        console.print(resources)
 
 
 @click.command()

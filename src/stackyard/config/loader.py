@@ -224,6 +224,35 @@ def _reference_problems(
     for name, authorizer in api.authorizers.items():
         if authorizer.type == "function":
             check(("api", "authorizers", name, "function"), authorizer.function, "function")
+    problems += _uses_problems(config, file, lines)
+    return problems
+
+
+def _uses_problems(
+    config: StackConfig, file: Path, lines: Mapping[FieldPath, int]
+) -> list[Problem]:
+    """``uses`` names a declared cache or database, and gives each environment name once."""
+    problems = [
+        Problem(file, line_of(lines, ("databases", name)), f"databases.{name}",
+                f"{name!r} is both a cache and a database")
+        for name in config.caches.keys() & config.databases.keys()
+    ]  # fmt: skip
+    users = [("services", n, s.uses) for n, s in config.services.items()]
+    users += [("functions", n, f.uses) for n, f in config.functions.items()]
+    for section, owner, uses in users:
+        seen: dict[str, str] = {}
+        for index, (name, env) in enumerate(uses.items()):
+            path: FieldPath = (section, owner, "uses", name)
+            path = path if path in lines else (section, owner, "uses", index)  # list form
+            if name not in config.caches and name not in config.databases:
+                message = f"no cache or database named {name!r}"
+                problems.append(Problem(file, line_of(lines, path), _dotted(path), message))
+                continue
+            env = env or ("REDIS_URL" if name in config.caches else "DATABASE_URL")
+            if env in seen:
+                message = f"{name!r} and {seen[env]!r} both set {env}: name one, {{{name}: ENV}}"
+                problems.append(Problem(file, line_of(lines, path), _dotted(path), message))
+            seen[env] = name
     return problems
 
 
