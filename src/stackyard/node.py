@@ -33,7 +33,8 @@ from .routes import route_table
 from .serving import AsgiServer
 from .storage.buckets import Buckets
 from .storage.dispatch import AwsDispatch
-from .storage.managed import ManagedResources
+from .storage.streams import Streams
+from .storage.streams.mappings import stream_mappings
 from .storage.tables import Tables
 from .storage.tables.declared import create_requests
 from .supervisor import LogWriter, Supervisor
@@ -99,11 +100,8 @@ class Node:
         self.dns = DnsServer(self.registry, host=settings.host, port=settings.dns_port)
         self.telemetry = Telemetry(data_dir, alarms=stack.config.alarms)
         env = standard_env(settings, stack.config)
-        self.resources = ManagedResources(  # caches and databases; URLs injected by `uses`
-            data_dir, stack.config.caches, stack.config.databases, host=settings.host
-        )
         self.supervisor = Supervisor(
-            self.resources.services(stack.config.services),
+            stack.config.services,
             self.registry,
             stack_root=stack.root,
             log_dir=data_dir / "logs",
@@ -113,7 +111,7 @@ class Node:
         )
         self.function_logs = LogWriter(data_dir / "logs", on_record=self.telemetry.log_sink)
         self.functions = FunctionRuntime(
-            self.resources.functions(stack.config.functions),
+            stack.config.functions,
             stack_root=stack.root,
             data_dir=data_dir,
             log_dir=data_dir / "logs",
@@ -129,9 +127,7 @@ class Node:
             data_dir / "logs" / "gateway-access.log" if access.file else None,
             forward=self._forward_access if access.central else None,
         )
-        self.buckets = Buckets(data_dir, region=settings.region, declared=stack.config.buckets)
         self.gateway = Gateway(
-            buckets=self.buckets,  # the bucket integration's static sites
             access_log=self.access_log,
             functions=self.functions,
             spans=self.telemetry,
@@ -150,6 +146,8 @@ class Node:
             data_dir, declared=create_requests(stack.config.tables), region=settings.region
         )
         self.aws_services["dynamodb"] = self.tables.app
+        self.streams = Streams(self.tables, self.functions, stream_mappings(stack.config.functions))
+        self.buckets = Buckets(data_dir, region=settings.region, declared=stack.config.buckets)
         self.aws_services["s3"] = self.buckets.app
         self.control_server = AsgiServer(
             AwsDispatch(create_control_app(self), self.aws_services),
@@ -184,11 +182,11 @@ class Node:
             (self.telemetry.start, self._stop_telemetry),
             (self.dns.start, self.dns.stop),
             (self.tables.start, self.tables.stop),
-            (self.resources.start, self.resources.stop),
             (self.access_log.start, self.access_log.stop),
             (self.gateway.start, self.gateway.stop),
             (self.buckets.start, self.buckets.stop),
             (self.functions.start, self.functions.stop),
+            (self.streams.start, self.streams.stop),
             (self._start_publisher, self._stop_publisher),
             (self.control_server.start, self.control_server.stop),
             (self.gateway_server.start, self.gateway_server.stop),
@@ -255,13 +253,13 @@ class Node:
         if dry_run or not changes:
             return changes
         async with self._deploying:
-            rollout = await self.supervisor.roll_out(self.resources.services(stack.config.services))
+            rollout = await self.supervisor.roll_out(stack.config.services)
             try:
                 await self._until_passing(rollout.started_ids, timeout)
             except BaseException:
                 await self.supervisor.roll_back(rollout)
                 raise
-            await self.functions.apply(self.resources.functions(stack.config.functions))
+            await self.functions.apply(stack.config.functions)
             self.stack = stack
             self._retiring = frozenset(i.instance_id for i in rollout.replaced)
             self.gateway.configure(stack.config.api)

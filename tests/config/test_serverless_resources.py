@@ -69,10 +69,10 @@ def test_tables_and_buckets_are_declared() -> None:
     local = table.indexes["by-sku-local"]
     assert (local.local, local.range_key, local.projection) == (True, "sku", "keys_only")
     assert table.ttl == "expires" and table.billing_mode == "PAY_PER_REQUEST"
+    assert table.stream == "new_image"
     assert set(config.buckets) == {"shop-uploads-prod", "shop-prod-assets"}
     joined = "\n".join(warnings)
     for expected in (
-        "resources.Resources.ItemsTable.Properties.StreamSpecification: not supported yet",
         "resources.Resources.Topic: resource type 'AWS::SNS::Topic' not supported yet",
         "resources.Outputs: not used",
     ):

@@ -69,24 +69,6 @@ class HealthConfig(_Model):
         return "http"
 
 
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-
-
-def _uses(value: object) -> object:
-    """``uses: [cache, db]`` or ``uses: {cache: MY_REDIS}``: resource name -> env name (None:
-    the default, ``REDIS_URL`` for a cache and ``DATABASE_URL`` for a database)."""
-    if isinstance(value, list):
-        return {name: None for name in value}
-    if isinstance(value, dict):
-        for env in value.values():
-            if env is not None and not (isinstance(env, str) and re.match(ENV_NAME_PATTERN, env)):
-                raise ValueError(f"{env!r} is no environment variable name")
-    return value
-
-
-Uses = Annotated[dict[str, str | None], BeforeValidator(_uses)]
-
-
 class ServiceConfig(_Model):
     """A long-running process the supervisor keeps ``replicas`` copies of."""
 
@@ -96,7 +78,6 @@ class ServiceConfig(_Model):
     replicas: int = Field(default=1, ge=0, le=64)
     health: HealthConfig = Field(default_factory=lambda: HealthConfig(tcp=True))
     stop_grace: Seconds = 5.0
-    uses: Uses = Field(default_factory=dict, description="caches and databases it connects to")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -153,6 +134,15 @@ class ScheduleEventConfig(_Model):
         return text
 
 
+class StreamEventConfig(_Model):
+    """``stream``: the function gets the DynamoDB Streams records of a table with a stream."""
+
+    table: str = Field(min_length=1)
+    batch_size: int = Field(default=100, ge=1, le=10000)
+    starting_position: Literal["LATEST", "TRIM_HORIZON"] = "LATEST"
+    enabled: bool = True
+
+
 class FunctionEventConfig(_Model):
     """One trigger of a function; exactly one key is set."""
 
@@ -161,6 +151,7 @@ class FunctionEventConfig(_Model):
     http: HttpEventConfig | None = None
     http_api: HttpEventConfig | None = Field(default=None, alias="httpApi")
     schedule: ScheduleEventConfig | None = None
+    stream: StreamEventConfig | None = None
 
     @field_validator("http", "http_api", mode="before")
     @classmethod
@@ -180,8 +171,9 @@ class FunctionEventConfig(_Model):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> FunctionEventConfig:
-        if sum(x is not None for x in (self.http, self.http_api, self.schedule)) != 1:
-            raise ValueError("an event has exactly one of http, httpApi, schedule")
+        kinds = (self.http, self.http_api, self.schedule, self.stream)
+        if sum(x is not None for x in kinds) != 1:
+            raise ValueError("an event has exactly one of http, httpApi, schedule, stream")
         return self
 
 
@@ -200,7 +192,6 @@ class FunctionConfig(_Model):
     )
     env: dict[str, str] = Field(default_factory=dict)
     events: list[FunctionEventConfig] = Field(default_factory=list)
-    uses: Uses = Field(default_factory=dict, description="caches and databases it connects to")
 
     _env_as_strings = field_validator("env", mode="before")(
         ServiceConfig._env_as_strings.__func__  # type: ignore[attr-defined]
@@ -233,37 +224,6 @@ class BucketConfig(_Model):
     """A bucket the node creates at ``up`` (and keeps, with its objects, across restarts)."""
 
     region: str | None = Field(default=None, description="LocationConstraint; the node's region")
-
-
-RESOURCE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
-
-
-class CacheConfig(_Model):
-    """``caches.<name>``: a Redis the node runs (data in ``<data dir>/caches/<name>/``) or,
-    with ``url``, one that runs elsewhere."""
-
-    engine: Literal["redis"] = "redis"
-    url: str | None = Field(default=None, pattern=r"^rediss?://\S+$")
-
-
-class DatabaseConfig(_Model):
-    """``databases.<name>``: a PostgreSQL the node runs (data in
-    ``<data dir>/databases/<name>/``, a database named ``<name>``) or, with ``url``, one that
-    runs elsewhere."""
-
-    engine: Literal["postgres"] = "postgres"
-    url: str | None = Field(default=None, pattern=r"^postgres(ql)?://\S+$")
-
-
-def _resources(value: object) -> object:
-    if isinstance(value, dict):
-        for name in value:
-            if not isinstance(name, str) or not re.match(RESOURCE_NAME_PATTERN, name):
-                raise ValueError(
-                    f"name {name!r}: lowercase letters, digits, '-' and '_', starting with a letter"
-                )
-        return {name: {} if settings is None else settings for name, settings in value.items()}
-    return value
 
 
 ALARM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -363,6 +323,9 @@ class TableConfig(_Model):
     indexes: dict[str, TableIndexConfig] = Field(default_factory=dict)
     ttl: str | None = Field(default=None, description="attribute holding the expiry time")
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
+    stream: Literal["new_image", "old_image", "new_and_old_images", "keys_only"] | None = Field(
+        default=None, description="the table's DynamoDB stream and what its records hold"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TableConfig:
@@ -393,12 +356,6 @@ class StackConfig(_Model):
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     tables: dict[str, TableConfig] = Field(default_factory=dict)
     buckets: dict[str, BucketConfig] = Field(default_factory=dict)
-    caches: Annotated[dict[str, CacheConfig], BeforeValidator(_resources)] = Field(
-        default_factory=dict
-    )
-    databases: Annotated[dict[str, DatabaseConfig], BeforeValidator(_resources)] = Field(
-        default_factory=dict
-    )
 
     @field_validator("services")
     @classmethod

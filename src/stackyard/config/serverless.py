@@ -307,7 +307,7 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
             "memory_mb": spec.get("memorySize", provider.get("memorySize", 1024)),
             "env": {**env, **fn_env},
             "events": [
-                _event(e, f"functions.{name}.events", warnings, http_api_cors)
+                _event(e, f"functions.{name}.events", warnings, http_api_cors, doc.get("resources"))
                 for e in spec.get("events") or []
             ],
         }
@@ -460,6 +460,7 @@ def _event(
     where: str,
     warnings: list[str],
     http_api_cors: Any,
+    resources: Any = None,
 ) -> dict[str, Any] | None:
     if not isinstance(event, dict) or len(event) != 1:
         return event  # type: ignore[no-any-return]  # the schema reports it
@@ -514,8 +515,63 @@ def _event(
                 out["input"] = spec["input"]
             return {"schedule": out}
         return {"schedule": spec}
+    if kind == "stream":
+        return _stream_event(spec, where, warnings, resources)
     warnings.append(f"{where}: event type {kind!r} not supported yet, ignored")
     return None
+
+
+_STREAM_ARN = re.compile(r"^arn:aws:dynamodb:[^:]*:[^:]*:table/([^/]+)/stream/[^/]+$")
+
+
+def _stream_event(
+    spec: Any, where: str, warnings: list[str], resources: Any
+) -> dict[str, Any] | None:
+    """``- stream: ARN`` or ``- stream: {type: dynamodb, arn, batchSize, startingPosition}``;
+    the ARN is a stream ARN or ``Fn::GetAtt: [TableResource, StreamArn]``."""
+    if isinstance(spec, str):
+        spec = {"type": "dynamodb", "arn": spec}
+    if not isinstance(spec, dict):
+        return {"stream": spec}  # the schema reports it
+    if spec.get("type", "dynamodb") != "dynamodb":
+        warnings.append(f"{where}.stream: type {spec.get('type')!r} not supported yet, ignored")
+        return None
+    table = _stream_table(spec.get("arn"), resources)
+    if table is None:
+        warnings.append(
+            f"{where}.stream.arn: not a DynamoDB stream ARN Stackyard can resolve "
+            f"({spec.get('arn')!r}), ignored"
+        )
+        return None
+    for extra in set(spec) - {"type", "arn", "batchSize", "startingPosition", "enabled"}:
+        warnings.append(f"{where}.stream.{extra}: not supported yet, ignored")
+    out: dict[str, Any] = {"table": table}
+    if "batchSize" in spec:
+        out["batch_size"] = spec["batchSize"]
+    if "startingPosition" in spec:
+        out["starting_position"] = spec["startingPosition"]
+    if "enabled" in spec:
+        out["enabled"] = spec["enabled"]
+    return {"stream": out}
+
+
+def _stream_table(arn: Any, resources: Any) -> str | None:
+    """The table a stream ARN names, or the table resource of ``Fn::GetAtt [Id, StreamArn]``."""
+    if isinstance(arn, str):
+        match = _STREAM_ARN.match(arn)
+        return match.group(1) if match else None
+    attribute = arn.get("Fn::GetAtt") if isinstance(arn, dict) and len(arn) == 1 else None
+    if isinstance(attribute, str):
+        attribute = attribute.split(".")
+    if not isinstance(attribute, list) or len(attribute) != 2 or attribute[1] != "StreamArn":
+        return None
+    declared = resources.get("Resources") if isinstance(resources, dict) else None
+    resource = declared.get(attribute[0]) if isinstance(declared, dict) else None
+    if not isinstance(resource, dict) or resource.get("Type") != "AWS::DynamoDB::Table":
+        return None
+    properties = resource.get("Properties")
+    name = properties.get("TableName", attribute[0]) if isinstance(properties, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _warn_unknown(prefix: str, spec: Mapping[str, Any], known: set[str], out: list[str]) -> None:

@@ -4,8 +4,8 @@
 global and local indexes with their projections, the TTL attribute, billing mode) and
 ``AWS::S3::Bucket`` a ``buckets.<BucketName>`` entry (a bucket without ``BucketName`` is named
 ``<service>-<stage>-<logical id>`` in lowercase, as the Serverless Framework's generated names
-begin). Every other resource type, and every property Stackyard does not run (streams,
-encryption, tags, ...), is named in the warnings; nothing is dropped silently. Values that are
+begin). Every other resource type, and every property Stackyard does not run (encryption,
+tags, ...), is named in the warnings; nothing is dropped silently. Values that are
 still CloudFormation intrinsics (``Ref``, ``Fn::...``) cannot be resolved here: a table or
 bucket whose name is one is skipped with a warning.
 """
@@ -24,6 +24,7 @@ _TABLE_PROPERTIES = {
     "BillingMode",
     "TimeToLiveSpecification",
     "ProvisionedThroughput",
+    "StreamSpecification",
 }
 _BUCKET_PROPERTIES = {"BucketName"}
 
@@ -108,6 +109,11 @@ def _table(properties: dict[str, Any], where: str, warnings: list[str]) -> dict[
         table["billing_mode"] = properties["BillingMode"]
     if "ProvisionedThroughput" in properties:
         warnings.append(f"{where}.Properties.ProvisionedThroughput: accepted, not enforced")
+    stream = properties.get("StreamSpecification")
+    if isinstance(stream, dict) and stream.get("StreamViewType") is not None:
+        table["stream"] = str(stream["StreamViewType"]).lower()  # the schema checks the value
+    elif stream is not None:
+        warnings.append(f"{where}.Properties.StreamSpecification: no StreamViewType, ignored")
     # only key attributes may be declared (CloudFormation says the same); others: the schema
     return table
 

@@ -116,7 +116,10 @@ class Tables:
             table_id, schema = self.engine.tables[name]
             wanted = request.get("TimeToLiveAttribute")
             if wanted != schema.ttl_attribute:
-                self.engine.set_ttl(table_id, schema, wanted)
+                schema = self.engine.set_ttl(table_id, schema, wanted)
+            stream = request.get("StreamSpecification")
+            if stream != schema.stream:
+                self.engine.set_stream(table_id, schema, stream)
             if not same_keys(schema, request):
                 logger.warning(
                     "table %s exists with another key schema or indexes than stackyard.yml "

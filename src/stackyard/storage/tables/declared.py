@@ -22,6 +22,11 @@ def create_request(name: str, config: TableConfig) -> dict[str, Any]:
         "BillingMode": config.billing_mode,
         "TimeToLiveAttribute": config.ttl,
     }
+    if config.stream is not None:
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": config.stream.upper(),
+        }
     if config.billing_mode == "PROVISIONED":
         request["ProvisionedThroughput"] = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
     local = [index(n, i, config) for n, i in config.indexes.items() if i.local]

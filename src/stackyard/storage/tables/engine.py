@@ -71,6 +71,8 @@ class Engine:
         self.store = store
         self.region = region
         self.tables: dict[str, tuple[int, TableSchema]] = {}
+        # called inside every write's transaction (the stream log, see storage.streams)
+        self.on_write: Callable[[TableSchema, Item | None, Item | None], None] | None = None
 
     def open(self) -> None:
         self.store.open()
@@ -103,6 +105,8 @@ class Engine:
             new_indexes = schema.index_keys(new)
         old_indexes = schema.index_keys(old) if old is not None else {}
         with self.store.atomic():
+            if self.on_write is not None and schema.stream is not None:
+                self.on_write(schema, old, new)
             for name, index_key in old_indexes.items():
                 if new_indexes.get(name) != index_key:
                     self.store.delete_index(table_id, name, index_key, key)
@@ -174,6 +178,16 @@ class Engine:
             for row in self.store.scan(table_id, None, 0, 1, None):
                 key = schema.encoded_key(row.item)
                 self.store.set_expiry(table_id, key, expiry(schema, row.item))
+        self.tables[schema.name] = (table_id, schema)
+        return schema
+
+    def set_stream(
+        self, table_id: int, schema: TableSchema, stream: dict[str, Any] | None
+    ) -> TableSchema:
+        """Turn the table's stream on (``StreamSpecification``) or off (None)."""
+        schema = schema.with_changes(stream=stream)
+        with self.store.atomic():
+            self.store.save_table(table_id, schema)
         self.tables[schema.name] = (table_id, schema)
         return schema
 

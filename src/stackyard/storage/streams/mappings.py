@@ -1,0 +1,194 @@
+"""Event source mappings: the functions subscribed to a table's stream, fed in order.
+
+:class:`Streams` is a node component. Built, it installs the stream log as the tables engine's
+write hook (so every write to a table with a stream is logged from the start); ``start`` begins
+one task per mapping (a function's ``stream`` event), which reads up to ``batch_size`` records
+after its stored position, invokes the function synchronously with ``{"Records": [...]}`` and
+stores the new position when the function succeeds. A failing batch (a function error, a
+timeout, throttling) is retried with a growing delay and blocks the records after it, as Lambda
+does by default, until its records are older than the log's 24-hour retention. Delivery is at
+least once: a batch answered just before a crash is delivered again after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from ..tables.sqlite import SqliteTableStore
+from .log import RETENTION, LoggedRecord, StreamLog
+
+if TYPE_CHECKING:
+    from ...config.models import FunctionConfig
+    from ...functions.runtime import FunctionRuntime
+    from ..tables import Tables
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_PAYLOAD = 5 * 1024 * 1024  # record text per batch, below Lambda's 6 MB invocation limit
+IDLE_POLL = 1.0  # seconds a mapping waits for a new record before it looks again anyway
+
+
+@dataclass(frozen=True)
+class StreamMapping:
+    function: str
+    table: str
+    batch_size: int = 100
+    starting_position: str = "LATEST"
+
+    @property
+    def id(self) -> str:
+        return f"{self.function}|{self.table}"
+
+
+def stream_mappings(functions: Mapping[str, FunctionConfig]) -> list[StreamMapping]:
+    """The enabled ``stream`` events of the stack's functions (one mapping per function and
+    table)."""
+    out: dict[str, StreamMapping] = {}
+    for name, config in functions.items():
+        for event in config.events:
+            spec = event.stream
+            if spec is None or not spec.enabled:
+                continue
+            mapping = StreamMapping(name, spec.table, spec.batch_size, spec.starting_position)
+            out.setdefault(mapping.id, mapping)
+    return list(out.values())
+
+
+class Streams:
+    def __init__(
+        self,
+        tables: Tables,
+        functions: FunctionRuntime,
+        mappings: Sequence[StreamMapping],
+        *,
+        retry_delays: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0),
+    ) -> None:
+        store = tables.engine.store
+        if not isinstance(store, SqliteTableStore):
+            raise TypeError("streams need the SQLite table store")
+        self.tables = tables
+        self.functions = functions
+        self.mappings = list(mappings)
+        self.retry_delays = tuple(retry_delays)
+        self.log = StreamLog(store, self._appended)
+        tables.engine.on_write = self.log.append
+        self._positions: dict[str, int] = {}
+        self._wakeups: dict[str, list[asyncio.Event]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for mapping in self.mappings:
+            event = asyncio.Event()
+            self._wakeups.setdefault(mapping.table, []).append(event)
+            latest = mapping.starting_position == "LATEST"
+            self._positions[mapping.id] = await self._call(
+                partial(self.log.position, mapping.id, mapping.table, latest)
+            )
+            task = asyncio.create_task(self._run(mapping, event), name=f"stream-{mapping.id}")
+            self._tasks.append(task)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._wakeups = {}
+        self._loop = None
+
+    # -- from the tables' thread -------------------------------------------------------------
+
+    def _appended(self, table: str) -> None:
+        loop = self._loop
+        if loop is None or table not in self._wakeups:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closing: the poll finds it later
+            loop.call_soon_threadsafe(self._wake, table)
+
+    def _wake(self, table: str) -> None:
+        for event in self._wakeups.get(table, ()):
+            event.set()
+
+    # -- delivery ------------------------------------------------------------------------------
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        out = await self.tables.run(lambda _: {"value": fn()}, {})
+        return cast(T, out["value"])
+
+    async def _run(self, mapping: StreamMapping, wakeup: asyncio.Event) -> None:
+        failures = 0
+        while True:
+            wakeup.clear()
+            after = self._positions[mapping.id]
+            try:
+                batch = await self._call(
+                    partial(self.log.read, mapping.table, after, mapping.batch_size, MAX_PAYLOAD)
+                )
+            except Exception:
+                logger.exception("stream of table %s: reading the log failed", mapping.table)
+                await asyncio.sleep(IDLE_POLL)
+                continue
+            if not batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), IDLE_POLL)
+                continue
+            error = await self._deliver(mapping, batch)
+            if error is None:
+                failures = 0
+                await self._advance(mapping, batch[-1].seq)
+                continue
+            expired = [r for r in batch if r.created < time.time() - RETENTION]
+            if expired:  # Lambda gives up on records the stream no longer holds
+                logger.warning(
+                    "stream of table %s: %d record(s) for %s expired undelivered",
+                    mapping.table,
+                    len(expired),
+                    mapping.function,
+                )
+                await self._advance(mapping, expired[-1].seq)
+                continue
+            delay = self.retry_delays[min(failures, len(self.retry_delays) - 1)]
+            failures += 1
+            logger.warning(
+                "stream of table %s: %s failed on a batch of %d (%s); retry in %.1fs",
+                mapping.table,
+                mapping.function,
+                len(batch),
+                error,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+    async def _deliver(self, mapping: StreamMapping, batch: list[LoggedRecord]) -> str | None:
+        """None when the function took the batch, else what went wrong."""
+        payload = json.dumps({"Records": [r.record for r in batch]}).encode()
+        try:
+            result = await self.functions.invoke(mapping.function, payload, payload_is_json=True)
+        except Exception as exc:  # throttled, timed out, stopping: the batch is retried
+            return f"{type(exc).__name__}: {exc}"
+        if result.function_error is not None:
+            return f"{result.function_error}: {result.payload[:200].decode('utf-8', 'replace')}"
+        return None
+
+    async def _advance(self, mapping: StreamMapping, seq: int) -> None:
+        self._positions[mapping.id] = seq
+        positions = [self._positions[m.id] for m in self.mappings if m.table == mapping.table]
+
+        def commit() -> Any:
+            with self.log.store.atomic():
+                self.log.save(mapping.id, seq)
+                self.log.trim(mapping.table, positions)
+
+        await self._call(commit)

@@ -1,0 +1,74 @@
+"""The DynamoDB Streams record of one write (the shape Lambda receives in ``Records``).
+
+``eventName`` is INSERT (no old item), REMOVE (no new item) or MODIFY; a write that changes
+nothing makes no record, as in DynamoDB. The ``dynamodb`` part carries ``Keys`` always and
+``NewImage``/``OldImage`` as the table's ``StreamViewType`` asks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from ..tables.schema import TableSchema
+from ..tables.values import Item
+
+VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+
+
+def stream_label(schema: TableSchema) -> str:
+    """The stream's label: the table's creation time, as DynamoDB labels a stream."""
+    moment = datetime.fromtimestamp(schema.created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def stream_arn(schema: TableSchema) -> str:
+    return f"{schema.arn}/stream/{stream_label(schema)}"
+
+
+def view_type(schema: TableSchema) -> str | None:
+    if not schema.stream:
+        return None
+    value = str(schema.stream.get("StreamViewType") or "NEW_AND_OLD_IMAGES")
+    return value if value in VIEW_TYPES else "NEW_AND_OLD_IMAGES"
+
+
+def change_record(schema: TableSchema, old: Item | None, new: Item | None) -> dict[str, Any] | None:
+    """The record of replacing ``old`` by ``new`` (without ``SequenceNumber``, given when
+    logged), or None when the table has no stream or nothing changed."""
+    view = view_type(schema)
+    if view is None or old == new or (old is None and new is None):
+        return None
+    if old is None:
+        name = "INSERT"
+    elif new is None:
+        name = "REMOVE"
+    else:
+        name = "MODIFY"
+    source = new if new is not None else old
+    assert source is not None
+    keys = {k: source[k] for k in schema.key_names if k in source}
+    data: dict[str, Any] = {"ApproximateCreationDateTime": float(int(time.time())), "Keys": keys}
+    if new is not None and view in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
+        data["NewImage"] = new
+    if old is not None and view in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
+        data["OldImage"] = old
+    data["SizeBytes"] = len(json.dumps(data, separators=(",", ":")))
+    data["StreamViewType"] = view
+    return {
+        "eventID": uuid.uuid4().hex,
+        "eventName": name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": schema.region,
+        "dynamodb": data,
+        "eventSourceARN": stream_arn(schema),
+    }
+
+
+def sequence_number(seq: int) -> str:
+    """DynamoDB's sequence numbers are decimal strings that grow; ours are the log's row ids."""
+    return f"{seq:021d}"
