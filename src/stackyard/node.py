@@ -33,6 +33,7 @@ from .routes import route_table
 from .serving import AsgiServer
 from .storage.buckets import Buckets
 from .storage.dispatch import AwsDispatch
+from .storage.managed import ManagedResources
 from .storage.streams import Streams
 from .storage.streams.mappings import stream_mappings
 from .storage.tables import Tables
@@ -100,8 +101,11 @@ class Node:
         self.dns = DnsServer(self.registry, host=settings.host, port=settings.dns_port)
         self.telemetry = Telemetry(data_dir, alarms=stack.config.alarms)
         env = standard_env(settings, stack.config)
+        self.resources = ManagedResources(  # caches and databases; URLs injected by `uses`
+            data_dir, stack.config.caches, stack.config.databases, host=settings.host
+        )
         self.supervisor = Supervisor(
-            stack.config.services,
+            self.resources.services(stack.config.services),
             self.registry,
             stack_root=stack.root,
             log_dir=data_dir / "logs",
@@ -111,7 +115,7 @@ class Node:
         )
         self.function_logs = LogWriter(data_dir / "logs", on_record=self.telemetry.log_sink)
         self.functions = FunctionRuntime(
-            stack.config.functions,
+            self.resources.functions(stack.config.functions),
             stack_root=stack.root,
             data_dir=data_dir,
             log_dir=data_dir / "logs",
@@ -127,7 +131,9 @@ class Node:
             data_dir / "logs" / "gateway-access.log" if access.file else None,
             forward=self._forward_access if access.central else None,
         )
+        self.buckets = Buckets(data_dir, region=settings.region, declared=stack.config.buckets)
         self.gateway = Gateway(
+            buckets=self.buckets,  # the bucket integration's static sites
             access_log=self.access_log,
             functions=self.functions,
             spans=self.telemetry,
@@ -147,7 +153,6 @@ class Node:
         )
         self.aws_services["dynamodb"] = self.tables.app
         self.streams = Streams(self.tables, self.functions, stream_mappings(stack.config.functions))
-        self.buckets = Buckets(data_dir, region=settings.region, declared=stack.config.buckets)
         self.aws_services["s3"] = self.buckets.app
         self.control_server = AsgiServer(
             AwsDispatch(create_control_app(self), self.aws_services),
@@ -182,6 +187,7 @@ class Node:
             (self.telemetry.start, self._stop_telemetry),
             (self.dns.start, self.dns.stop),
             (self.tables.start, self.tables.stop),
+            (self.resources.start, self.resources.stop),
             (self.access_log.start, self.access_log.stop),
             (self.gateway.start, self.gateway.stop),
             (self.buckets.start, self.buckets.stop),
@@ -253,13 +259,13 @@ class Node:
         if dry_run or not changes:
             return changes
         async with self._deploying:
-            rollout = await self.supervisor.roll_out(stack.config.services)
+            rollout = await self.supervisor.roll_out(self.resources.services(stack.config.services))
             try:
                 await self._until_passing(rollout.started_ids, timeout)
             except BaseException:
                 await self.supervisor.roll_back(rollout)
                 raise
-            await self.functions.apply(stack.config.functions)
+            await self.functions.apply(self.resources.functions(stack.config.functions))
             self.stack = stack
             self._retiring = frozenset(i.instance_id for i in rollout.replaced)
             self.gateway.configure(stack.config.api)

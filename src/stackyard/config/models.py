@@ -69,6 +69,24 @@ class HealthConfig(_Model):
         return "http"
 
 
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _uses(value: object) -> object:
+    """``uses: [cache, db]`` or ``uses: {cache: MY_REDIS}``: resource name -> env name (None:
+    the default, ``REDIS_URL`` for a cache and ``DATABASE_URL`` for a database)."""
+    if isinstance(value, list):
+        return {name: None for name in value}
+    if isinstance(value, dict):
+        for env in value.values():
+            if env is not None and not (isinstance(env, str) and re.match(ENV_NAME_PATTERN, env)):
+                raise ValueError(f"{env!r} is no environment variable name")
+    return value
+
+
+Uses = Annotated[dict[str, str | None], BeforeValidator(_uses)]
+
+
 class ServiceConfig(_Model):
     """A long-running process the supervisor keeps ``replicas`` copies of."""
 
@@ -78,6 +96,7 @@ class ServiceConfig(_Model):
     replicas: int = Field(default=1, ge=0, le=64)
     health: HealthConfig = Field(default_factory=lambda: HealthConfig(tcp=True))
     stop_grace: Seconds = 5.0
+    uses: Uses = Field(default_factory=dict, description="caches and databases it connects to")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -192,6 +211,7 @@ class FunctionConfig(_Model):
     )
     env: dict[str, str] = Field(default_factory=dict)
     events: list[FunctionEventConfig] = Field(default_factory=list)
+    uses: Uses = Field(default_factory=dict, description="caches and databases it connects to")
 
     _env_as_strings = field_validator("env", mode="before")(
         ServiceConfig._env_as_strings.__func__  # type: ignore[attr-defined]
@@ -224,6 +244,37 @@ class BucketConfig(_Model):
     """A bucket the node creates at ``up`` (and keeps, with its objects, across restarts)."""
 
     region: str | None = Field(default=None, description="LocationConstraint; the node's region")
+
+
+RESOURCE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+
+
+class CacheConfig(_Model):
+    """``caches.<name>``: a Redis the node runs (data in ``<data dir>/caches/<name>/``) or,
+    with ``url``, one that runs elsewhere."""
+
+    engine: Literal["redis"] = "redis"
+    url: str | None = Field(default=None, pattern=r"^rediss?://\S+$")
+
+
+class DatabaseConfig(_Model):
+    """``databases.<name>``: a PostgreSQL the node runs (data in
+    ``<data dir>/databases/<name>/``, a database named ``<name>``) or, with ``url``, one that
+    runs elsewhere."""
+
+    engine: Literal["postgres"] = "postgres"
+    url: str | None = Field(default=None, pattern=r"^postgres(ql)?://\S+$")
+
+
+def _resources(value: object) -> object:
+    if isinstance(value, dict):
+        for name in value:
+            if not isinstance(name, str) or not re.match(RESOURCE_NAME_PATTERN, name):
+                raise ValueError(
+                    f"name {name!r}: lowercase letters, digits, '-' and '_', starting with a letter"
+                )
+        return {name: {} if settings is None else settings for name, settings in value.items()}
+    return value
 
 
 ALARM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -356,6 +407,12 @@ class StackConfig(_Model):
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     tables: dict[str, TableConfig] = Field(default_factory=dict)
     buckets: dict[str, BucketConfig] = Field(default_factory=dict)
+    caches: Annotated[dict[str, CacheConfig], BeforeValidator(_resources)] = Field(
+        default_factory=dict
+    )
+    databases: Annotated[dict[str, DatabaseConfig], BeforeValidator(_resources)] = Field(
+        default_factory=dict
+    )
 
     @field_validator("services")
     @classmethod
