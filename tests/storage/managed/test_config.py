@@ -4,13 +4,20 @@ need no running node (a missing program)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
 from stackyard.config import ConfigError, StackConfig
 from stackyard.config.loader import parse_stack
-from stackyard.storage.managed import ManagedError, ManagedResources, postgres, redis
+from stackyard.storage.managed import (
+    ManagedError,
+    ManagedPostgres,
+    ManagedResources,
+    postgres,
+    redis,
+)
 
 FILE = Path("stackyard.yml")
 
@@ -133,3 +140,15 @@ def test_missing_programs_name_the_package(tmp_path: Path, monkeypatch: pytest.M
     assert "apt-get install redis-server" in message
     assert "apt-get install postgresql" in message
     assert [r["state"] for r in resources.status("database")] == ["stopped"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="PostgreSQL runs as the postgres user under root")
+def test_a_data_dir_the_postgres_user_cannot_enter_is_named(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    server = ManagedPostgres("shop", private / "data" / "databases" / "shop")
+    with pytest.raises(ManagedError) as info:
+        asyncio.run(server.start())
+    assert f"cannot enter {private}" in str(info.value) or "cannot enter /tmp" in str(info.value)
+    assert "chmod o+x" in str(info.value)
+    assert server.state == "stopped"
