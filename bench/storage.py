@@ -13,7 +13,9 @@ Run by hand (needs ``moto[server]`` in the environment and the Debian packages `
    sizes);
 3. times, with ``--threads`` client threads (one boto3 client each), ``--ops`` calls of each
    of PutItem, GetItem (random existing keys), Query (one random hash key, all its items),
-   PutObject and GetObject of 4 KB, and ``--ops / 10`` of PutObject/GetObject of 1 MB;
+   PutObject and GetObject of 4 KB, and ``--ops / 10`` of PutObject/GetObject of 1 MB (each
+   operation stops early after ``--max-seconds``), then ``--ops / 2`` Queries from a single
+   client thread (the latency without client threads queued behind each other's GIL);
 4. uploads the same files to the bucket and to a directory, and runs wrk on a 4 KB file
    through the gateway (cached route: every request after the first is a hit) and nginx (one
    worker, ``sendfile``, ``open_file_cache``) serving the directory;
@@ -336,6 +338,15 @@ def item_ops(target: str, url: str, pid: int, items: int, args: argparse.Namespa
             pid,
             args.max_seconds,
         ),
+        timed(  # the latency without other client threads queued in the same interpreter
+            target,
+            f"Query, 1 client thread ({size})",
+            args.ops // 2,
+            1,
+            query,
+            pid,
+            args.max_seconds,
+        ),
     ]
 
 
@@ -468,7 +479,7 @@ def report(
         if theirs is not None:
             row += [f"{theirs.rate:,.0f}", f"{theirs.p50_ms:.2f}", f"{theirs.p99_ms:.2f}",
                     f"{theirs.cpu_ms:.2f}", f"{ours.rate / theirs.rate:.1f}x",
-                    f"{theirs.cpu_ms / ours.cpu_ms:.1f}x"]  # fmt: skip
+                    f"{theirs.cpu_ms / ours.cpu_ms:.1f}x" if ours.cpu_ms > 0 else "-"]  # fmt: skip
         else:
             row += ["-"] * 6
         if ours.errors or (theirs and theirs.errors):
@@ -518,14 +529,10 @@ def targets(
             out.append(
                 f"{op}: {ratio:.1f}x moto (target ≥ 5x): {'met' if ratio >= 5 else 'NOT met'}"
             )
-    query = next(
-        (r for (t, o), r in by.items() if t == "stackyard" and o.startswith("Query")), None
-    )
-    if query:
-        met = "met" if query.p99_ms <= 10 else "NOT met"
-        out.append(
-            f"Query p99 {query.p99_ms:.2f} ms at {args.items:,} items (target ≤ 10 ms): {met}"
-        )
+    for (t, o), query in by.items():
+        if t == "stackyard" and o.startswith("Query"):
+            met = "met" if query.p99_ms <= 10 else "NOT met"
+            out.append(f"{o}: p99 {query.p99_ms:.2f} ms (target ≤ 10 ms): {met}")
     if len(static) >= 2:
         nginx = static[-1]
         for gateway in static[:-1]:
