@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from stackyard.cli.main import cli
-from stackyard.testing import NodeProcess
+from stackyard.testing import NodeProcess, wait_until
 
 APP = Path(__file__).parent / "apps" / "deploy"
 
@@ -96,10 +96,13 @@ def test_deploy_under_load_loses_nothing(node: NodeProcess, stack: Path) -> None
     assert httpx.get(f"{gateway}/hello", timeout=5).text == "hi"
     shutil.copy(stack / "v2.yml", stack / "stackyard.yml")
     with Load(f"{gateway}/a/x") as load:
+        wait_until(lambda: load.statuses[200] >= 10, 20)  # traffic flows before the deploy
+        before = load.statuses[200]
         output = deploy(node, stack)
+        during = load.statuses[200] - before
     assert "Deployed 7 change(s)" in output, output
     assert set(load.statuses) == {200}, load.statuses
-    assert load.statuses[200] > 20
+    assert during > 0, load.statuses
     assert set(load.colors) <= {"blue", "green"}
     # the new definitions are in force, the old instances are gone
     colors = {httpx.get(f"{gateway}/a/x", timeout=5).json()["color"] for _ in range(10)}
