@@ -14,18 +14,13 @@ blocks on SQLite.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
+from ..backends.sqlite import SqliteThread
 from .errors import UnknownDeadLetter
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -81,27 +76,25 @@ class EventStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
+        self._db = SqliteThread(
+            "the event store",
+            thread_name="functions-db",
+            translate=lambda exc: OSError(f"functions store {self.path}: {exc}"),
+        )
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="functions-db")
-        await self._run(self._connect)
+        await self._db.open(self._connect)
 
     async def close(self) -> None:
-        if self._executor is None:
-            return
-        await self._run(self._disconnect)
-        self._executor.shutdown(wait=True)
-        self._executor = None
+        await self._db.close()
 
     async def put(self, event: StoredEvent) -> None:
-        await self._run(lambda: self._put(event))
+        await self._db.run(lambda: self._put(event))
 
     async def pending(self) -> list[StoredEvent]:
         """Every event not yet delivered, in due order."""
-        rows = await self._run(
-            lambda: self._conn.execute(
+        rows = await self._db.run(
+            lambda: self._db.conn.execute(
                 "SELECT id, function, payload, attempts, next_attempt, created, trace FROM events"
                 " ORDER BY next_attempt"
             ).fetchall()
@@ -123,9 +116,9 @@ class EventStore:
         """Move ``event`` to the dead letters (one transaction)."""
 
         def bury() -> None:
-            with self._conn:
-                self._conn.execute("DELETE FROM events WHERE id = ?", (event.id,))
-                self._conn.execute(
+            with self._db.conn:
+                self._db.conn.execute("DELETE FROM events WHERE id = ?", (event.id,))
+                self._db.conn.execute(
                     "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         event.id,
@@ -138,7 +131,7 @@ class EventStore:
                     ),
                 )
 
-        await self._run(bury)
+        await self._db.run(bury)
 
     async def dead_letters(self, function: str | None = None, limit: int = 100) -> list[DeadLetter]:
         query = (
@@ -150,7 +143,7 @@ class EventStore:
             params = (function,)
         query += " ORDER BY failed_at DESC LIMIT ?"
         params = (*params, limit)
-        rows = await self._run(lambda: self._conn.execute(query, params).fetchall())
+        rows = await self._db.run(lambda: self._db.conn.execute(query, params).fetchall())
         return [DeadLetter(r[0], r[1], bytes(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
 
     async def redrive(self, dead_letter_id: str) -> StoredEvent:
@@ -158,8 +151,8 @@ class EventStore:
         age counts from now)."""
 
         def redrive() -> StoredEvent:
-            with self._conn:
-                row = self._conn.execute(
+            with self._db.conn:
+                row = self._db.conn.execute(
                     "SELECT id, function, payload, created FROM dead_letters WHERE id = ?",
                     (dead_letter_id,),
                 ).fetchone()
@@ -167,54 +160,45 @@ class EventStore:
                     raise UnknownDeadLetter(f"no dead letter with id {dead_letter_id!r}")
                 now = time.time()
                 event = StoredEvent(row[0], row[1], bytes(row[2]), 0, now, now)
-                self._conn.execute("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,))
+                self._db.conn.execute("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,))
                 self._insert(event)
             return event
 
-        return await self._run(redrive)
+        return await self._db.run(redrive)
 
     async def counts(self) -> dict[str, tuple[int, int]]:
         """Per function: (pending events, dead letters)."""
 
         def counts() -> dict[str, tuple[int, int]]:
             result: dict[str, tuple[int, int]] = {}
-            for name, count in self._conn.execute(
+            for name, count in self._db.conn.execute(
                 "SELECT function, COUNT(*) FROM events GROUP BY function"
             ):
                 result[name] = (count, 0)
-            for name, count in self._conn.execute(
+            for name, count in self._db.conn.execute(
                 "SELECT function, COUNT(*) FROM dead_letters GROUP BY function"
             ):
                 result[name] = (result.get(name, (0, 0))[0], count)
             return result
 
-        return await self._run(counts)
+        return await self._db.run(counts)
 
     # -- on the database thread --------------------------------------------------------------------
 
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        assert self._db is not None, "the event store is not open"
-        return self._db
-
-    def _connect(self) -> None:
+    def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
         if "trace" not in columns:  # a store made before events kept their trace context
-            self._db.execute("ALTER TABLE events ADD COLUMN trace TEXT")
-        self._db.isolation_level = "DEFERRED"
-
-    def _disconnect(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+            db.execute("ALTER TABLE events ADD COLUMN trace TEXT")
+        db.isolation_level = "DEFERRED"
+        return db
 
     def _insert(self, event: StoredEvent) -> None:
-        self._conn.execute(
+        self._db.conn.execute(
             "INSERT OR REPLACE INTO events"
             " (id, function, payload, attempts, next_attempt, created, trace)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -230,20 +214,12 @@ class EventStore:
         )
 
     def _put(self, event: StoredEvent) -> None:
-        with self._conn:
+        with self._db.conn:
             self._insert(event)
 
     async def _write(self, sql: str, params: tuple[object, ...]) -> None:
         def write() -> None:
-            with self._conn:
-                self._conn.execute(sql, params)
+            with self._db.conn:
+                self._db.conn.execute(sql, params)
 
-        await self._run(write)
-
-    async def _run(self, call: Callable[[], T]) -> T:
-        if self._executor is None:
-            raise RuntimeError("the event store is not open")
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except sqlite3.Error as exc:
-            raise OSError(f"functions store {self.path}: {exc}") from exc
+        await self._db.run(write)

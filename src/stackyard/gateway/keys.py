@@ -21,15 +21,12 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
 
+from ..backends.sqlite import SqliteThread
 from ..config.api import POLICY_NAME_PATTERN
-
-T = TypeVar("T")
 
 DB_NAME = "api-keys.db"
 KEY_BYTES = 30  # 40 URL-safe characters
@@ -126,34 +123,32 @@ class KeyStore:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._db: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._db = SqliteThread(
+            "the key store",
+            thread_name="api-keys",
+            translate=lambda exc: OSError(f"api key store {self.path or ':memory:'}: {exc}"),
+        )
 
     async def open(self) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="api-keys")
-            await self._run(self._connect)
+        await self._db.open(self._connect)
 
     async def close(self) -> None:
-        if self._executor is not None:
-            await self._run(self._disconnect)
-            self._executor.shutdown()
-            self._executor = None
+        await self._db.close()
 
     async def keys(self) -> list[tuple[ApiKey, bytes]]:
         def read() -> list[tuple[ApiKey, bytes]]:
-            rows = self._conn.execute(
+            rows = self._db.conn.execute(
                 "SELECT name, plan, prefix, created, revoked, digest FROM api_keys ORDER BY created"
             )
             return [(ApiKey(*row[:5]), bytes(row[5])) for row in rows]
 
-        return await self._run(read)
+        return await self._db.run(read)
 
     async def insert(self, key: ApiKey, key_digest: bytes) -> None:
         def insert() -> None:
             try:
-                with self._conn:
-                    self._conn.execute(
+                with self._db.conn:
+                    self._db.conn.execute(
                         "INSERT INTO api_keys (name, digest, prefix, plan, created)"
                         " VALUES (?, ?, ?, ?, ?)",
                         (key.name, key_digest, key.prefix, key.plan, key.created),
@@ -161,32 +156,32 @@ class KeyStore:
             except sqlite3.IntegrityError as exc:
                 raise DuplicateKey(f"a key named {key.name!r} exists") from exc
 
-        await self._run(insert)
+        await self._db.run(insert)
 
     async def revoke(self, name: str, when: float) -> None:
         def revoke() -> None:
-            with self._conn:
-                cursor = self._conn.execute(
+            with self._db.conn:
+                cursor = self._db.conn.execute(
                     "UPDATE api_keys SET revoked = ? WHERE name = ? AND revoked IS NULL",
                     (when, name),
                 )
                 if (
                     cursor.rowcount == 0
-                    and not self._conn.execute(
+                    and not self._db.conn.execute(
                         "SELECT 1 FROM api_keys WHERE name = ?", (name,)
                     ).fetchone()
                 ):
                     raise UnknownKey(f"no key named {name!r}")
 
-        await self._run(revoke)
+        await self._db.run(revoke)
 
     async def quota_rows(self) -> list[tuple[str, str, float, int]]:
         def read() -> list[tuple[str, str, float, int]]:
             return list(
-                self._conn.execute("SELECT name, period, period_start, used FROM quota_usage")
+                self._db.conn.execute("SELECT name, period, period_start, used FROM quota_usage")
             )
 
-        return await self._run(read)
+        return await self._db.run(read)
 
     async def save_quota(self, rows: Iterable[tuple[str, str, float, int]]) -> None:
         batch = list(rows)
@@ -194,45 +189,28 @@ class KeyStore:
             return
 
         def write() -> None:
-            with self._conn:
-                self._conn.executemany(
+            with self._db.conn:
+                self._db.conn.executemany(
                     "INSERT OR REPLACE INTO quota_usage (name, period, period_start, used)"
                     " VALUES (?, ?, ?, ?)",
                     batch,
                 )
 
-        await self._run(write)
+        await self._db.run(write)
 
     # -- on the database thread --------------------------------------------------------------------
 
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        assert self._db is not None, "the key store is not open"
-        return self._db
-
-    def _connect(self) -> None:
+    def _connect(self) -> sqlite3.Connection:
         if self.path is None:
-            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._db.isolation_level = "DEFERRED"
-
-    def _disconnect(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    async def _run(self, call: Callable[[], T]) -> T:
-        if self._executor is None:
-            raise RuntimeError("the key store is not open")
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except sqlite3.Error as exc:
-            raise OSError(f"api key store {self.path or ':memory:'}: {exc}") from exc
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+        db.isolation_level = "DEFERRED"
+        return db
 
 
 class ApiKeys:

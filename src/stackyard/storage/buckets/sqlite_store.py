@@ -10,15 +10,14 @@ owns the connection, so the event loop never blocks on SQLite.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ...backends.sqlite import SqliteThread
 from .errors import BucketNotEmpty, NoSuchBucket, NoSuchKey, NoSuchUpload
 from .scan import OBJECT_COLUMNS, key_successor, list_page, object_row
 from .store import BucketInfo, ListPage, ObjectInfo, PartInfo, UploadInfo
@@ -57,46 +56,24 @@ class SqliteMetadataStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
+        self._db = SqliteThread("the bucket index", thread_name="buckets-db")
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="buckets-db")
-        await self._run(self._connect)
+        await self._db.open(self._connect)
 
     async def close(self) -> None:
-        if self._executor is None:
-            return
-        await self._run(self._disconnect)
-        self._executor.shutdown(wait=True)
-        self._executor = None
+        await self._db.close()
 
-    def _connect(self) -> None:
+    def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
-        self._db = db
-
-    def _disconnect(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("the bucket index is not open")
-        return self._db
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        if self._executor is None:
-            raise RuntimeError("the bucket index is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        return db
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        db = self._conn
+        db = self._db.conn
         db.execute("BEGIN IMMEDIATE")
         try:
             result = fn(db)
@@ -119,7 +96,7 @@ class SqliteMetadataStore:
             )
             return cursor.rowcount == 1
 
-        return await self._run(lambda: self._transaction(create))
+        return await self._db.run(lambda: self._transaction(create))
 
     async def delete_bucket(self, name: str) -> list[str]:
         def delete(db: sqlite3.Connection) -> list[str]:
@@ -142,11 +119,11 @@ class SqliteMetadataStore:
             db.execute("DELETE FROM buckets WHERE name = ?", (name,))
             return files
 
-        return await self._run(lambda: self._transaction(delete))
+        return await self._db.run(lambda: self._transaction(delete))
 
     async def bucket(self, name: str) -> BucketInfo:
-        row = await self._run(
-            lambda: self._conn.execute(
+        row = await self._db.run(
+            lambda: self._db.conn.execute(
                 "SELECT name, region, created FROM buckets WHERE name = ?", (name,)
             ).fetchone()
         )
@@ -155,8 +132,8 @@ class SqliteMetadataStore:
         return BucketInfo(*row)
 
     async def buckets(self) -> list[BucketInfo]:
-        rows = await self._run(
-            lambda: self._conn.execute(
+        rows = await self._db.run(
+            lambda: self._db.conn.execute(
                 "SELECT name, region, created FROM buckets ORDER BY name"
             ).fetchall()
         )
@@ -191,20 +168,20 @@ class SqliteMetadataStore:
             self._check_bucket(db, info.bucket)
             return self._insert_object(db, info)
 
-        return await self._run(lambda: self._transaction(put))
+        return await self._db.run(lambda: self._transaction(put))
 
     async def get_object(self, bucket: str, key: str) -> ObjectInfo:
         def get() -> ObjectInfo:
-            row = self._conn.execute(
+            row = self._db.conn.execute(
                 f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",
                 (bucket, key),
             ).fetchone()
             if row is None:
-                self._check_bucket(self._conn, bucket)
+                self._check_bucket(self._db.conn, bucket)
                 raise NoSuchKey(Key=key)
             return object_row(row)
 
-        return await self._run(get)
+        return await self._db.run(get)
 
     async def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[str]:
         def delete(db: sqlite3.Connection) -> list[str]:
@@ -219,16 +196,16 @@ class SqliteMetadataStore:
                     files.append(str(row[0]))
             return files
 
-        return await self._run(lambda: self._transaction(delete))
+        return await self._db.run(lambda: self._transaction(delete))
 
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, after: str, limit: int
     ) -> ListPage:
         def scan() -> ListPage:
-            self._check_bucket(self._conn, bucket)
-            return list_page(self._conn, bucket, prefix, delimiter, after, limit)
+            self._check_bucket(self._db.conn, bucket)
+            return list_page(self._db.conn, bucket, prefix, delimiter, after, limit)
 
-        return await self._run(scan)
+        return await self._db.run(scan)
 
     # multipart uploads
 
@@ -247,21 +224,21 @@ class SqliteMetadataStore:
                 ),
             )
 
-        await self._run(lambda: self._transaction(create))
+        await self._db.run(lambda: self._transaction(create))
 
     async def upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
         def get() -> UploadInfo:
-            row = self._conn.execute(
+            row = self._db.conn.execute(
                 "SELECT id, bucket, key, initiated, headers, metadata FROM uploads"
                 " WHERE id = ? AND bucket = ? AND key = ?",
                 (upload_id, bucket, key),
             ).fetchone()
             if row is None:
-                self._check_bucket(self._conn, bucket)
+                self._check_bucket(self._db.conn, bucket)
                 raise NoSuchUpload(UploadId=upload_id)
             return _upload(row)
 
-        return await self._run(get)
+        return await self._db.run(get)
 
     @staticmethod
     def _check_upload(db: sqlite3.Connection, upload_id: str) -> None:
@@ -281,11 +258,11 @@ class SqliteMetadataStore:
             )
             return str(old[0]) if old is not None else None
 
-        return await self._run(lambda: self._transaction(put))
+        return await self._db.run(lambda: self._transaction(put))
 
     async def parts(self, upload_id: str) -> list[PartInfo]:
-        rows = await self._run(
-            lambda: self._conn.execute(
+        rows = await self._db.run(
+            lambda: self._db.conn.execute(
                 "SELECT number, file, size, etag, modified FROM parts WHERE upload_id = ?"
                 " ORDER BY number",
                 (upload_id,),
@@ -311,10 +288,10 @@ class SqliteMetadataStore:
             files = self._drop_upload(db, upload_id)
             return self._insert_object(db, info), files
 
-        return await self._run(lambda: self._transaction(complete))
+        return await self._db.run(lambda: self._transaction(complete))
 
     async def abort_upload(self, upload_id: str) -> list[str]:
-        return await self._run(
+        return await self._db.run(
             lambda: self._transaction(lambda db: self._drop_upload(db, upload_id))
         )
 
@@ -322,7 +299,7 @@ class SqliteMetadataStore:
         self, bucket: str, prefix: str, key_marker: str, id_marker: str, limit: int
     ) -> tuple[list[UploadInfo], bool]:
         def scan() -> tuple[list[UploadInfo], bool]:
-            self._check_bucket(self._conn, bucket)
+            self._check_bucket(self._db.conn, bucket)
             sql = (
                 "SELECT id, bucket, key, initiated, headers, metadata FROM uploads"
                 " WHERE bucket = ? AND key >= ? AND (key > ? OR (key = ? AND id > ?))"
@@ -332,16 +309,16 @@ class SqliteMetadataStore:
             if upper is not None:
                 sql += " AND key < ?"
                 args.append(upper)
-            rows = self._conn.execute(
+            rows = self._db.conn.execute(
                 sql + " ORDER BY key, initiated, id LIMIT ?", (*args, limit + 1)
             ).fetchall()
             return [_upload(row) for row in rows[:limit]], len(rows) > limit
 
-        return await self._run(scan)
+        return await self._db.run(scan)
 
     async def files(self, bucket: str) -> set[str]:
         def scan() -> set[str]:
-            db = self._conn
+            db = self._db.conn
             found = {
                 row[0] for row in db.execute("SELECT file FROM objects WHERE bucket = ?", (bucket,))
             }
@@ -355,4 +332,4 @@ class SqliteMetadataStore:
             )
             return found
 
-        return await self._run(scan)
+        return await self._db.run(scan)
