@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ManagedError, MissingBinary
-from .processes import ServerProcess, port_for, read_pid, reap_stale, run, save_port, tcp_open
+from .processes import ManagedServer, ServerProcess, run, tcp_open
 
 PG_LIB = Path("/usr/lib/postgresql")
 START_TIMEOUT = 60.0
@@ -75,35 +75,23 @@ def _check_reachable(folder: Path, uid: int, gid: int) -> None:
             )
 
 
-class ManagedPostgres:
+class ManagedPostgres(ManagedServer):
     """``databases.<name>`` with no ``url``: one postgres server process."""
 
     engine = "postgres"
 
     def __init__(self, name: str, folder: Path, host: str = "127.0.0.1") -> None:
-        self.name = name
-        self.folder = folder
+        super().__init__(name, folder, host)
         self.pgdata = folder / "data"
-        self.host = host
-        self.port = port_for(folder, host)
-        self.process: ServerProcess | None = None
 
     @property
     def url(self) -> str:
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{self.name}"
 
-    @property
-    def state(self) -> str:
-        if self.process is None:
-            return "stopped"
-        return "running" if self.process.running else "exited"
-
     async def start(self) -> None:
         bin_dir = find_bin_dir()
         owner = _run_as()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        await reap_stale(read_pid(self.pgdata / "postmaster.pid"), "postgres", signal.SIGINT)
-        save_port(self.folder, self.port)
+        await self._prepare(self.pgdata / "postmaster.pid", "postgres", signal.SIGINT)
         if not (self.pgdata / "PG_VERSION").is_file():
             await self._initdb(bin_dir, owner)
         elif owner is not None:

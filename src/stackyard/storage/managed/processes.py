@@ -1,6 +1,7 @@
 """Server processes the node runs for caches and databases: ports kept in the resource's folder,
 spawn in a process group of their own with output to a log file, readiness polling, stop with
 a signal then SIGKILL, and the removal of a server left running by a node that was killed.
+:class:`ManagedServer` is what the Redis and PostgreSQL servers have in common.
 """
 
 from __future__ import annotations
@@ -149,6 +150,31 @@ class ServerProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
         await self._process.wait()
+
+
+class ManagedServer:
+    """A server the node runs for resource ``name``: its ``folder``, its loopback port (kept
+    across restarts) and, once started, its process."""
+
+    def __init__(self, name: str, folder: Path, host: str = "127.0.0.1") -> None:
+        self.name = name
+        self.folder = folder
+        self.host = host
+        self.port = port_for(folder, host)
+        self.process: ServerProcess | None = None
+
+    @property
+    def state(self) -> str:
+        if self.process is None:
+            return "stopped"
+        return "running" if self.process.running else "exited"
+
+    async def _prepare(self, pid_file: Path, program: str, sig: int) -> None:
+        """Before a start: make the folder, stop a ``program`` server left running by a node
+        that was killed (its pid in ``pid_file``; ``sig``, then SIGKILL) and keep the port."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        await reap_stale(read_pid(pid_file), program, sig)
+        save_port(self.folder, self.port)
 
 
 async def tcp_open(host: str, port: int) -> bool:

@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 
 from .errors import MissingBinary
-from .processes import ServerProcess, port_for, read_pid, reap_stale, save_port
+from .processes import ManagedServer, ServerProcess
 
 REDIS_SERVER = "/usr/bin/redis-server"
 START_TIMEOUT = 30.0
@@ -45,34 +45,19 @@ async def ping(host: str, port: int) -> bool:
     return answer.startswith(b"+PONG")
 
 
-class ManagedRedis:
+class ManagedRedis(ManagedServer):
     """``caches.<name>`` with no ``url``: one redis-server process."""
 
     engine = "redis"
-
-    def __init__(self, name: str, folder: Path, host: str = "127.0.0.1") -> None:
-        self.name = name
-        self.folder = folder
-        self.host = host
-        self.port = port_for(folder, host)
-        self.process: ServerProcess | None = None
 
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
 
-    @property
-    def state(self) -> str:
-        if self.process is None:
-            return "stopped"
-        return "running" if self.process.running else "exited"
-
     async def start(self) -> None:
         program = find_redis_server()
-        self.folder.mkdir(parents=True, exist_ok=True)
         pid_file = self.folder / "redis.pid"
-        await reap_stale(read_pid(pid_file), "redis-server", signal.SIGTERM)
-        save_port(self.folder, self.port)
+        await self._prepare(pid_file, "redis-server", signal.SIGTERM)
         args = [
             program,
             "--port", str(self.port),
