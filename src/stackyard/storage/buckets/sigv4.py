@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
-from .errors import AccessDenied, InvalidArgument, SignatureDoesNotMatch
+from .errors import AccessDenied, BucketError, InvalidArgument, SignatureDoesNotMatch
 
 MAX_EXPIRES = 7 * 24 * 3600
 
@@ -77,11 +77,7 @@ def verify_presigned_v2(
         raise InvalidArgument("Expires is not a number", ArgumentName="Expires") from None
     current = time.time() if now is None else now
     if current > expires:
-        raise AccessDenied(
-            "Request has expired",
-            Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)),
-            ServerTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(current)),
-        )
+        raise _expired(expires, current)
     amz = sorted(
         (name, " ".join(value.split()))
         for name, value in headers.items()
@@ -107,6 +103,17 @@ def verify_presigned_v2(
         raise SignatureDoesNotMatch(
             AWSAccessKeyId=query.get("AWSAccessKeyId", ""), StringToSign=string_to_sign
         )
+
+
+def _expired(expires_at: float, current: float, **fields: str) -> BucketError:
+    """The error for a presigned URL past its expiry: ``fields``, then ``Expires`` and
+    ``ServerTime`` (UTC, ISO 8601)."""
+    return AccessDenied(
+        "Request has expired",
+        **fields,
+        Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at)),
+        ServerTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(current)),
+    )
 
 
 def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
@@ -187,14 +194,7 @@ def verify_presigned(
         )
     current = time.time() if now is None else now
     if current > signed_at + expires:
-        raise AccessDenied(
-            "Request has expired",
-            **{
-                "X-Amz-Expires": str(expires),
-                "Expires": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(signed_at + expires)),
-                "ServerTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(current)),
-            },
-        )
+        raise _expired(signed_at + expires, current, **{"X-Amz-Expires": str(expires)})
     signed_headers = [h for h in query.get("X-Amz-SignedHeaders", "host").lower().split(";") if h]
     payload_hash = query.get("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
     request = canonical_request(method, raw_path, raw_query, headers, signed_headers, payload_hash)
