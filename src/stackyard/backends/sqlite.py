@@ -8,6 +8,8 @@ blocks on SQLite and the connection is only ever used by the thread that made it
 ``translate`` is the component's error hook: a :class:`sqlite3.Error` raised by ``fn`` (or by
 the connect function) is re-raised as ``translate(error)`` (chained), so each component keeps
 raising its own exception type; without a hook the ``sqlite3.Error`` propagates as is.
+
+:func:`open_wal` opens the durable kind of file these components keep.
 """
 
 from __future__ import annotations
@@ -16,9 +18,21 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+def open_wal(path: Path, schema: str) -> sqlite3.Connection:
+    """``path`` (its folder made) in WAL mode with ``synchronous=FULL`` (every commit on disk
+    before it returns), autocommit, usable from another thread, with ``schema`` run on it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(schema)
+    return db
 
 
 class SqliteThread:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends.sqlite import SqliteThread
+from ..backends.sqlite import SqliteThread, open_wal
 from .errors import UnknownDeadLetter
 
 _SCHEMA = """
@@ -186,11 +186,7 @@ class EventStore:
     # -- on the database thread --------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(_SCHEMA)
+        db = open_wal(self.path, _SCHEMA)
         columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
         if "trace" not in columns:  # a store made before events kept their trace context
             db.execute("ALTER TABLE events ADD COLUMN trace TEXT")

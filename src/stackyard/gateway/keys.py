@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from ..backends.sqlite import SqliteThread
+from ..backends.sqlite import SqliteThread, open_wal
 from ..config.api import POLICY_NAME_PATTERN
 
 DB_NAME = "api-keys.db"
@@ -203,12 +203,9 @@ class KeyStore:
     def _connect(self) -> sqlite3.Connection:
         if self.path is None:
             db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            db.executescript(_SCHEMA)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-        db.executescript(_SCHEMA)
+            db = open_wal(self.path, _SCHEMA)
         db.isolation_level = "DEFERRED"
         return db
 

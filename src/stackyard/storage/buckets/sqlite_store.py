@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ...backends.sqlite import SqliteThread
+from ...backends.sqlite import SqliteThread, open_wal
 from .errors import BucketNotEmpty, NoSuchBucket, NoSuchKey, NoSuchUpload
 from .scan import OBJECT_COLUMNS, key_successor, list_page, object_row
 from .store import BucketInfo, ListPage, ObjectInfo, PartInfo, UploadInfo
@@ -65,12 +65,7 @@ class SqliteMetadataStore:
         await self._db.close()
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(_SCHEMA)
-        return db
+        return open_wal(self.path, _SCHEMA)
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self._db.conn
