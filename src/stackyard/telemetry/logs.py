@@ -40,7 +40,7 @@ from .log_writer import (
     row_from_record,
 )
 from .model import now_us
-from .retention import CHUNK, RetentionSettings
+from .retention import RetentionSettings, trim_store
 from .store_process import StoreProcess
 
 __all__ = [
@@ -126,24 +126,10 @@ class LogStore:
 
     async def enforce_retention(self, settings: RetentionSettings) -> int:
         """Delete records beyond the age/count/size limits; returns how many."""
-        call = self._worker.call
         cutoff = now_us() - int(settings.max_age * 1_000_000)
-        deleted = 0
-        while (n := await call("delete_older", cutoff)) > 0:
-            deleted += n
-            if n < CHUNK:
-                break
-        while (n := await call("delete_beyond", settings.max_log_records)) > 0:
-            deleted += n
-        if settings.max_bytes is not None:
-            for _ in range(50):
-                if await call("used_bytes") <= settings.max_bytes:
-                    break
-                n = await call("delete_fraction", 0.1)
-                if n == 0:
-                    break
-                deleted += n
-        return deleted
+        return await trim_store(
+            self._worker.call, cutoff, settings.max_log_records, settings.max_bytes
+        )
 
 
 def fts_query(text: str) -> str:

@@ -12,7 +12,9 @@ callers loop until a helper returns less than a full chunk.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 CHUNK = 20_000
 
@@ -37,6 +39,33 @@ class RetentionSettings:
             raise ValueError("metric_ages must be three positive ages (10 s, 1 min, 1 h)")
         if self.max_bytes is not None and self.max_bytes < 1:
             raise ValueError("max_bytes must be positive")
+
+
+WriterCall = Callable[..., Awaitable[Any]]
+"""A store writer process's operation call (``StoreProcess.call``)."""
+
+
+async def trim_store(call: WriterCall, cutoff: int, max_rows: int, max_bytes: int | None) -> int:
+    """One store's retention through its writer's ``delete_older``, ``delete_beyond``,
+    ``used_bytes`` and ``delete_fraction`` operations: rows older than ``cutoff`` (epoch µs),
+    rows beyond ``max_rows``, then tenths of the oldest rows while the file exceeds
+    ``max_bytes`` (at most 50 rounds). Returns the rows deleted."""
+    deleted = 0
+    while (n := await call("delete_older", cutoff)) > 0:
+        deleted += n
+        if n < CHUNK:
+            break
+    while (n := await call("delete_beyond", max_rows)) > 0:
+        deleted += n
+    if max_bytes is not None:
+        for _ in range(50):
+            if await call("used_bytes") <= max_bytes:
+                break
+            n = await call("delete_fraction", 0.1)
+            if n == 0:
+                break
+            deleted += n
+    return deleted
 
 
 def delete_older(conn: sqlite3.Connection, table: str, cutoff_us: int) -> int:

@@ -30,7 +30,7 @@ from typing import cast
 from . import dependencies, span_writer
 from .gateway_spans import GatewayRecord
 from .model import Span, now_us
-from .retention import CHUNK, RetentionSettings
+from .retention import RetentionSettings, trim_store
 from .retention import used_bytes as _used_bytes
 from .span_writer import SCHEMA
 from .store_process import StoreProcess
@@ -118,21 +118,7 @@ class SpanStore:
         """Delete spans (and derived rows) beyond the limits; returns the spans deleted."""
         call = self._worker.call
         cutoff = now_us() - int(settings.max_age * 1_000_000)
-        deleted = 0
-        while (n := await call("delete_older", cutoff)) > 0:
-            deleted += n
-            if n < CHUNK:
-                break
-        while (n := await call("delete_beyond", settings.max_spans)) > 0:
-            deleted += n
-        if settings.max_bytes is not None:
-            for _ in range(50):
-                if await call("used_bytes") <= settings.max_bytes:
-                    break
-                n = await call("delete_fraction", 0.1)
-                if n == 0:
-                    break
-                deleted += n
+        deleted = await trim_store(call, cutoff, settings.max_spans, settings.max_bytes)
         await call("trim_derived", cutoff, deleted > 0)
         return deleted
 
