@@ -108,14 +108,17 @@ def create_control_app(node: Node) -> Starlette:
             limit = max(1, min(int(params.get("limit", "100")), 10_000))
         except ValueError:
             return error_response(400, "InvalidParameter", "status and limit must be integers")
-        records = node.access_log.query(
-            status=statuses,
-            route=params.get("route") or None,
-            method=(params.get("method") or "").upper() or None,
-            correlation_id=params.get("correlation_id") or None,
-            since=params.get("since") or None,
-            limit=limit,
-        )
+        try:
+            records = node.access_log.query(
+                status=statuses,
+                route=params.get("route") or None,
+                method=(params.get("method") or "").upper() or None,
+                correlation_id=params.get("correlation_id") or None,
+                since=params.get("since") or None,
+                limit=limit,
+            )
+        except ValueError as exc:
+            return error_response(400, "InvalidParameter", str(exc))
         return JSONResponse(records)
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stackyard.gateway.access_log import AccessLogWriter
+import pytest
+
+from stackyard.gateway.access_log import AccessEntry, AccessLogWriter
+from stackyard.gateway.table import RouteSpec
+
+START = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 
 
-def record(n: int, status: int = 200, route: str = "/a") -> dict[str, Any]:
-    return {
-        "time": f"2026-01-01T00:00:{n:02d}.000Z",
+def entry(n: int, status: int = 200, route: str = "/a") -> AccessEntry:
+    """What the step hands the writer for request ``n`` (answered ``n`` seconds after START)."""
+    scope: dict[str, Any] = {
         "method": "GET",
-        "route": route,
-        "status": status,
-        "correlation_id": f"c{n}",
+        "path": route,
+        "query_string": b"",
+        "headers": [(b"user-agent", b"t/1")],
+        "client": ("127.0.0.1", 1),
     }
+    spec = RouteSpec(route, "svc")
+    return (START + n, scope, spec, None, None, None, f"c{n}", status, 10, 1.5)
 
 
 async def test_lines_are_written_in_batches_and_rotated(tmp_path: Path) -> None:
@@ -24,14 +33,15 @@ async def test_lines_are_written_in_batches_and_rotated(tmp_path: Path) -> None:
     writer = AccessLogWriter(path, max_bytes=300, flush_interval=60)
     await writer.start()
     for n in range(5):
-        writer(record(n))
+        writer(entry(n))
     assert not path.exists()  # not before the batch is flushed
     await writer.flush()
-    assert [json.loads(line)["correlation_id"] for line in path.read_text().splitlines()] == [
-        f"c{n}" for n in range(5)
-    ]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["correlation_id"] for r in lines] == [f"c{n}" for n in range(5)]
+    assert lines[1]["time"] == "2026-01-01T00:00:01.000Z"
+    assert lines[1]["integration"] == "service:svc" and lines[1]["user_agent"] == "t/1"
     for n in range(5, 8):
-        writer(record(n))
+        writer(entry(n))
     await writer.stop()  # flushes; the file was over max_bytes, so it rotated first
     old = path.with_name("gateway-access.log.1")
     assert len(old.read_text().splitlines()) == 5
@@ -46,8 +56,8 @@ def test_recent_records_are_bounded_and_filtered() -> None:
     forwarded: list[dict[str, Any]] = []
     writer = AccessLogWriter(None, keep=10, forward=forwarded.append)
     for n in range(30):
-        writer(record(n, status=500 if n % 3 == 0 else 200, route="/b" if n % 2 else "/a"))
-    assert len(forwarded) == 30
+        writer(entry(n, status=500 if n % 3 == 0 else 200, route="/b" if n % 2 else "/a"))
+    assert [r["correlation_id"] for r in forwarded] == [f"c{n}" for n in range(30)]
     assert [r["correlation_id"] for r in writer.query(limit=3)] == ["c29", "c28", "c27"]
     assert len(writer.query()) == 10  # only the latest ``keep`` are kept
     errors = writer.query(status=[500])
@@ -55,7 +65,10 @@ def test_recent_records_are_bounded_and_filtered() -> None:
     assert [r["correlation_id"] for r in writer.query(status=[500], route="/b")] == ["c27", "c21"]
     assert writer.query(correlation_id="c25")[0]["status"] == 200
     assert writer.query(correlation_id="c1") == []  # no longer kept
-    assert [r["correlation_id"] for r in writer.query(since="2026-01-01T00:00:28")] == [
+    assert [r["correlation_id"] for r in writer.query(since="2026-01-01T00:00:28Z")] == [
         "c29",
         "c28",
     ]
+    assert writer.query(method="POST") == []
+    with pytest.raises(ValueError, match="since"):
+        writer.query(since="yesterday")

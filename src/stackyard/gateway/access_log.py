@@ -2,7 +2,9 @@
 
 :class:`AccessLog` is the pipeline step (just inside the correlation step, so it sees the
 correlation id and, after the answer, the matched route, the API key and the principal); it
-hands each :class:`dict` record to a sink. :class:`AccessLogWriter` is the node's sink: it
+hands each answer's raw facts (an :data:`AccessEntry`, no formatting on the request path) to a
+sink, which makes the JSON record (:func:`access_record`) when it writes, forwards or is
+asked. :class:`AccessLogWriter` is the node's sink: it
 keeps the latest records in memory for ``GET /_stackyard/api/requests`` (filters: ``status``,
 ``route``, ``method``, ``correlation_id``, ``since``), appends them as JSON lines to
 ``<data dir>/logs/gateway-access.log`` (written in batches every ``flush_interval`` seconds
@@ -33,11 +35,15 @@ from ..asgi import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
-AccessSink = Callable[[dict[str, Any]], None]
+AccessEntry = tuple[Any, ...]
+"""One answered request as the step saw it (see :func:`access_entry`); made into a record
+(:func:`access_record`) only when it is written, forwarded or asked for, off the request path."""
+
+AccessSink = Callable[[AccessEntry], None]
 
 
 class AccessLog:
-    """The access-log step: times the request and hands one record per answer to ``sink``."""
+    """The access-log step: times the request and hands one entry per answer to ``sink``."""
 
     def __init__(self, app: ASGIApp, sink: AccessSink) -> None:
         self.app = app
@@ -62,19 +68,33 @@ class AccessLog:
         finally:
             duration = (time.perf_counter() - started) * 1000.0
             try:
-                self.sink(access_record(scope, answer[0], answer[1], duration))
+                self.sink(access_entry(scope, answer[0], answer[1], duration))
             except Exception:  # a broken sink must not break the answer
                 logger.exception("cannot write the access log")
 
 
-def access_record(scope: Scope, status: int, size: int, duration_ms: float) -> dict[str, Any]:
-    """The access-log record of one answered request (status 0: no answer was started)."""
+def access_entry(scope: Scope, status: int, size: int, duration_ms: float) -> AccessEntry:
+    """The raw facts of one answered request (status 0: no answer was started): no
+    formatting here, this runs once per request."""
     state: Mapping[str, Any] = scope.get("state") or {}
     match = state.get("route")
-    route = match.route if match is not None else None
-    trace = state.get("trace")
-    key = state.get("api_key")
-    auth = state.get("auth")
+    return (
+        time.time(),
+        scope,
+        match.route if match is not None else None,
+        state.get("trace"),
+        state.get("api_key"),
+        state.get("auth"),
+        state.get("correlation_id"),
+        status,
+        size,
+        duration_ms,
+    )
+
+
+def access_record(entry: AccessEntry) -> dict[str, Any]:
+    """The access-log record of an entry (the fields of the module docstring)."""
+    moment, scope, route, trace, key, auth, correlation_id, status, size, duration_ms = entry
     client = scope.get("client")
     user_agent = None
     for name, value in scope["headers"]:
@@ -90,8 +110,9 @@ def access_record(scope: Scope, status: int, size: int, duration_ms: float) -> d
             if route.integration == "function"
             else f"service:{route.service}"
         )
+    stamp = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
     return {
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": stamp.replace("+00:00", "Z"),
         "method": scope["method"],
         "path": scope["path"],
         "query": scope.get("query_string", b"").decode("latin-1"),
@@ -99,7 +120,7 @@ def access_record(scope: Scope, status: int, size: int, duration_ms: float) -> d
         "status": status,
         "duration_ms": round(duration_ms, 3),
         "bytes": size,
-        "correlation_id": state.get("correlation_id"),
+        "correlation_id": correlation_id,
         "trace_id": getattr(trace, "trace_id", None),
         "span_id": getattr(trace, "span_id", None),
         "client": str(client[0]) if client else None,
@@ -121,24 +142,24 @@ class AccessLogWriter:
         max_bytes: int = 64 * 1024 * 1024,
         flush_interval: float = 0.5,
         batch: int = 2000,
-        forward: AccessSink | None = None,
+        forward: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.path = path
-        self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
+        self.recent: deque[AccessEntry] = deque(maxlen=keep)
         self.max_bytes = max_bytes
         self.flush_interval = flush_interval
         self.batch = batch
         self.forward = forward
-        self._pending: list[str] = []
+        self._pending: list[AccessEntry] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
-    def __call__(self, record: dict[str, Any]) -> None:
-        self.recent.append(record)
+    def __call__(self, entry: AccessEntry) -> None:
+        self.recent.append(entry)
         if self.forward is not None:
-            self.forward(record)
+            self.forward(access_record(entry))
         if self.path is not None:
-            self._pending.append(json.dumps(record, separators=(",", ":")))
+            self._pending.append(entry)
             if len(self._pending) >= self.batch:
                 self._wake.set()
 
@@ -157,9 +178,9 @@ class AccessLogWriter:
 
     async def flush(self) -> None:
         """Write the pending lines now."""
-        lines, self._pending = self._pending, []
-        if lines and self.path is not None:
-            await asyncio.to_thread(_append, self.path, lines, self.max_bytes)
+        entries, self._pending = self._pending, []
+        if entries and self.path is not None:  # formatted on the thread: no stall of the loop
+            await asyncio.to_thread(_append, self.path, entries, self.max_bytes)
 
     def query(
         self,
@@ -171,20 +192,22 @@ class AccessLogWriter:
         since: str | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        """The latest matching records, newest first."""
+        """The latest matching records, newest first (``since``: an ISO 8601 time)."""
         statuses = set(status)
+        after = _epoch(since) if since is not None else None
         out: list[dict[str, Any]] = []
-        for record in reversed(self.recent):
-            if since is not None and record["time"] < since:
+        for entry in reversed(self.recent):
+            moment, scope, route_spec, _, _, _, correlation, answered = entry[:8]
+            if after is not None and moment < after:
                 break
             if (
-                (statuses and record["status"] not in statuses)
-                or (route is not None and record["route"] != route)
-                or (method is not None and record["method"] != method)
-                or (correlation_id is not None and record["correlation_id"] != correlation_id)
+                (statuses and answered not in statuses)
+                or (route is not None and getattr(route_spec, "path", None) != route)
+                or (method is not None and scope["method"] != method)
+                or (correlation_id is not None and correlation != correlation_id)
             ):
                 continue
-            out.append(record)
+            out.append(access_record(entry))
             if len(out) >= limit:
                 break
         return out
@@ -200,7 +223,17 @@ class AccessLogWriter:
                 logger.exception("cannot write the access log %s", self.path)
 
 
-def _append(path: Path, lines: list[str], max_bytes: int) -> None:
+def _epoch(text: str) -> float:
+    """An ISO 8601 time (``Z`` or an offset; UTC when none) as epoch seconds."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"since: not an ISO 8601 time: {text!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _append(path: Path, entries: list[AccessEntry], max_bytes: int) -> None:
+    lines = [json.dumps(access_record(entry), separators=(",", ":")) for entry in entries]
     with contextlib.suppress(FileNotFoundError):
         if path.stat().st_size >= max_bytes:
             path.replace(path.with_name(path.name + ".1"))
