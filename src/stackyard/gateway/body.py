@@ -143,11 +143,12 @@ def replay(body: bytes, receive: Receive) -> Receive:
 class HeldAnswer:
     """An answer held back until its whole body is known, up to ``limit`` bytes.
 
-    A step gives an ``http.response.start`` to :meth:`hold` and each following body message to
-    :meth:`add`. When the last one arrives within the limit, ``add`` returns the start and the
-    whole body, for the step to send (rewritten or not). When the body grows past the limit,
-    ``add`` sends the start and what it held, unchanged, and the step passes the rest of the
-    answer straight on (``held`` is false again).
+    A step gives an ``http.response.start`` to :meth:`hold` and each following message to
+    :meth:`feed` (which passes on what is not a held body, and gives the rest to :meth:`add`).
+    When the last one arrives within the limit, ``add`` returns the start and the whole body,
+    for the step to send (rewritten or not). When the body grows past the limit, ``add`` sends
+    the start and what it held, unchanged, and the rest of the answer passes straight on
+    (``held`` is false again).
     """
 
     __slots__ = ("_chunks", "_limit", "_send", "_size", "_start")
@@ -166,6 +167,14 @@ class HeldAnswer:
 
     def hold(self, start: Message) -> None:
         self._start = start
+
+    async def feed(self, message: Message) -> tuple[Message, bytes] | None:
+        """:meth:`add` for a body message of a held answer; any other message (nothing held,
+        or not a body) is sent on at once and None returned."""
+        if self._start is None or message["type"] != "http.response.body":
+            await self._send(message)
+            return None
+        return await self.add(message)
 
     async def add(self, message: Message) -> tuple[Message, bytes] | None:
         """The start and the whole body once complete; None while more is to come, or once the

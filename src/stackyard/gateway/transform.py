@@ -356,10 +356,7 @@ class _ResponseMapper:
                 return
             await self._send(message)
             return
-        if kind != "http.response.body" or not self._answer.held:
-            await self._send(message)
-            return
-        whole = await self._answer.add(message)
+        whole = await self._answer.feed(message)
         if whole is None:
             return
         start, body = whole
