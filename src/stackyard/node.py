@@ -149,10 +149,17 @@ class Node:
         # AWS APIs on the control port, by service name ("dynamodb", "s3"): see storage.dispatch
         self.aws_services: dict[str, ASGIApp] = {}
         self.tables = Tables(
-            data_dir, declared=create_requests(stack.config.tables), region=settings.region
+            data_dir,
+            declared=create_requests(stack.config.tables),
+            region=settings.region,
+            storage=stack.config.storage.tables,
         )
         self.aws_services["dynamodb"] = self.tables.app
-        self.streams = Streams(self.tables, self.functions, stream_mappings(stack.config.functions))
+        self.streams = (  # the stream log lives in the SQLite table store
+            Streams(self.tables, self.functions, stream_mappings(stack.config.functions))
+            if self.tables.shared is None
+            else None
+        )
         self.aws_services["s3"] = self.buckets.app
         self.control_server = AsgiServer(
             AwsDispatch(create_control_app(self), self.aws_services),
@@ -192,7 +199,7 @@ class Node:
             (self.gateway.start, self.gateway.stop),
             (self.buckets.start, self.buckets.stop),
             (self.functions.start, self.functions.stop),
-            (self.streams.start, self.streams.stop),
+            *([(self.streams.start, self.streams.stop)] if self.streams else []),
             (self._start_publisher, self._stop_publisher),
             (self.control_server.start, self.control_server.stop),
             (self.gateway_server.start, self.gateway_server.stop),

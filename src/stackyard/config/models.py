@@ -394,6 +394,28 @@ class TableConfig(_Model):
         return self
 
 
+class TableStorageConfig(_Model):
+    """``storage.tables``: where tables and items live — ``sqlite`` (a file in the data dir, the
+    default) or ``postgres`` at ``url``, in the PostgreSQL schema ``schema_name``; nodes given
+    the same database and schema share their tables."""
+
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    url: str | None = Field(default=None, pattern=r"^postgres(ql)?://\S*$")
+    schema_name: str = Field(default="stackyard", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    @model_validator(mode="after")
+    def _url(self) -> TableStorageConfig:
+        if (self.backend == "postgres") != (self.url is not None):
+            raise ValueError("url is given with backend postgres, and only then")
+        return self
+
+
+class StorageConfig(_Model):
+    """``storage``: the backends of the storage components."""
+
+    tables: TableStorageConfig = Field(default_factory=TableStorageConfig)
+
+
 class StackConfig(_Model):
     """A whole stack file."""
 
@@ -413,6 +435,16 @@ class StackConfig(_Model):
     databases: Annotated[dict[str, DatabaseConfig], BeforeValidator(_resources)] = Field(
         default_factory=dict
     )
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    @model_validator(mode="after")
+    def _streams_on_sqlite(self) -> StackConfig:
+        streams = any(t.stream for t in self.tables.values()) or any(
+            e.stream for f in self.functions.values() for e in f.events
+        )
+        if streams and self.storage.tables.backend != "sqlite":
+            raise ValueError("table streams need storage.tables.backend sqlite (the default)")
+        return self
 
     @field_validator("services")
     @classmethod

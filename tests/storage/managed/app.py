@@ -4,30 +4,27 @@ the URLs it was given, as JSON."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import asyncpg
+import psycopg
 import redis
 
 REDIS_URL = os.environ["REDIS_URL"]
 DATABASE_URL = os.environ["DATABASE_URL"]
 
 
-async def pg(value: str | None) -> str | None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await conn.execute("CREATE TABLE IF NOT EXISTS kv (k text PRIMARY KEY, v text)")
+def pg(value: str | None) -> str | None:
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS kv (k text PRIMARY KEY, v text)")
         if value is not None:
-            await conn.execute(
-                "INSERT INTO kv VALUES ('key', $1) ON CONFLICT (k) DO UPDATE SET v = $1", value
+            conn.execute(
+                "INSERT INTO kv VALUES ('key', %s) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                (value,),
             )
-        row = await conn.fetchval("SELECT v FROM kv WHERE k = 'key'")
-        return None if row is None else str(row)
-    finally:
-        await conn.close()
+        row = conn.execute("SELECT v FROM kv WHERE k = 'key'").fetchone()
+        return None if row is None else str(row[0])
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -39,7 +36,7 @@ class Handler(BaseHTTPRequestHandler):
         body = json.dumps(
             {
                 "redis": None if cached is None else cached.decode(),
-                "postgres": asyncio.run(pg(value)),
+                "postgres": pg(value),
                 "REDIS_URL": REDIS_URL,
                 "DATABASE_URL": DATABASE_URL,
                 "CACHE_TOO": os.environ.get("CACHE_TOO"),

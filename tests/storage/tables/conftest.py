@@ -1,9 +1,10 @@
 """Fixtures of the tables tests: Stackyard's DynamoDB API served in-process on a real port (in
 a background thread with its own event loop, so that synchronous boto3 clients can call it),
-moto's server as a subprocess, and boto3 clients for either.
+on the SQLite and on the PostgreSQL backend, moto's server as a subprocess, and boto3 clients.
 
-``ddb`` is parametrized over both servers (the parity suite); ``client``/``resource`` are
-Stackyard only.
+``ddb`` is parametrized over Stackyard on SQLite, Stackyard on PostgreSQL and moto (the parity
+suite); ``client``/``resource`` are Stackyard on either backend. The PostgreSQL backend uses
+the database of :func:`tests.storage.postgres.postgres_url` in a schema of its own per run.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from stackyard.config.models import TableStorageConfig
 from stackyard.serving import AsgiServer, free_port
 from stackyard.storage.tables import Tables
 from stackyard.testing import wait_until
+
+from ..postgres import fresh_schema
 
 CONFIG = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30)
 
@@ -77,6 +81,26 @@ def stackyard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Table
 
 
 @pytest.fixture(scope="session")
+def postgres_storage() -> Iterator[TableStorageConfig]:
+    """``storage.tables`` of backend postgres, in a fresh schema dropped afterwards."""
+    with fresh_schema() as (url, schema):
+        yield TableStorageConfig(backend="postgres", url=url, schema_name=schema)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_storage: TableStorageConfig
+) -> Iterator[TablesServer]:
+    server = TablesServer(tmp_path_factory.mktemp("tables-pg"), storage=postgres_storage)
+    server.start()
+    yield server
+    server.stop()
+
+
+SERVERS = {"stackyard": "stackyard_server", "postgres": "postgres_server"}
+
+
+@pytest.fixture(scope="session")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("moto")
     port = free_port()
@@ -107,21 +131,22 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait(10)
 
 
-@pytest.fixture
-def client(stackyard_server: TablesServer) -> Any:
-    return make_client(stackyard_server.url)
+@pytest.fixture(params=list(SERVERS))
+def client(request: pytest.FixtureRequest) -> Any:
+    return make_client(request.getfixturevalue(SERVERS[request.param]).url)
 
 
-@pytest.fixture
-def resource(stackyard_server: TablesServer) -> Any:
-    return make_client(stackyard_server.url, "resource")
+@pytest.fixture(params=list(SERVERS))
+def resource(request: pytest.FixtureRequest) -> Any:
+    return make_client(request.getfixturevalue(SERVERS[request.param]).url, "resource")
 
 
-@pytest.fixture(params=["stackyard", "moto"])
+@pytest.fixture(params=[*SERVERS, "moto"])
 def ddb(request: pytest.FixtureRequest) -> Any:
-    """A dynamodb client of Stackyard or of moto (``ddb.meta.target`` says which)."""
-    if request.param == "stackyard":
-        url = request.getfixturevalue("stackyard_server").url
+    """A dynamodb client of Stackyard (on SQLite or PostgreSQL) or of moto (``ddb.meta.target``
+    says which)."""
+    if request.param in SERVERS:
+        url = request.getfixturevalue(SERVERS[request.param]).url
     else:
         url = request.getfixturevalue("moto_url")
     client = make_client(url)

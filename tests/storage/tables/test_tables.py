@@ -168,7 +168,7 @@ def test_list_tables_pages(ddb: Any, new_table: Callable[..., str]) -> None:
             break
         kwargs["ExclusiveStartTableName"] = page["LastEvaluatedTableName"]
     assert set(names) <= set(seen)
-    if ddb.meta.target == "stackyard":
+    if ddb.meta.target != "moto":
         assert seen == sorted(seen)  # DynamoDB lists names in order; moto in creation order
     paginated = [
         n for p in ddb.get_paginator("list_tables").paginate(Limit=2) for n in p["TableNames"]

@@ -48,7 +48,7 @@ class DynamoDbApp:
                 await self.call(operation, parse(body)), separators=(",", ":")
             ).encode()
         except TablesError as exc:
-            status, answer = 400, json.dumps(exc.body()).encode()
+            status, answer = exc.status, json.dumps(exc.body()).encode()
         except Exception:
             logger.exception("DynamoDB API call %s failed", target.decode("latin-1"))
             status = 500

@@ -1,6 +1,9 @@
 """The tables component: the engine on its worker thread, the API app, declared tables, TTL.
 
-``Tables(data_dir)`` keeps ``tables.sqlite3`` in the data dir. ``start`` opens the store,
+``Tables(data_dir)`` keeps ``tables.sqlite3`` in the data dir; with ``storage`` (the stack's
+``storage.tables``) of backend ``postgres`` it keeps them in PostgreSQL instead, where several
+nodes share them: there every operation is one transaction, run again on a conflict with
+another node (see :mod:`.postgres`). ``start`` opens the store,
 creates the tables declared in ``stackyard.yml`` that do not exist yet (existing ones keep their
 items; a changed declaration is reported, not applied, except the TTL attribute) and starts the
 TTL sweeper; ``stop`` ends the sweeper and closes the store. Every engine call runs on one
@@ -12,18 +15,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .api import DynamoDbApp
 from .engine import Engine
-from .errors import UnknownOperation
+from .errors import StoreUnavailable, UnknownOperation
 from .reads import Reads
 from .schema import TableSchema
 from .sqlite import SqliteTableStore
+from .store import TableStore
 from .writes import Writes
+
+if TYPE_CHECKING:
+    from ...config.models import TableStorageConfig
+    from .postgres import PostgresTableStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +47,19 @@ class Tables:
         declared: Mapping[str, dict[str, Any]] | None = None,
         region: str = "us-east-1",
         ttl_interval: float = 30.0,
+        storage: TableStorageConfig | None = None,
     ) -> None:
-        self.engine = Engine(SqliteTableStore(data_dir / "tables.sqlite3"), region)
+        self.storage = storage
+        self.shared: PostgresTableStore | None = None
+        store: TableStore
+        if storage is not None and storage.backend == "postgres":
+            from .postgres import PostgresTableStore  # psycopg: the postgres extra
+
+            assert storage.url is not None
+            store = self.shared = PostgresTableStore(storage.url, storage.schema_name)
+        else:
+            store = SqliteTableStore(data_dir / "tables.sqlite3")
+        self.engine = Engine(store, region)
         self.declared = dict(declared or {})
         self.ttl_interval = ttl_interval
         self.app = DynamoDbApp(self.call)
@@ -86,12 +106,26 @@ class Tables:
         if self._executor is None:
             raise RuntimeError("the tables component is not started")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, handler, body)
+        return await loop.run_in_executor(self._executor, self._transaction, handler, body)
+
+    def _transaction(self, handler: Handler, body: dict[str, Any]) -> dict[str, Any]:
+        if self.shared is None:
+            return handler(body)
+        return self.shared.run(lambda: handler(body), self._reload)
+
+    def _reload(self) -> None:
+        assert self.shared is not None
+        self.engine.tables = self.shared.load_tables()
 
     async def start(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tables")
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._open)
+        try:
+            await loop.run_in_executor(self._executor, self._open)
+        except StoreUnavailable as exc:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise StoreUnavailable(f"storage.tables.url {self._where()}: {exc.message}") from exc
         if self.ttl_interval > 0:
             self._sweeper = asyncio.create_task(self._sweep(), name="tables-ttl")
 
@@ -107,8 +141,19 @@ class Tables:
             self._executor.shutdown(wait=True)
             self._executor = None
 
+    def _where(self) -> str:
+        url = self.storage.url if self.storage is not None else None
+        return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url or "")
+
     def _open(self) -> None:
-        self.engine.open()
+        if self.shared is None:
+            self.engine.open()
+            self._declare()
+            return
+        self.shared.open()
+        self.shared.run(self._declare, self._reload)
+
+    def _declare(self) -> None:
         for name, request in self.declared.items():
             if name not in self.engine.tables:
                 self.engine.create_table(request)

@@ -14,17 +14,23 @@ which botocore turns into ``client.exceptions.<aws_type>``):
 - ``SerializationError`` → ``SerializationException``: a body that is not a JSON object.
 - ``UnknownOperation`` → ``UnknownOperationException``: an ``X-Amz-Target`` we do not serve.
 - ``LimitExceeded`` → ``LimitExceededException``: more indexes than DynamoDB allows.
+- ``StoreUnavailable`` → ``InternalServerError`` (HTTP 500, which AWS SDKs retry): the
+  PostgreSQL store cannot be reached or keeps conflicting. It is also a
+  :class:`stackyard.serving.ServerError`, so ``stackyard up`` reports it without a traceback.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ...serving import ServerError
+
 
 class TablesError(Exception):
     """Base class of the tables component's errors."""
 
     aws_type = "InternalServerError"
+    status = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -88,3 +94,8 @@ class TransactionCanceled(TablesError):
 
     def body(self) -> dict[str, Any]:
         return {**super().body(), "CancellationReasons": self.reasons}
+
+
+class StoreUnavailable(TablesError, ServerError):
+    aws_type = "InternalServerError"
+    status = 500

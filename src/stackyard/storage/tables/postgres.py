@@ -1,0 +1,439 @@
+"""The PostgreSQL implementation of :class:`.store.TableStore`, shared by several nodes.
+
+Layout (in its own schema, ``stackyard`` by default, created if missing): the same tables as
+:mod:`.sqlite` — ``items(tid, h, hk, rk, ...)`` with primary key ``(tid, h, hk, rk)``, ``h``
+the CRC-32 of the hash-key bytes, keys as ``bytea`` (compared bytewise, as SQLite compares
+BLOBs), so Query is one range scan of the primary key in range-key order and Scan walks it in
+``h`` order with ``Segment``/``TotalSegments`` as a range of ``h``; ``index_items`` holds the
+secondary-index entries joined back to ``items`` when read.
+
+Transactions: one connection, autocommit off, isolation SERIALIZABLE. :meth:`run` makes one
+API operation one transaction, committed before the answer is sent, and runs it again when
+PostgreSQL reports a conflict with another node's transaction; ``atomic()`` nests inside it
+(or is the transaction itself when used alone).
+
+Several nodes: each node's engine keeps the table catalog in memory. A change to it is
+announced with ``NOTIFY`` and every item write checks, in the same statement, that the table's
+``version`` is the one this node loaded; a stale catalog makes the operation reload the catalog
+and run again (:class:`StaleCatalog`), so no node writes with another table definition than the
+stored one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from .errors import StoreUnavailable, TableNotFound, TablesError
+from .schema import TableSchema
+from .sqlite import partition
+from .store import Bound, Key, Row
+from .values import Item
+
+T = TypeVar("T")
+
+SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_PAGE = 256  # rows fetched per statement while a query or scan runs
+_ATTEMPTS = 20  # runs of one operation before a conflict is reported
+_CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+_SETUP_LOCK = 0x5354_4B59  # advisory lock id held while the schema is created
+
+_SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.tables (
+    id bigserial PRIMARY KEY, name text UNIQUE NOT NULL, schema text NOT NULL,
+    version bigint NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS {s}.items (
+    tid bigint NOT NULL, h bigint NOT NULL, hk bytea NOT NULL, rk bytea NOT NULL,
+    size integer NOT NULL, item text NOT NULL, expires double precision,
+    PRIMARY KEY (tid, h, hk, rk));
+CREATE INDEX IF NOT EXISTS items_expiry ON {s}.items (tid, expires) WHERE expires IS NOT NULL;
+CREATE TABLE IF NOT EXISTS {s}.index_items (
+    tid bigint NOT NULL, idx text NOT NULL, h bigint NOT NULL, hk bytea NOT NULL,
+    rk bytea NOT NULL, bh bigint NOT NULL, bhk bytea NOT NULL, brk bytea NOT NULL,
+    PRIMARY KEY (tid, idx, h, hk, rk, bhk, brk));
+"""
+
+
+class StaleCatalog(Exception):
+    """This node's table catalog is older than the stored one: reload it and run again."""
+
+
+class PostgresTableStore:
+    def __init__(self, url: str, schema_name: str = "stackyard") -> None:
+        if not SCHEMA_NAME.match(schema_name):
+            raise ValueError(f"schema name {schema_name!r}: lowercase letters, digits and '_'")
+        self.url = url
+        self.schema_name = schema_name
+        self.channel = f"{schema_name}_catalog"
+        self._conn: psycopg.Connection[Any] | None = None
+        self._depth = 0  # atomic() blocks open
+        self._failed = False  # an atomic() block inside the transaction raised
+        self._stale = True  # the catalog changed since this node loaded it
+        self._versions: dict[int, int] = {}  # table id -> version this node's catalog has
+        s = schema_name
+        self._sql_put = (
+            f"INSERT INTO {s}.items (tid, h, hk, rk, size, item, expires) "
+            "SELECT %s::bigint, %s::bigint, %s::bytea, %s::bytea, %s::integer, %s::text, "
+            f"%s::float8 WHERE EXISTS "
+            f"(SELECT 1 FROM {s}.tables WHERE id = %s AND version = %s) "
+            "ON CONFLICT (tid, h, hk, rk) DO UPDATE SET size = excluded.size, "
+            "item = excluded.item, expires = excluded.expires"
+        )
+        self._sql_delete = (
+            f"WITH ok AS (SELECT 1 FROM {s}.tables WHERE id = %s AND version = %s), "
+            f"gone AS (DELETE FROM {s}.items WHERE tid = %s AND h = %s AND hk = %s AND rk = %s "
+            "AND EXISTS (SELECT 1 FROM ok) RETURNING 1) "
+            "SELECT EXISTS (SELECT 1 FROM ok), (SELECT count(*) FROM gone)"
+        )
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            raise RuntimeError("the table store is not open")
+        return self._conn
+
+    # -- connection -----------------------------------------------------------------------
+
+    def open(self) -> None:
+        try:
+            conn = psycopg.connect(self.url, autocommit=False, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {_reason(exc)}") from exc
+        try:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+            for statement in _SCHEMA.format(s=self.schema_name).split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"LISTEN {self.channel}")
+            conn.commit()
+            conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreUnavailable(f"cannot set up schema {self.schema_name}: {exc}") from exc
+        conn.add_notify_handler(self._notified)
+        self._conn = conn
+        self._stale = True
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _notified(self, notify: psycopg.Notify) -> None:
+        if self._conn is not None and notify.pid != self._conn.info.backend_pid:
+            self._stale = True
+
+    def catalog_changed(self) -> bool:
+        """Whether another node changed the table catalog since it was last loaded (reads the
+        notifications that already arrived; no round trip)."""
+        conn = self.conn
+        if not self._stale and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            pgconn = conn.pgconn
+            pgconn.consume_input()
+            while (notify := pgconn.notifies()) is not None:
+                if notify.be_pid != conn.info.backend_pid:
+                    self._stale = True
+        return self._stale
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        conn = self.conn
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._failed = False
+                _quietly_rollback(conn)
+            else:
+                self._failed = True
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            if self._failed:
+                self._failed = False
+                conn.rollback()
+            else:
+                conn.commit()
+
+    def run(self, operation: Callable[[], T], reload: Callable[[], None]) -> T:
+        """``operation`` as one transaction, run again (after ``reload`` of the catalog) when
+        PostgreSQL reports a conflict with a concurrent transaction or the catalog is stale."""
+        retried_missing = False
+        for attempt in range(_ATTEMPTS):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self.open()
+                with self.atomic():
+                    if self.catalog_changed():
+                        reload()
+                    return operation()
+            except _CONFLICTS:
+                time.sleep(min(0.001 * 2**attempt, 0.05))
+            except (StaleCatalog, pg_errors.UniqueViolation):
+                pass  # reloaded below: the engine then sees what another node did
+            except TableNotFound:
+                if retried_missing:
+                    raise
+                retried_missing = self._stale = True  # perhaps created by another node
+            except psycopg.OperationalError as exc:
+                self.close()  # reconnected by the next operation
+                raise StoreUnavailable(f"PostgreSQL: {_reason(exc)}") from exc
+            except TablesError:
+                raise
+            except BaseException:
+                self._stale = True  # the engine may have cached a change that was rolled back
+                raise
+            self._stale = True
+        raise StoreUnavailable("too many conflicts with concurrent writes; try again")
+
+    # -- tables ---------------------------------------------------------------------------
+
+    def load_tables(self) -> dict[str, tuple[int, TableSchema]]:
+        rows = self.conn.execute(
+            f"SELECT id, name, schema, version FROM {self.schema_name}.tables"
+        ).fetchall()
+        self._versions = {tid: version for tid, _, _, version in rows}
+        self._stale = False
+        return {name: (tid, TableSchema.from_json(json.loads(text))) for tid, name, text, _ in rows}
+
+    def create_table(self, schema: TableSchema) -> int:
+        row = self._execute(
+            f"INSERT INTO {self.schema_name}.tables (name, schema) VALUES (%s, %s) RETURNING id",
+            (schema.name, json.dumps(schema.to_json())),
+        ).fetchone()
+        assert row is not None
+        self._versions[row[0]] = 1
+        self._announce()
+        return int(row[0])
+
+    def save_table(self, table_id: int, schema: TableSchema) -> None:
+        row = self._execute(
+            f"UPDATE {self.schema_name}.tables SET schema = %s, version = version + 1 "
+            "WHERE id = %s AND version = %s RETURNING version",
+            (json.dumps(schema.to_json()), table_id, self._versions.get(table_id)),
+        ).fetchone()
+        if row is None:
+            raise StaleCatalog(f"table {schema.name} was changed elsewhere")
+        self._versions[table_id] = row[0]
+        self._announce()
+
+    def drop_table(self, table_id: int) -> None:
+        s = self.schema_name
+        with self.atomic():
+            self._execute(f"DELETE FROM {s}.items WHERE tid = %s", (table_id,))
+            self._execute(f"DELETE FROM {s}.index_items WHERE tid = %s", (table_id,))
+            self._execute(f"DELETE FROM {s}.tables WHERE id = %s", (table_id,))
+            self._versions.pop(table_id, None)
+            self._announce()
+
+    def stats(self, table_id: int) -> tuple[int, int]:
+        row = self._execute(
+            f"SELECT count(*), coalesce(sum(size), 0) FROM {self.schema_name}.items WHERE tid = %s",
+            (table_id,),
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    def _announce(self) -> None:
+        """Tell the other nodes (at commit) that the catalog changed."""
+        self._execute("SELECT pg_notify(%s, '')", (self.channel,))
+
+    # -- items ----------------------------------------------------------------------------
+
+    def get(self, table_id: int, key: Key) -> Item | None:
+        row = self._execute(
+            f"SELECT item FROM {self.schema_name}.items "
+            "WHERE tid = %s AND h = %s AND hk = %s AND rk = %s",
+            (table_id, partition(key[0]), key[0], key[1]),
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put(self, table_id: int, key: Key, item: Item, size: int, expires: float | None) -> None:
+        text = json.dumps(item, separators=(",", ":"))
+        version = self._versions.get(table_id)
+        cursor = self._execute(
+            self._sql_put,
+            (table_id, partition(key[0]), *key, size, text, expires, table_id, version),
+        )
+        if cursor.rowcount == 0:
+            raise StaleCatalog(f"table {table_id} was changed or deleted elsewhere")
+
+    def delete(self, table_id: int, key: Key) -> None:
+        row = self._execute(
+            self._sql_delete,
+            (table_id, self._versions.get(table_id), table_id, partition(key[0]), key[0], key[1]),
+        ).fetchone()
+        if row is None or not row[0]:
+            raise StaleCatalog(f"table {table_id} was changed or deleted elsewhere")
+
+    def put_index(self, table_id: int, index: str, key: Key, base: Key) -> None:
+        self._execute(
+            f"INSERT INTO {self.schema_name}.index_items (tid, idx, h, hk, rk, bh, bhk, brk) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (
+                table_id,
+                index,
+                partition(key[0]),
+                key[0],
+                key[1],
+                partition(base[0]),
+                base[0],
+                base[1],
+            ),
+        )
+
+    def delete_index(self, table_id: int, index: str, key: Key, base: Key) -> None:
+        self._execute(
+            f"DELETE FROM {self.schema_name}.index_items WHERE tid = %s AND idx = %s AND h = %s "
+            "AND hk = %s AND rk = %s AND bhk = %s AND brk = %s",
+            (table_id, index, partition(key[0]), key[0], key[1], base[0], base[1]),
+        )
+
+    def drop_index(self, table_id: int, index: str) -> None:
+        self._execute(
+            f"DELETE FROM {self.schema_name}.index_items WHERE tid = %s AND idx = %s",
+            (table_id, index),
+        )
+
+    def set_expiry(self, table_id: int, key: Key, expires: float | None) -> None:
+        self._execute(
+            f"UPDATE {self.schema_name}.items SET expires = %s "
+            "WHERE tid = %s AND h = %s AND hk = %s AND rk = %s",
+            (expires, table_id, partition(key[0]), key[0], key[1]),
+        )
+
+    def expired(self, table_id: int, now: float, oldest: float, limit: int) -> list[Item]:
+        rows = self._execute(
+            f"SELECT item FROM {self.schema_name}.items WHERE tid = %s "
+            "AND expires IS NOT NULL AND expires <= %s AND expires > %s LIMIT %s",
+            (table_id, now, oldest, limit),
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    # -- reads of ranges ------------------------------------------------------------------
+
+    def query(
+        self,
+        table_id: int,
+        index: str | None,
+        hash_key: bytes,
+        low: Bound | None,
+        high: Bound | None,
+        forward: bool,
+        after: tuple[bytes, ...] | None,
+    ) -> Iterator[Row]:
+        s = self.schema_name
+        if index is None:
+            source = f"{s}.items x"
+            columns = "x.item, x.rk"
+            where = ["x.tid = %s", "x.h = %s", "x.hk = %s"]
+            params: list[object] = [table_id, partition(hash_key), hash_key]
+            order_columns = "x.rk"
+        else:
+            source = (
+                f"{s}.index_items x JOIN {s}.items i ON i.tid = x.tid AND i.h = x.bh "
+                "AND i.hk = x.bhk AND i.rk = x.brk"
+            )
+            columns = "i.item, x.rk, x.bhk, x.brk"
+            where = ["x.tid = %s", "x.idx = %s", "x.h = %s", "x.hk = %s"]
+            params = [table_id, index, partition(hash_key), hash_key]
+            order_columns = "x.rk, x.bhk, x.brk"
+        if low is not None:
+            where.append("x.rk >= %s" if low.inclusive else "x.rk > %s")
+            params.append(low.value)
+        if high is not None:
+            where.append("x.rk <= %s" if high.inclusive else "x.rk < %s")
+            params.append(high.value)
+        direction = "ASC" if forward else "DESC"
+        order = ", ".join(f"{c} {direction}" for c in order_columns.split(", "))
+        yield from self._pages(source, columns, where, params, order_columns, order, forward, after)
+
+    def scan(
+        self,
+        table_id: int,
+        index: str | None,
+        segment: int,
+        total_segments: int,
+        after: tuple[bytes, ...] | None,
+    ) -> Iterator[Row]:
+        s = self.schema_name
+        if index is None:
+            source, columns = f"{s}.items x", "x.item, x.h, x.hk, x.rk"
+            where = ["x.tid = %s"]
+            params: list[object] = [table_id]
+            order_columns = "x.h, x.hk, x.rk"
+        else:
+            source = (
+                f"{s}.index_items x JOIN {s}.items i ON i.tid = x.tid AND i.h = x.bh "
+                "AND i.hk = x.bhk AND i.rk = x.brk"
+            )
+            columns = "i.item, x.h, x.hk, x.rk, x.bhk, x.brk"
+            where = ["x.tid = %s", "x.idx = %s"]
+            params = [table_id, index]
+            order_columns = "x.h, x.hk, x.rk, x.bhk, x.brk"
+        if total_segments > 1:
+            where.append("x.h >= %s AND x.h < %s")
+            params += [(segment << 32) // total_segments, ((segment + 1) << 32) // total_segments]
+        yield from self._pages(
+            source, columns, where, params, order_columns, order_columns, True, after
+        )
+
+    def _pages(
+        self,
+        source: str,
+        columns: str,
+        where: list[str],
+        params: list[object],
+        order_columns: str,
+        order: str,
+        forward: bool,
+        after: tuple[object, ...] | None,
+    ) -> Iterator[Row]:
+        """Rows in order, fetched ``_PAGE`` at a time (each page resumes after the last row),
+        so that the caller may write between pages and stop early."""
+        comparison = ">" if forward else "<"
+        while True:
+            conditions = list(where)
+            page_params = list(params)
+            if after is not None:
+                marks = ", ".join(["%s"] * len(after))
+                conditions.append(f"({order_columns}) {comparison} ({marks})")
+                page_params += after
+            sql = (
+                f"SELECT {columns} FROM {source} WHERE {' AND '.join(conditions)} "
+                f"ORDER BY {order} LIMIT {_PAGE}"
+            )
+            rows = self._execute(sql, page_params).fetchall()
+            for row in rows:
+                yield Row(json.loads(row[0]), tuple(row[1:]))
+            if len(rows) < _PAGE:
+                return
+            after = tuple(rows[-1][1:])
+
+    def _execute(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
+        return self.conn.execute(sql, params)
+
+
+def _quietly_rollback(conn: psycopg.Connection[Any]) -> None:
+    try:
+        conn.rollback()
+    except psycopg.Error:
+        conn.close()  # a broken connection: the next operation opens a new one
+
+
+def _reason(exc: psycopg.Error) -> str:
+    """The first line of a psycopg error (the server's or libpq's message)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
