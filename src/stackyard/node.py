@@ -32,6 +32,7 @@ from .registry import DnsServer, Registry
 from .routes import route_table
 from .serving import AsgiServer
 from .storage.buckets import Buckets
+from .storage.buckets.notifications import stack_buckets, stack_rules
 from .storage.dispatch import AwsDispatch
 from .storage.managed import ManagedResources
 from .storage.streams import Streams
@@ -131,7 +132,13 @@ class Node:
             data_dir / "logs" / "gateway-access.log" if access.file else None,
             forward=self._forward_access if access.central else None,
         )
-        self.buckets = Buckets(data_dir, region=settings.region, declared=stack.config.buckets)
+        self.buckets = Buckets(  # declared buckets and those s3 events name; their notifications
+            data_dir,
+            region=settings.region,
+            declared=stack_buckets(stack.config),
+            notifications=stack_rules(stack.config.functions),
+            functions=self.functions,
+        )
         self.gateway = Gateway(
             buckets=self.buckets,  # the bucket integration's static sites
             access_log=self.access_log,
@@ -273,6 +280,9 @@ class Node:
                 await self.supervisor.roll_back(rollout)
                 raise
             await self.functions.apply(self.resources.functions(stack.config.functions))
+            await self.buckets.apply(
+                stack_buckets(stack.config), stack_rules(stack.config.functions)
+            )
             self.stack = stack
             self._retiring = frozenset(i.instance_id for i in rollout.replaced)
             self.gateway.configure(stack.config.api)

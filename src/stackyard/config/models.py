@@ -20,6 +20,7 @@ from pydantic import (
 
 from .api import ApiConfig, CorsConfig, cors_shorthand, valid_template
 from .durations import parse_duration
+from .s3_events import S3EventConfig
 
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 
@@ -171,6 +172,7 @@ class FunctionEventConfig(_Model):
     http_api: HttpEventConfig | None = Field(default=None, alias="httpApi")
     schedule: ScheduleEventConfig | None = None
     stream: StreamEventConfig | None = None
+    s3: S3EventConfig | None = None
 
     @field_validator("http", "http_api", mode="before")
     @classmethod
@@ -190,9 +192,9 @@ class FunctionEventConfig(_Model):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> FunctionEventConfig:
-        kinds = (self.http, self.http_api, self.schedule, self.stream)
+        kinds = (self.http, self.http_api, self.schedule, self.stream, self.s3)
         if sum(x is not None for x in kinds) != 1:
-            raise ValueError("an event has exactly one of http, httpApi, schedule, stream")
+            raise ValueError("an event has exactly one of http, httpApi, schedule, stream, s3")
         return self
 
 

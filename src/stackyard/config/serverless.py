@@ -7,7 +7,7 @@ A whole-string variable keeps the type of what it points to.
 
 Translation: ``service`` → stack name, ``provider`` (runtime, stage, region, environment,
 timeout, memorySize) and ``functions`` (handler, runtime, environment, timeout, memorySize,
-events ``http``/``httpApi``/``schedule``, ``private``, ``authorizer``),
+events ``http``/``httpApi``/``schedule``/``stream``/``s3``, ``private``, ``authorizer``),
 ``provider.httpApi.authorizers`` (JWT and ``request``), ``provider.apiGateway``
 (``usagePlan``, ``apiKeySourceType``) and ``resources.Resources`` (DynamoDB tables and S3
 buckets, :mod:`.serverless_resources`) → :class:`StackConfig`. Every key Stackyard does not
@@ -25,6 +25,7 @@ from typing import Any
 from .errors import ConfigError, Problem
 from .loader import FieldPath, build, compose, line_of, validate
 from .models import StackConfig
+from .s3_events import serverless_s3_event
 from .serverless_resources import translate_resources
 
 DEFAULT_STAGE = "dev"
@@ -517,6 +518,8 @@ def _event(
         return {"schedule": spec}
     if kind == "stream":
         return _stream_event(spec, where, warnings, resources)
+    if kind == "s3":
+        return serverless_s3_event(spec, where, warnings)
     warnings.append(f"{where}: event type {kind!r} not supported yet, ignored")
     return None
 

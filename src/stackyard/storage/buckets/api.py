@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ...asgi import Receive, Scope, Send
-from . import listing, multipart, objects
+from . import listing, multipart, notification_api, objects
 from .body import read_small
 from .errors import (
     BucketAlreadyOwnedByYou,
@@ -44,7 +44,7 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _UNSUPPORTED = frozenset(
     {
-        "acl", "policy", "cors", "lifecycle", "website", "logging", "notification",
+        "acl", "policy", "cors", "lifecycle", "website", "logging",
         "replication", "tagging", "encryption", "object-lock", "accelerate", "analytics",
         "inventory", "metrics", "intelligent-tiering", "ownershipControls",
         "publicAccessBlock", "requestPayment", "legal-hold", "retention", "torrent",
@@ -121,7 +121,7 @@ def route(request: S3Request) -> Handler:
 
 
 def _bucket_selector(query: dict[str, str]) -> str:
-    for name in ("location", "uploads", "delete", "versioning"):
+    for name in ("location", "uploads", "delete", "versioning", "notification"):
         if name in query:
             return name
     return "list-type-2" if query.get("list-type") == "2" else ""
@@ -198,4 +198,6 @@ _BUCKET_ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "versioning"): bucket_versioning,
     ("GET", "uploads"): multipart.list_uploads,
     ("POST", "delete"): objects.delete_objects,
+    ("GET", "notification"): notification_api.get_notification,
+    ("PUT", "notification"): notification_api.put_notification,
 }

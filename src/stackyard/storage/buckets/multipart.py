@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .body import read_small
 from .errors import InvalidArgument, InvalidRange, MalformedXML
 from .http import S3Request, check_conditions
+from .notifications import request_origin
 from .xml import child_text, children, document, iso_time, parse
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ async def complete_upload(service: Buckets, request: S3Request) -> None:
         wanted.append((int(number), etag.strip().strip('"')))
     if not wanted:
         raise MalformedXML()
-    info = await service.complete_upload(upload, wanted)
+    info = await service.complete_upload(upload, wanted, origin=request_origin(request))
     body = document(
         "CompleteMultipartUploadResult",
         [

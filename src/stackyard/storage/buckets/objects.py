@@ -32,6 +32,7 @@ from .errors import (
 )
 from .files import BlobWriter, new_hasher
 from .http import S3Request, check_conditions, parse_range
+from .notifications import request_origin
 from .store import ObjectInfo
 from .xml import child_text, children, document, http_time, iso_time, parse
 
@@ -190,6 +191,7 @@ async def put_object(service: Buckets, request: S3Request) -> None:
         metadata=metadata,
         hashers=hashers,
         verify=verify,
+        origin=request_origin(request),
     )
     answer = {"etag": f'"{info.etag}"'}
     answer.update({f"x-amz-checksum-{a}": v for a, v in info.checksums.items()})
@@ -241,7 +243,9 @@ async def get_object(service: Buckets, request: S3Request) -> None:
 
 
 async def delete_object(service: Buckets, request: S3Request) -> None:
-    await service.delete_objects(request.bucket or "", [request.key or ""])
+    await service.delete_objects(
+        request.bucket or "", [request.key or ""], origin=request_origin(request)
+    )
     await request.respond(204)
 
 
@@ -256,7 +260,7 @@ async def delete_objects(service: Buckets, request: S3Request) -> None:
     if not keys or len(keys) > 1000 or any(key is None for key in keys):
         raise MalformedXML()
     wanted = [key for key in keys if key is not None]
-    await service.delete_objects(request.bucket or "", wanted)
+    await service.delete_objects(request.bucket or "", wanted, origin=request_origin(request))
     nodes: list[tuple[str, Any]] = []
     if not quiet:
         nodes = [("Deleted", [("Key", key)]) for key in wanted]
@@ -304,7 +308,12 @@ async def copy_object(service: Buckets, request: S3Request) -> None:
     else:
         headers, metadata = dict(source.headers), dict(source.metadata)
     info = await service.copy_object(
-        source, request.bucket or "", request.key or "", headers=headers, metadata=metadata
+        source,
+        request.bucket or "",
+        request.key or "",
+        headers=headers,
+        metadata=metadata,
+        origin=request_origin(request),
     )
     body = document(
         "CopyObjectResult",

@@ -7,10 +7,13 @@ are unlinked — so an acknowledged write survives a crash (kill -9, power loss 
 fsync) and a half-written object is never visible. ``start`` opens the index, sweeps what an
 earlier crash may have left (temporary files, files no row refers to) and creates the
 buckets declared in the stack (``buckets:``); ``app`` is the S3 REST API (:mod:`.api`).
+Each committed write is reported to :attr:`Buckets.notifications` (:mod:`.notifications`),
+which triggers the functions the bucket's notification rules name.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -22,6 +25,7 @@ from typing import Any, BinaryIO
 from ...config.models import BucketConfig
 from .errors import EntityTooSmall, InvalidPart, InvalidPartOrder, NoSuchKey
 from .files import BlobFiles, BlobWriter
+from .notifications import FunctionTarget, NotificationRule, Notifications, Origin
 from .sqlite_store import SqliteMetadataStore
 from .store import MetadataStore, ObjectInfo, PartInfo, UploadInfo
 
@@ -45,6 +49,8 @@ class Buckets:
         declared: Mapping[str, BucketConfig] | None = None,
         secret_key: str = "stackyard",
         store: MetadataStore | None = None,
+        notifications: Mapping[str, Sequence[NotificationRule]] | None = None,
+        functions: FunctionTarget | None = None,
     ) -> None:
         self.region = region
         self.secret_key = secret_key
@@ -52,12 +58,16 @@ class Buckets:
         self.store: MetadataStore = store or SqliteMetadataStore(data_dir / "buckets.sqlite3")
         self.files = BlobFiles(data_dir / "buckets")
         self.min_part_size = MIN_PART_SIZE
+        self.notifications = Notifications(
+            self.store, region=region, rules=notifications, functions=functions
+        )
         from .api import S3App  # the API needs the service; built here so the node has one
 
         self.app = S3App(self)
 
     async def start(self) -> None:
         await self.store.open()
+        await self.notifications.start()
         for bucket in await self.store.buckets():
             removed = await self.files.sweep(bucket.name, await self.store.files(bucket.name))
             if removed:
@@ -66,8 +76,23 @@ class Buckets:
                 )
         for name, settings in self.declared.items():
             await self.create_bucket(name, settings.region or self.region)
+        await self.notifications.check_buckets()
+
+    async def apply(
+        self,
+        declared: Mapping[str, BucketConfig],
+        notifications: Mapping[str, Sequence[NotificationRule]],
+    ) -> None:
+        """A deploy: create the newly declared buckets, take the stack's new rules."""
+        for name, settings in declared.items():
+            if name not in self.declared:
+                await self.create_bucket(name, settings.region or self.region)
+        self.declared = dict(declared)
+        self.notifications.use_stack(notifications)
+        await self.notifications.check_buckets()
 
     async def stop(self) -> None:
+        await self.notifications.stop()
         await self.store.close()
 
     # buckets
@@ -79,6 +104,7 @@ class Buckets:
 
     async def delete_bucket(self, name: str) -> None:
         await self.store.delete_bucket(name)
+        self.notifications.forget(name)
         await self.files.delete_bucket(name)
 
     # objects
@@ -93,9 +119,10 @@ class Buckets:
         metadata: Mapping[str, str],
         hashers: dict[str, Any] | None = None,
         verify: Verify | None = None,
+        origin: Origin | None = None,
     ) -> ObjectInfo:
         """Stream ``chunks`` into a new object; ``verify`` may refuse it (raise) before it is
-        stored."""
+        stored. ``origin``: the request, for the notifications."""
         await self.store.bucket(bucket)
         writer, checksums = await self._write(bucket, chunks, hashers, verify)
         info = ObjectInfo(
@@ -109,7 +136,7 @@ class Buckets:
             metadata=dict(metadata),
             checksums=checksums,
         )
-        await self._store_object(info)
+        await self._store_object(info, "ObjectCreated:Put", origin)
         return info
 
     async def _write(
@@ -134,14 +161,23 @@ class Buckets:
             raise
         return writer, checksums
 
-    async def _store_object(self, info: ObjectInfo) -> None:
+    async def _store_object(self, info: ObjectInfo, event: str, origin: Origin | None) -> None:
         try:
             replaced = await self.store.put_object(info)
         except BaseException:
             await self.files.unlink(info.bucket, [info.file])
             raise
+        pending = self._created(event, info, origin)
         if replaced is not None:
             await self.files.unlink(info.bucket, [replaced])
+        await self.notifications.settle([pending])
+
+    def _created(
+        self, event: str, info: ObjectInfo, origin: Origin | None
+    ) -> asyncio.Future[None] | None:
+        return self.notifications.changed(
+            event, info.bucket, info.key, info.size, info.etag, origin
+        )
 
     async def get_object(self, bucket: str, key: str) -> ObjectInfo:
         return await self.store.get_object(bucket, key)
@@ -162,9 +198,16 @@ class Buckets:
         chunks read off the event loop; the handle is closed when the generator ends."""
         return self.files.chunks(handle, start, length)
 
-    async def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
-        files = await self.store.delete_objects(bucket, keys)
-        await self.files.unlink(bucket, files)
+    async def delete_objects(
+        self, bucket: str, keys: Sequence[str], origin: Origin | None = None
+    ) -> None:
+        deleted = await self.store.delete_objects(bucket, keys)
+        pending = [
+            self.notifications.changed("ObjectRemoved:Delete", bucket, key, None, None, origin)
+            for key, _ in deleted
+        ]
+        await self.files.unlink(bucket, [file for _, file in deleted])
+        await self.notifications.settle(pending)
 
     async def copy_object(
         self,
@@ -174,6 +217,7 @@ class Buckets:
         *,
         headers: Mapping[str, str],
         metadata: Mapping[str, str],
+        origin: Origin | None = None,
     ) -> ObjectInfo:
         await self.store.bucket(bucket)
         file_id, size, md5 = await self.files.concatenate(
@@ -190,7 +234,7 @@ class Buckets:
             metadata=dict(metadata),
             checksums={} if source.parts else dict(source.checksums),
         )
-        await self._store_object(info)
+        await self._store_object(info, "ObjectCreated:Copy", origin)
         return info
 
     # multipart uploads
@@ -243,7 +287,7 @@ class Buckets:
             await self.files.unlink(upload.bucket, [replaced])
 
     async def complete_upload(
-        self, upload: UploadInfo, wanted: Sequence[tuple[int, str]]
+        self, upload: UploadInfo, wanted: Sequence[tuple[int, str]], origin: Origin | None = None
     ) -> ObjectInfo:
         """Join the parts ``wanted`` (number, ETag without quotes) into the object."""
         if not wanted:
@@ -286,7 +330,9 @@ class Buckets:
         except BaseException:
             await self.files.unlink(upload.bucket, [file_id])
             raise
+        pending = self._created("ObjectCreated:CompleteMultipartUpload", info, origin)
         await self.files.unlink(upload.bucket, [*part_files, *([replaced] if replaced else [])])
+        await self.notifications.settle([pending])
         return info
 
     async def abort_upload(self, upload: UploadInfo) -> None:

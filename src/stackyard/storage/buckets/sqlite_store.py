@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS parts (
     size INTEGER NOT NULL, etag TEXT NOT NULL, modified REAL NOT NULL,
     PRIMARY KEY (upload_id, number)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS notifications (bucket TEXT PRIMARY KEY, config TEXT NOT NULL);
 """
 
 
@@ -111,6 +112,7 @@ class SqliteMetadataStore:
                 (name,),
             )
             db.execute("DELETE FROM uploads WHERE bucket = ?", (name,))
+            db.execute("DELETE FROM notifications WHERE bucket = ?", (name,))
             db.execute("DELETE FROM buckets WHERE name = ?", (name,))
             return files
 
@@ -178,18 +180,18 @@ class SqliteMetadataStore:
 
         return await self._db.run(get)
 
-    async def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[str]:
-        def delete(db: sqlite3.Connection) -> list[str]:
+    async def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[tuple[str, str]]:
+        def delete(db: sqlite3.Connection) -> list[tuple[str, str]]:
             self._check_bucket(db, bucket)
-            files = []
+            deleted = []
             for key in keys:
                 row = db.execute(
                     "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING file",
                     (bucket, key),
                 ).fetchone()
                 if row is not None:
-                    files.append(str(row[0]))
-            return files
+                    deleted.append((key, str(row[0])))
+            return deleted
 
         return await self._db.run(lambda: self._transaction(delete))
 
@@ -328,3 +330,21 @@ class SqliteMetadataStore:
             return found
 
         return await self._db.run(scan)
+
+    # notification configurations
+
+    async def notifications(self) -> dict[str, str]:
+        rows = await self._db.run(
+            lambda: self._db.conn.execute("SELECT bucket, config FROM notifications").fetchall()
+        )
+        return {str(bucket): str(config) for bucket, config in rows}
+
+    async def set_notifications(self, bucket: str, config: str | None) -> None:
+        def store(db: sqlite3.Connection) -> None:
+            self._check_bucket(db, bucket)
+            if config is None:
+                db.execute("DELETE FROM notifications WHERE bucket = ?", (bucket,))
+            else:
+                db.execute("INSERT OR REPLACE INTO notifications VALUES (?, ?)", (bucket, config))
+
+        await self._db.run(lambda: self._transaction(store))

@@ -2,8 +2,9 @@
 
 The object bytes live in files (see :mod:`.files`); a :class:`MetadataStore` keeps the index:
 buckets, one row per object (its key, file id, size, ETag, headers, user metadata), the
-multipart uploads in progress and their parts. :class:`~.sqlite_store.SqliteMetadataStore` is
-the embedded implementation; a PostgreSQL one can plug in behind the same interface.
+multipart uploads in progress and their parts, and each bucket's notification configuration.
+:class:`~.sqlite_store.SqliteMetadataStore` is the embedded implementation; a PostgreSQL one can
+plug in behind the same interface.
 """
 
 from __future__ import annotations
@@ -94,9 +95,9 @@ class MetadataStore(Protocol):
     async def get_object(self, bucket: str, key: str) -> ObjectInfo:
         """Raises NoSuchBucket, NoSuchKey."""
 
-    async def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[str]:
-        """Delete ``keys`` (absent ones are no error); returns the deleted objects' files.
-        Raises NoSuchBucket."""
+    async def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[tuple[str, str]]:
+        """Delete ``keys`` (absent ones are no error); returns the deleted objects' keys and
+        files. Raises NoSuchBucket."""
 
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, after: str, limit: int
@@ -132,3 +133,10 @@ class MetadataStore(Protocol):
 
     async def files(self, bucket: str) -> set[str]:
         """Every file the index refers to in ``bucket`` (objects and parts)."""
+
+    async def notifications(self) -> dict[str, str]:
+        """Every bucket's notification configuration (JSON text) set through the API."""
+
+    async def set_notifications(self, bucket: str, config: str | None) -> None:
+        """Store (None: remove) the bucket's notification configuration; deleting the bucket
+        removes it too. Raises NoSuchBucket."""
