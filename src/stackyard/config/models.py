@@ -402,8 +402,15 @@ class TableStorageConfig(_Model):
     the same database and schema share their tables."""
 
     backend: Literal["sqlite", "postgres"] = "sqlite"
-    url: str | None = Field(default=None, pattern=r"^postgres(ql)?://\S*$")
+    url: str | None = None
     schema_name: str = Field(default="stackyard", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^postgres(ql)?://\S*$", value):
+            raise ValueError("a postgresql://[user[:password]@]host[:port]/database URL")
+        return value
 
     @model_validator(mode="after")
     def _url(self) -> TableStorageConfig:

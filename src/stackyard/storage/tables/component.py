@@ -37,6 +37,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+# operations on tables rather than items: on a shared store they read the stored catalog
+CATALOG_OPERATIONS = frozenset(
+    {
+        "CreateTable",
+        "DescribeTable",
+        "DeleteTable",
+        "ListTables",
+        "UpdateTable",
+        "UpdateTimeToLive",
+        "DescribeTimeToLive",
+    }
+)
 
 
 class Tables:
@@ -100,7 +112,19 @@ class Tables:
         handler = self.operations.get(operation)
         if handler is None:
             raise UnknownOperation(f"Unknown operation {operation!r}")
+        if self.shared is not None and operation in CATALOG_OPERATIONS:
+            return await self.run(self._with_catalog(handler), body)
         return await self.run(handler, body)
+
+    def _with_catalog(self, handler: Handler) -> Handler:
+        """``handler`` after a reload of the catalog (in its transaction): what another node
+        created, changed or deleted a moment ago is seen, not only once its NOTIFY arrived."""
+
+        def call(body: dict[str, Any]) -> dict[str, Any]:
+            self._reload()
+            return handler(body)
+
+        return call
 
     async def run(self, handler: Handler, body: dict[str, Any]) -> dict[str, Any]:
         if self._executor is None:
