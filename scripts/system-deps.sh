@@ -3,6 +3,8 @@
 set -euo pipefail
 need=()
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+# the console's browser tests drive Debian's Chromium through Playwright
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || need+=(wrk)

@@ -5,6 +5,7 @@ Node endpoints (JSON): ``GET /_stackyard/health`` (200 when ready, 503 before),
 (``service``, ``tail``; ``follow=1`` streams newline-delimited JSON records),
 ``POST /_stackyard/deploy`` (``path`` of the edited stack, ``dry_run``: the changes, applied)
 and ``GET /_stackyard/api/openapi.json`` (the live API as OpenAPI 3.0, as on ``/_docs``).
+The web console is mounted at ``/_console``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from .config import ConfigError, load_stack
+from .console import CONSOLE_PATH, create_console_app
 from .deploy import DeployError
 from .gateway.admin import key_routes
 from .gateway.cache import cache_routes
@@ -141,6 +143,7 @@ def create_control_app(node: Node) -> Starlette:
         *node.telemetry.routes(),
         *key_routes(node.gateway.usage),
         *cache_routes(node.gateway, node.gateway.content.cache),
+        Mount(CONSOLE_PATH, app=create_console_app(node)),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
 

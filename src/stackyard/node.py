@@ -22,6 +22,8 @@ from typing import Any
 
 from .asgi import ASGIApp
 from .config import LoadedStack, StackConfig
+from .console import TokenGuard, load_token
+from .console.guard import needs_token
 from .control import create_control_app
 from .deploy import Change, DeployError, stack_diff
 from .functions.runtime import FunctionRuntime
@@ -168,8 +170,13 @@ class Node:
             else None
         )
         self.aws_services["s3"] = self.buckets.app
+        control: ASGIApp = AwsDispatch(create_control_app(self), self.aws_services)
+        self.token = load_token(data_dir)  # asked of console and admin calls beyond loopback
+        self.guarded = needs_token(settings.host)
+        if self.guarded:
+            control = TokenGuard(control, self.token)
         self.control_server = AsgiServer(
-            AwsDispatch(create_control_app(self), self.aws_services),
+            control,
             settings.host,
             settings.control_port,
         )

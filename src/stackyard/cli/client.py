@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,9 +27,11 @@ class ControlClient:
     """JSON calls to the control API; every failure becomes a :class:`click.ClickException`
     (the node's ``{"error": {"message"}}``, or how to start a node when none answers)."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # a node listening beyond loopback asks for its token (printed by `stackyard up`)
+        self.token = token if token is not None else os.environ.get("STACKYARD_TOKEN", "")
 
     def _open(
         self,
@@ -42,6 +45,8 @@ class ControlClient:
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         data = None if body is None else json.dumps(body).encode()
         headers = {} if data is None else {"content-type": "application/json"}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
             return urllib.request.urlopen(request, timeout=timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,6 +38,8 @@ def deploy(path: Path, dry_run: bool, timeout: float, url: str) -> None:
         {"path": str(path.resolve()), "dry_run": "1" if dry_run else "0"}
     )
     request = urllib.request.Request(f"{url.rstrip('/')}/_stackyard/deploy?{query}", method="POST")
+    if token := os.environ.get("STACKYARD_TOKEN"):  # a node beyond loopback asks for it
+        request.add_header("authorization", f"Bearer {token}")
     with console.status("deploying…" if not dry_run else "comparing…"):
         document = _send(request, url, timeout)
     for warning in document.get("warnings", []):

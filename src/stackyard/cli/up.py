@@ -127,6 +127,12 @@ def _print_welcome(node: Node, console: Console) -> None:
     table = Table.grid(padding=(0, 2))
     table.add_row("Gateway", settings.gateway_url)
     table.add_row("Control API", settings.control_url)
+    console_url = f"{settings.control_url}/_console/"
+    if node.guarded:  # beyond loopback: the console and admin API ask for the token
+        table.add_row("Console", f"{console_url}?token={node.token}")
+        table.add_row("Token", f"STACKYARD_TOKEN={node.token} (for the CLI and admin API)")
+    else:
+        table.add_row("Console", console_url)
     table.add_row("Health", f"{settings.control_url}/_stackyard/health")
     table.add_row("Consul API", f"{settings.control_url}/v1/catalog/services")
     table.add_row("DNS", f"dig @{settings.host} -p {settings.dns_port} <service>.service.stackyard")
