@@ -113,7 +113,7 @@ def test_writes_trigger_the_stack_functions_with_s3_records(tmp_path: Path) -> N
         names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
         assert {"photos", "inbox", "broken"} <= names  # buckets s3 events name are created
         assert "elsewhere" not in names  # existing: true: not created, a warning says so
-        assert "bucket elsewhere of an s3 event (existing: true) does not exist" in node.output()
+        assert "bucket elsewhere of an s3 event does not exist (existing: true)" in node.output()
 
         put = s3.put_object(Bucket="photos", Key="uploads/red flower.jpg", Body=b"petals")
         s3.put_object(Bucket="photos", Key="uploads/skip.png", Body=b"x")  # suffix differs

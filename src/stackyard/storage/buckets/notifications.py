@@ -181,7 +181,7 @@ class Notifications:
         present = {bucket.name for bucket in await self.store.buckets()}
         for bucket in sorted(set(self._stack) - present):
             logger.warning(
-                "bucket %s of an s3 event (existing: true) does not exist yet; its notifications "
+                "bucket %s of an s3 event does not exist (existing: true); its notifications "
                 "start when it is created",
                 bucket,
             )
