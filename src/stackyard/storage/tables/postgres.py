@@ -32,15 +32,14 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from .errors import StoreUnavailable, TableNotFound, TablesError
+from .ranges import pages, partition, query_read, scan_read
 from .schema import TableSchema
-from .sqlite import partition
 from .store import Bound, Key, Row
 from .values import Item
 
 T = TypeVar("T")
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_PAGE = 256  # rows fetched per statement while a query or scan runs
 _ATTEMPTS = 20  # runs of one operation before a conflict is reported
 _CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 _SETUP_LOCK = 0x5354_4B59  # advisory lock id held while the schema is created
@@ -73,6 +72,7 @@ class PostgresTableStore:
         self.url = url
         self.schema_name = schema_name
         self.channel = f"{schema_name}_catalog"
+        self._prefix = f"{schema_name}."
         self._conn: psycopg.Connection[Any] | None = None
         self._depth = 0  # atomic() blocks open
         self._failed = False  # an atomic() block inside the transaction raised
@@ -322,7 +322,7 @@ class PostgresTableStore:
         ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
-    # -- reads of ranges ------------------------------------------------------------------
+    # -- reads of ranges (see .ranges) ------------------------------------------------------
 
     def query(
         self,
@@ -334,31 +334,8 @@ class PostgresTableStore:
         forward: bool,
         after: tuple[bytes, ...] | None,
     ) -> Iterator[Row]:
-        s = self.schema_name
-        if index is None:
-            source = f"{s}.items x"
-            columns = "x.item, x.rk"
-            where = ["x.tid = %s", "x.h = %s", "x.hk = %s"]
-            params: list[object] = [table_id, partition(hash_key), hash_key]
-            order_columns = "x.rk"
-        else:
-            source = (
-                f"{s}.index_items x JOIN {s}.items i ON i.tid = x.tid AND i.h = x.bh "
-                "AND i.hk = x.bhk AND i.rk = x.brk"
-            )
-            columns = "i.item, x.rk, x.bhk, x.brk"
-            where = ["x.tid = %s", "x.idx = %s", "x.h = %s", "x.hk = %s"]
-            params = [table_id, index, partition(hash_key), hash_key]
-            order_columns = "x.rk, x.bhk, x.brk"
-        if low is not None:
-            where.append("x.rk >= %s" if low.inclusive else "x.rk > %s")
-            params.append(low.value)
-        if high is not None:
-            where.append("x.rk <= %s" if high.inclusive else "x.rk < %s")
-            params.append(high.value)
-        direction = "ASC" if forward else "DESC"
-        order = ", ".join(f"{c} {direction}" for c in order_columns.split(", "))
-        yield from self._pages(source, columns, where, params, order_columns, order, forward, after)
+        read = query_read(self._prefix, "%s", table_id, index, hash_key, low, high, forward)
+        yield from pages(self._fetch, read, "%s", after)
 
     def scan(
         self,
@@ -368,59 +345,11 @@ class PostgresTableStore:
         total_segments: int,
         after: tuple[bytes, ...] | None,
     ) -> Iterator[Row]:
-        s = self.schema_name
-        if index is None:
-            source, columns = f"{s}.items x", "x.item, x.h, x.hk, x.rk"
-            where = ["x.tid = %s"]
-            params: list[object] = [table_id]
-            order_columns = "x.h, x.hk, x.rk"
-        else:
-            source = (
-                f"{s}.index_items x JOIN {s}.items i ON i.tid = x.tid AND i.h = x.bh "
-                "AND i.hk = x.bhk AND i.rk = x.brk"
-            )
-            columns = "i.item, x.h, x.hk, x.rk, x.bhk, x.brk"
-            where = ["x.tid = %s", "x.idx = %s"]
-            params = [table_id, index]
-            order_columns = "x.h, x.hk, x.rk, x.bhk, x.brk"
-        if total_segments > 1:
-            where.append("x.h >= %s AND x.h < %s")
-            params += [(segment << 32) // total_segments, ((segment + 1) << 32) // total_segments]
-        yield from self._pages(
-            source, columns, where, params, order_columns, order_columns, True, after
-        )
+        read = scan_read(self._prefix, "%s", table_id, index, segment, total_segments)
+        yield from pages(self._fetch, read, "%s", after)
 
-    def _pages(
-        self,
-        source: str,
-        columns: str,
-        where: list[str],
-        params: list[object],
-        order_columns: str,
-        order: str,
-        forward: bool,
-        after: tuple[object, ...] | None,
-    ) -> Iterator[Row]:
-        """Rows in order, fetched ``_PAGE`` at a time (each page resumes after the last row),
-        so that the caller may write between pages and stop early."""
-        comparison = ">" if forward else "<"
-        while True:
-            conditions = list(where)
-            page_params = list(params)
-            if after is not None:
-                marks = ", ".join(["%s"] * len(after))
-                conditions.append(f"({order_columns}) {comparison} ({marks})")
-                page_params += after
-            sql = (
-                f"SELECT {columns} FROM {source} WHERE {' AND '.join(conditions)} "
-                f"ORDER BY {order} LIMIT {_PAGE}"
-            )
-            rows = self._execute(sql, page_params).fetchall()
-            for row in rows:
-                yield Row(json.loads(row[0]), tuple(row[1:]))
-            if len(rows) < _PAGE:
-                return
-            after = tuple(rows[-1][1:])
+    def _fetch(self, sql: str, params: list[object]) -> list[Any]:
+        return self._execute(sql, params).fetchall()
 
     def _execute(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
         return self.conn.execute(sql, params)

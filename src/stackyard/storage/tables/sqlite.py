@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from .ranges import pages, partition, query_read, scan_read
 from .schema import TableSchema
 from .store import Bound, Key, Row
 from .values import Item
+
+__all__ = ["SqliteTableStore", "partition"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tables (
@@ -38,11 +41,6 @@ CREATE TABLE IF NOT EXISTS index_items (
     rk BLOB NOT NULL, bh INTEGER NOT NULL, bhk BLOB NOT NULL, brk BLOB NOT NULL,
     PRIMARY KEY (tid, idx, h, hk, rk, bhk, brk)) WITHOUT ROWID;
 """
-_PAGE = 256  # rows fetched per statement while a query or scan runs
-
-
-def partition(hash_key: bytes) -> int:
-    return zlib.crc32(hash_key)
 
 
 class SqliteTableStore:
@@ -185,7 +183,7 @@ class SqliteTableStore:
         ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
-    # -- reads of ranges ------------------------------------------------------------------
+    # -- reads of ranges (see .ranges) ------------------------------------------------------
 
     def query(
         self,
@@ -197,30 +195,8 @@ class SqliteTableStore:
         forward: bool,
         after: tuple[bytes, ...] | None,
     ) -> Iterator[Row]:
-        if index is None:
-            source = "items x"
-            columns = "x.item, x.rk"
-            where = ["x.tid = ?", "x.h = ?", "x.hk = ?"]
-            params: list[object] = [table_id, partition(hash_key), hash_key]
-            order_columns = "x.rk"
-        else:
-            source = (
-                "index_items x JOIN items i ON i.tid = x.tid AND i.h = x.bh "
-                "AND i.hk = x.bhk AND i.rk = x.brk"
-            )
-            columns = "i.item, x.rk, x.bhk, x.brk"
-            where = ["x.tid = ?", "x.idx = ?", "x.h = ?", "x.hk = ?"]
-            params = [table_id, index, partition(hash_key), hash_key]
-            order_columns = "x.rk, x.bhk, x.brk"
-        if low is not None:
-            where.append("x.rk >= ?" if low.inclusive else "x.rk > ?")
-            params.append(low.value)
-        if high is not None:
-            where.append("x.rk <= ?" if high.inclusive else "x.rk < ?")
-            params.append(high.value)
-        direction = "ASC" if forward else "DESC"
-        order = ", ".join(f"{c} {direction}" for c in order_columns.split(", "))
-        yield from self._pages(source, columns, where, params, order_columns, order, forward, after)
+        read = query_read("", "?", table_id, index, hash_key, low, high, forward)
+        yield from pages(self._fetch, read, "?", after)
 
     def scan(
         self,
@@ -230,54 +206,8 @@ class SqliteTableStore:
         total_segments: int,
         after: tuple[bytes, ...] | None,
     ) -> Iterator[Row]:
-        if index is None:
-            source, columns = "items x", "x.item, x.h, x.hk, x.rk"
-            where = ["x.tid = ?"]
-            params: list[object] = [table_id]
-            order_columns = "x.h, x.hk, x.rk"
-        else:
-            source = (
-                "index_items x JOIN items i ON i.tid = x.tid AND i.h = x.bh "
-                "AND i.hk = x.bhk AND i.rk = x.brk"
-            )
-            columns = "i.item, x.h, x.hk, x.rk, x.bhk, x.brk"
-            where = ["x.tid = ?", "x.idx = ?"]
-            params = [table_id, index]
-            order_columns = "x.h, x.hk, x.rk, x.bhk, x.brk"
-        if total_segments > 1:
-            where.append("x.h >= ? AND x.h < ?")
-            params += [(segment << 32) // total_segments, ((segment + 1) << 32) // total_segments]
-        yield from self._pages(
-            source, columns, where, params, order_columns, order_columns, True, after
-        )
+        read = scan_read("", "?", table_id, index, segment, total_segments)
+        yield from pages(self._fetch, read, "?", after)
 
-    def _pages(
-        self,
-        source: str,
-        columns: str,
-        where: list[str],
-        params: list[object],
-        order_columns: str,
-        order: str,
-        forward: bool,
-        after: tuple[object, ...] | None,
-    ) -> Iterator[Row]:
-        """Rows in order, fetched ``_PAGE`` at a time (each page resumes after the last row),
-        so that the caller may write between pages and stop early."""
-        comparison = ">" if forward else "<"
-        while True:
-            conditions = list(where)
-            page_params = list(params)
-            if after is not None:
-                conditions.append(f"({order_columns}) {comparison} ({', '.join('?' * len(after))})")
-                page_params += after
-            sql = (
-                f"SELECT {columns} FROM {source} WHERE {' AND '.join(conditions)} "
-                f"ORDER BY {order} LIMIT {_PAGE}"
-            )
-            rows = self.db.execute(sql, page_params).fetchall()
-            for row in rows:
-                yield Row(json.loads(row[0]), tuple(row[1:]))
-            if len(rows) < _PAGE:
-                return
-            after = tuple(rows[-1][1:])
+    def _fetch(self, sql: str, params: list[object]) -> list[Any]:
+        return self.db.execute(sql, params).fetchall()
