@@ -24,6 +24,10 @@ Run by hand (needs ``moto[server]`` in the environment and the Debian packages `
    issue's targets is met (≥ 5x moto on item operations, Query p99 ≤ 10 ms at the full table
    size, static files ≥ 50 % of nginx). ``--markdown`` also prints markdown tables.
 
+``--backend postgres`` keeps Stackyard's tables in PostgreSQL (``--postgres-url``, a schema of
+its own created for the run and dropped after it) instead of SQLite; the server CPU per call
+then counts the node's process only, not PostgreSQL's.
+
 Latencies are measured in the client around each boto3 call, so they include boto3's own
 signing and parsing (a few hundred microseconds per call) — the same for both servers. Only
 loopback addresses are used; every child process is stopped when the run ends.
@@ -547,7 +551,31 @@ def loadavg(when: str) -> str:
     return f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} cores)"
 
 
+def storage_section(args: argparse.Namespace) -> str:
+    if args.backend == "sqlite":
+        return ""
+    return (
+        f'storage:\n  tables: {{backend: postgres, url: "{args.postgres_url}", '
+        f"schema_name: {args.schema}}}\n"
+    )
+
+
+def drop_schema(args: argparse.Namespace) -> None:
+    if args.backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {args.schema} CASCADE")
+
+
 def bench(args: argparse.Namespace) -> None:
+    try:
+        run(args)
+    finally:
+        drop_schema(args)
+
+
+def run(args: argparse.Namespace) -> None:
     from stackyard.testing import NodeProcess
 
     loads = [loadavg("before")]
@@ -555,7 +583,7 @@ def bench(args: argparse.Namespace) -> None:
     static: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="stackyard-bench-storage-") as name:
         tmp = Path(name)
-        (tmp / "stackyard.yml").write_text(STACK)
+        (tmp / "stackyard.yml").write_text(STACK + storage_section(args))
         moto = None
         with NodeProcess(tmp / "stackyard.yml", data_dir=tmp / "data") as node:
             try:
@@ -600,7 +628,17 @@ def main() -> None:
     parser.add_argument("--no-moto", action="store_true", help="Stackyard only")
     parser.add_argument("--no-static", action="store_true", help="skip the static site run")
     parser.add_argument("--markdown", action="store_true", help="also print markdown tables")
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgres"], default="sqlite", help="Stackyard's tables"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="the PostgreSQL of --backend postgres",
+    )
     args = parser.parse_args()
+    args.schema = f"stackyard_bench_{os.getpid()}"
+    print(f"Stackyard's tables on {args.backend}", flush=True)
     if not args.no_static and not shutil.which("wrk"):
         sys.exit("wrk not found (apt-get install wrk nginx)")
     bench(args)
