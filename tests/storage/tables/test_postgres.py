@@ -15,7 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
+import psycopg
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from stackyard.config.models import TableStorageConfig
@@ -26,16 +29,21 @@ from .conftest import TablesServer, make_client, unique
 
 
 @pytest.fixture(scope="module")
-def pair(
+def servers(
     tmp_path_factory: pytest.TempPathFactory, postgres_storage: TableStorageConfig
-) -> Iterator[tuple[Any, Any]]:
-    servers = [
+) -> Iterator[list[TablesServer]]:
+    started = [
         TablesServer(tmp_path_factory.mktemp(f"node{i}"), storage=postgres_storage).start()
         for i in range(2)
     ]
-    yield make_client(servers[0].url), make_client(servers[1].url)
-    for server in servers:
+    yield started
+    for server in started:
         server.stop()
+
+
+@pytest.fixture
+def pair(servers: list[TablesServer]) -> tuple[Any, Any]:
+    return make_client(servers[0].url), make_client(servers[1].url)
 
 
 def create(client: Any, name: str, **extra: Any) -> None:
@@ -196,6 +204,36 @@ def test_concurrent_creates_of_one_declared_table(
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_dropped_connection_is_opened_again(
+    servers: list[TablesServer], pair: tuple[Any, Any], postgres_storage: TableStorageConfig
+) -> None:
+    """PostgreSQL ends the idle connection of node b (as a restart would): b's next request
+    connects again and succeeds (with no retry by the client)."""
+    a = pair[0]
+    b = boto3.client(
+        "dynamodb",
+        endpoint_url=servers[1].url,
+        region_name="us-east-1",
+        aws_access_key_id="stackyard",
+        aws_secret_access_key="stackyard",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    name = unique()
+    create(a, name)
+    key = {"pk": {"S": "p"}, "sk": {"N": "1"}}
+    a.put_item(TableName=name, Item=key)
+    shared = servers[1].tables.shared
+    assert shared is not None and postgres_storage.url is not None
+    pid = shared.conn.info.backend_pid
+    with psycopg.connect(postgres_storage.url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    time.sleep(0.2)
+    assert b.get_item(TableName=name, Key=key)["Item"] == key
+    assert shared.conn.info.backend_pid != pid
+    b.put_item(TableName=name, Item={**key, "v": {"S": "again"}})
+    assert a.get_item(TableName=name, Key=key)["Item"]["v"] == {"S": "again"}
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,9 @@ secondary-index entries joined back to ``items`` when read.
 Transactions: one connection, autocommit off, isolation SERIALIZABLE. :meth:`run` makes one
 API operation one transaction, committed before the answer is sent, and runs it again when
 PostgreSQL reports a conflict with another node's transaction; ``atomic()`` nests inside it
-(or is the transaction itself when used alone).
+(or is the transaction itself when used alone). A connection the server ended is opened
+again, and the operation run again when it had not reached COMMIT; an operation whose COMMIT
+got no answer fails with :class:`.errors.StoreUnavailable` (HTTP 500, retried by AWS SDKs).
 
 Several nodes: each node's engine keeps the table catalog in memory. A change to it is
 announced with ``NOTIFY`` and every item write checks, in the same statement, that the table's
@@ -76,6 +78,7 @@ class PostgresTableStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._depth = 0  # atomic() blocks open
         self._failed = False  # an atomic() block inside the transaction raised
+        self._committing = False  # COMMIT was sent and has not answered
         self._stale = True  # the catalog changed since this node loaded it
         self._versions: dict[int, int] = {}  # table id -> version this node's catalog has
         s = schema_name
@@ -131,17 +134,24 @@ class PostgresTableStore:
         if self._conn is not None and notify.pid != self._conn.info.backend_pid:
             self._stale = True
 
-    def catalog_changed(self) -> bool:
-        """Whether another node changed the table catalog since it was last loaded (reads the
-        notifications that already arrived; no round trip)."""
-        conn = self.conn
-        if not self._stale and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            pgconn = conn.pgconn
+    def _poll(self) -> bool:
+        """Read what already arrived on the idle connection (no round trip): another node's
+        catalog change marks the catalog stale. False when the connection is broken (the server
+        restarted or ended it): nothing was sent yet, so it is safe to connect again."""
+        conn = self._conn
+        if conn is None or conn.closed:
+            return False
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            return True
+        pgconn = conn.pgconn
+        try:
             pgconn.consume_input()
-            while (notify := pgconn.notifies()) is not None:
-                if notify.be_pid != conn.info.backend_pid:
-                    self._stale = True
-        return self._stale
+        except psycopg.OperationalError:
+            return False
+        while (notify := pgconn.notifies()) is not None:
+            if notify.be_pid != conn.info.backend_pid:
+                self._stale = True
+        return pgconn.status == psycopg.pq.ConnStatus.OK
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -165,18 +175,23 @@ class PostgresTableStore:
                 self._failed = False
                 conn.rollback()
             else:
+                self._committing = True
                 conn.commit()
+                self._committing = False
 
     def run(self, operation: Callable[[], T], reload: Callable[[], None]) -> T:
         """``operation`` as one transaction, run again (after ``reload`` of the catalog) when
         PostgreSQL reports a conflict with a concurrent transaction or the catalog is stale."""
         retried_missing = False
+        lost = True  # a lost connection may still be retried
         for attempt in range(_ATTEMPTS):
             try:
-                if self._conn is None or self._conn.closed:
+                if not self._poll():
+                    self.close()
+                if self._conn is None:
                     self.open()
                 with self.atomic():
-                    if self.catalog_changed():
+                    if self._stale:
                         reload()
                     return operation()
             except _CONFLICTS:
@@ -188,8 +203,11 @@ class PostgresTableStore:
                     raise
                 retried_missing = self._stale = True  # perhaps created by another node
             except psycopg.OperationalError as exc:
-                self.close()  # reconnected by the next operation
-                raise StoreUnavailable(f"PostgreSQL: {_reason(exc)}") from exc
+                self.close()  # connected again by the next attempt or operation
+                if self._committing or not lost:  # perhaps committed: only the client may retry
+                    self._committing = False
+                    raise StoreUnavailable(f"PostgreSQL: {_reason(exc)}") from exc
+                lost = False  # nothing was committed: run it once more on a new connection
             except TablesError:
                 raise
             except BaseException:
