@@ -5,8 +5,9 @@ from collections.abc import Callable
 from starlette.routing import BaseRoute
 
 from ..app import Console
-from . import overview
+from . import functions, overview
 
 ROUTES: list[Callable[[Console], list[BaseRoute]]] = [
     overview.routes,
+    functions.routes,
 ]
