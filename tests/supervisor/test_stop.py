@@ -133,3 +133,23 @@ async def test_exit_is_seen_while_a_grandchild_holds_the_pipes(tmp_path: Path) -
         assert group_members(process.pgid) == []  # ...until the group is killed
     finally:
         process.kill_group()
+
+
+def program_of(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+
+
+async def test_a_simple_command_is_the_instance_process_itself(tmp_path: Path) -> None:
+    process = await InstanceProcess.spawn("sleep 300", cwd=tmp_path, env={})
+    try:
+        assert program_of(process.pgid) == b"sleep"  # exec: no shell waits in between
+    finally:
+        process.kill_group()
+
+
+async def test_a_compound_command_keeps_its_shell(tmp_path: Path) -> None:
+    process = await InstanceProcess.spawn("sleep 300; exit 3", cwd=tmp_path, env={})
+    try:
+        assert program_of(process.pgid) == b"/bin/sh"  # `exec` would have lost the `exit 3`
+    finally:
+        process.kill_group()

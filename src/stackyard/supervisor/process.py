@@ -2,9 +2,12 @@
 
 The command runs as ``/bin/sh -c <command>`` in a new session, so the shell and everything it
 starts (pipelines, background jobs, grandchildren) share one process group whose id is the
-shell's pid. Every signal goes to the whole group: SIGTERM first, SIGKILL once the grace
-period is over, and SIGKILL to whatever is left after the main process exits, so an instance
-never leaves orphans behind. stdout/stderr are pipes (see ``logs.pump``); stdin is /dev/null.
+shell's pid. A simple command (no list, pipeline, subshell or background job) is run with the
+shell's ``exec``, so the instance's pid is the program's own (what ``status`` shows, what a
+signal reaches, whose memory is measured) rather than a waiting shell's. Every signal goes to
+the whole group: SIGTERM first, SIGKILL once the grace period is over, and SIGKILL to whatever
+is left after the main process exits, so an instance never leaves orphans behind.
+stdout/stderr are pipes (see ``logs.pump``); stdin is /dev/null.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from .errors import SpawnError
 
 SHELL = "/bin/sh"
+COMPOUND = frozenset(";&|()`\n")  # what makes a command more than one program
 _PROC = Path("/proc")
 _POLL = 0.02
 _KILL_SETTLE = 1.0
@@ -108,6 +112,14 @@ class ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
             self.exited.set_result(None)
 
 
+def shell_command(command: str) -> str:
+    """``command`` for ``sh -c``: prefixed with ``exec`` when it is one simple command."""
+    stripped = command.strip()
+    if not stripped or COMPOUND.intersection(stripped) or stripped.startswith("exec "):
+        return command
+    return f"exec {stripped}"
+
+
 class InstanceProcess:
     """A started ``/bin/sh -c`` process, leader of its own process group."""
 
@@ -130,7 +142,7 @@ class InstanceProcess:
                 lambda: ExitAwareProtocol(loop),
                 SHELL,
                 "-c",
-                command,
+                shell_command(command),
                 cwd=cwd,
                 env=dict(env),
                 stdin=asyncio.subprocess.DEVNULL,
