@@ -142,7 +142,8 @@ def program_of(pid: int) -> bytes:
 async def test_a_simple_command_is_the_instance_process_itself(tmp_path: Path) -> None:
     process = await InstanceProcess.spawn("sleep 300", cwd=tmp_path, env={})
     try:
-        assert program_of(process.pgid) == b"sleep"  # exec: no shell waits in between
+        # exec (done by the shell as it starts): no shell waits in between
+        await wait_until(lambda: program_of(process.pgid) == b"sleep")
     finally:
         process.kill_group()
 
