@@ -5,9 +5,12 @@ from collections.abc import Callable
 from starlette.routing import BaseRoute
 
 from ..app import Console
-from . import functions, overview
+from . import functions, logs, overview, requests, traces
 
 ROUTES: list[Callable[[Console], list[BaseRoute]]] = [
     overview.routes,
+    requests.routes,
+    traces.routes,
+    logs.routes,
     functions.routes,
 ]
