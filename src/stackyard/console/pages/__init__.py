@@ -5,7 +5,7 @@ from collections.abc import Callable
 from starlette.routing import BaseRoute
 
 from ..app import Console
-from . import functions, logs, overview, requests, traces
+from . import data, functions, logs, overview, requests, traces
 
 ROUTES: list[Callable[[Console], list[BaseRoute]]] = [
     overview.routes,
@@ -13,4 +13,5 @@ ROUTES: list[Callable[[Console], list[BaseRoute]]] = [
     traces.routes,
     logs.routes,
     functions.routes,
+    data.routes,
 ]
