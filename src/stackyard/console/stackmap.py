@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import StackConfig
 
 BOX_W, BOX_H, GAP_Y, COL_GAP, PAD = 200, 54, 18, 130, 20
 
@@ -48,12 +51,33 @@ class StackMap:
     height: int = 0
 
 
+def declared_edges(config: StackConfig) -> list[tuple[str, str]]:
+    """(source, target) box ids of what the stack declares besides routes: a service's or
+    function's ``uses`` (a cache or database), a table's stream and a bucket's notifications
+    feeding a function."""
+    edges: list[tuple[str, str]] = []
+    uses = [(name, svc.uses) for name, svc in config.services.items()]
+    uses += [(name, fn.uses) for name, fn in config.functions.items()]
+    for name, used in uses:
+        for resource in used:
+            kind = "cache" if resource in config.caches else "database"
+            edges.append((name, f"{kind}:{resource}"))
+    for name, function in config.functions.items():
+        for event in function.events:
+            if event.stream is not None:
+                edges.append((f"table:{event.stream.table}", name))
+            if event.s3 is not None:
+                edges.append((f"bucket:{event.s3.bucket}", name))
+    return edges
+
+
 def build_map(
     status: Mapping[str, Any],
     links: Sequence[Mapping[str, Any]],
     alarms: Sequence[Mapping[str, Any]],
     window_s: float,
     gateway_name: str = "gateway",
+    declared: Sequence[tuple[str, str]] = (),
 ) -> StackMap:
     alarmed = _alarmed_names(alarms)
     boxes: dict[str, Box] = {}
@@ -113,6 +137,9 @@ def build_map(
         target = route.get("target")
         if target in boxes:
             edges.setdefault((gateway_name, target), Edge(gateway_name, target))
+    for source, target in declared:
+        if source in boxes and target in boxes:
+            edges.setdefault((source, target), Edge(source, target))
     for link in links:
         parent, child = str(link["parent"]), str(link["child"])
         for name in (parent, child):

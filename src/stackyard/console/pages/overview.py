@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from ...control import status_document
 from ...gateway.tracing import DEFAULT_SERVICE
 from ..app import Console
-from ..stackmap import build_map
+from ..stackmap import build_map, declared_edges
 
 WINDOW_S = 300  # the calls shown on the map's edges: the last five minutes
 
@@ -40,7 +40,8 @@ async def _context(console: Console) -> dict[str, Any]:
     end_ms = int(time.time() * 1000)
     links = await node.telemetry.spans.dependencies(end_ms, WINDOW_S * 1000)
     alarms = node.telemetry.alarms.states()
-    stack_map = build_map(status, links, alarms, WINDOW_S, gateway_name=DEFAULT_SERVICE)
+    declared = declared_edges(node.stack.config)
+    stack_map = build_map(status, links, alarms, WINDOW_S, DEFAULT_SERVICE, declared)
     return {
         "status": status,
         "map": stack_map,
