@@ -5,7 +5,7 @@ from collections.abc import Callable
 from starlette.routing import BaseRoute
 
 from ..app import Console
-from . import data, functions, logs, overview, requests, traces
+from . import api, data, functions, logs, overview, requests, traces
 
 ROUTES: list[Callable[[Console], list[BaseRoute]]] = [
     overview.routes,
@@ -14,4 +14,5 @@ ROUTES: list[Callable[[Console], list[BaseRoute]]] = [
     logs.routes,
     functions.routes,
     data.routes,
+    api.routes,
 ]
