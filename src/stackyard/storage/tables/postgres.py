@@ -73,7 +73,7 @@ class PostgresTableStore:
             raise ValueError(f"schema name {schema_name!r}: lowercase letters, digits and '_'")
         self.url = url
         self.schema_name = schema_name
-        self.channel = f"{schema_name}_catalog"
+        self.channel = f"{schema_name[:55]}_catalog"  # NOTIFY channels have 63 bytes at most
         self._prefix = f"{schema_name}."
         self._conn: psycopg.Connection[Any] | None = None
         self._depth = 0  # atomic() blocks open
