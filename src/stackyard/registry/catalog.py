@@ -6,6 +6,7 @@ index). ``Registry.index`` is the clock value of the last *catalog or health* ch
 health and catalog endpoints report); ``Registry.kv.index`` that of the last KV change. Both only
 grow, also across restarts (the clock is persisted and moved past every stored index on load).
 A check's status change moves the index; a new output with the same status does not.
+``Registry.history`` keeps the last transitions of every check in memory (see ``history``).
 
 Lifecycle: ``start`` opens the store, reloads registrations (checks back at their initial
 status) and KV entries and starts the check tasks; ``stop`` ends every task it started, releases
@@ -27,6 +28,7 @@ import aiohttp
 from .checks import MAX_DURATION, CheckRunner, split_host_port
 from .errors import InvalidRegistration, RegistryClosed
 from .feed import ChangeFeed, IndexClock, Listener
+from .history import HealthHistory
 from .kv import KVStore
 from .models import (
     CheckSpec,
@@ -68,6 +70,7 @@ class Registry:
         self._clock = IndexClock()
         self._store = RegistryStore(self.data_dir)
         self.kv = KVStore(self._clock, self._store)
+        self.history = HealthHistory()
         self._feed = ChangeFeed()
         self._instances: dict[str, _Instance] = {}
         self._by_name: dict[str, set[str]] = {}
@@ -161,7 +164,9 @@ class Registry:
             return False
         self._unindex(inst.registration)
         for spec in inst.registration.checks:
-            self._drop_check(spec.check_id)
+            check = self._drop_check(spec.check_id)
+            if check is not None:
+                self.history.record(check.spec.check_id, service_id, check.status, None, "")
         index = self._clock.advance()
         pending = self._store.delete_service(service_id, index)
         self._feed.publish(index)
@@ -253,6 +258,7 @@ class Registry:
                 check = _Check(spec, reg.id, prev.status, prev.output, prev.modify_index)
             else:
                 check = _Check(spec, reg.id, spec.initial_status, "", modify_index)
+                self.history.record(spec.check_id, reg.id, None, check.status, "")
             self._checks[spec.check_id] = check
             self._runner.start(spec)
             self._update_reaper(check)
@@ -282,6 +288,7 @@ class Registry:
         check.output = output
         if check.status is status:
             return
+        self.history.record(check.spec.check_id, check.service_id, check.status, status, output)
         check.status = status
         check.modify_index = self._clock.advance()
         self._update_reaper(check)

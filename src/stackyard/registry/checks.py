@@ -173,8 +173,9 @@ class CheckRunner:
     async def _run_ttl(self, spec: CheckSpec, touch: asyncio.Event) -> None:
         ttl = spec.ttl if spec.ttl and spec.ttl > 0 else 30.0
         while True:
-            try:
-                await asyncio.wait_for(touch.wait(), ttl)
+            try:  # not wait_for: on 3.11 it swallows a cancel that meets a touch
+                async with asyncio.timeout(ttl):
+                    await touch.wait()
             except TimeoutError:
                 self._report(spec.check_id, Health.CRITICAL, "TTL expired")
                 await touch.wait()
