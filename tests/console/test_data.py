@@ -130,3 +130,7 @@ def test_the_bucket_browser_lists_downloads_and_uploads(shop: NodeProcess, page:
     assert answer["Body"].read() == uploaded
     assert answer["ContentType"] == "text/plain"
     assert get(console_url(shop, "/data/buckets/no-such-bucket")) == 404
+    presign = console_url(shop, "/data/buckets/shop-assets/presign")
+    assert get(presign) == 400  # no key
+    assert get(presign + "?key=a&method=DELETE") == 400
+    assert get(console_url(shop, "/data/buckets/no-such-bucket/presign?key=a")) == 404

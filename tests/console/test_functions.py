@@ -79,6 +79,8 @@ def test_the_functions_page_counts_reviews_invocations_live(shop: NodeProcess, p
     expect(page.locator("table.function-stats td.invocations")).to_have_text(str(before + 3))
     # the function's own log lines, from the central log search
     expect(page.locator("table.function-logs")).to_contain_text("review added for item 7")
+    assert get(console_url(shop, "/functions/no-such-function")) == 404
+    assert get(console_url(shop, "/fragments/functions/no-such-function")) == 404
 
 
 def test_the_test_invoke_form_shows_the_result_and_the_log_tail(
