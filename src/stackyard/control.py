@@ -5,6 +5,8 @@ Node endpoints (JSON): ``GET /_stackyard/health`` (200 when ready, 503 before),
 (``service``, ``tail``; ``follow=1`` streams newline-delimited JSON records),
 ``POST /_stackyard/deploy`` (``path`` of the edited stack, ``dry_run``: the changes, applied)
 and ``GET /_stackyard/api/openapi.json`` (the live API as OpenAPI 3.0, as on ``/_docs``).
+Services (``supervisor.api``): ``GET /_stackyard/services[/{name}]`` (instances with health
+history), ``POST .../{name}/instances/{id}/restart`` and ``PUT .../{name}/replicas``.
 The web console is mounted at ``/_console``.
 """
 
@@ -32,6 +34,7 @@ from .gateway.cache import cache_routes
 from .registry import consul_routes
 from .responses import error_response
 from .supervisor import follow_records, read_records
+from .supervisor.api import service_routes
 
 if TYPE_CHECKING:
     from .node import Node
@@ -139,6 +142,7 @@ def create_control_app(node: Node) -> Starlette:
         Route("/_stackyard/api/requests", requests, methods=["GET"]),
         Route("/_stackyard/api/openapi.json", openapi, methods=["GET"]),
         *consul_routes(node.registry),
+        *service_routes(node.supervisor, node.registry),
         *node.functions.routes(),
         *node.telemetry.routes(),
         *key_routes(node.gateway.usage),
@@ -174,11 +178,11 @@ def status_document(node: Node) -> dict[str, Any]:
         "services": [
             {
                 "name": name,
-                "replicas": service.replicas,
+                "replicas": node.supervisor.replicas(name),
                 "passing": len(node.registry.passing(name)),
                 "instances": [i for i in instances if i["service"] == name],
             }
-            for name, service in config.services.items()
+            for name in config.services
         ],
         "functions": [
             {
@@ -223,8 +227,11 @@ def status_document(node: Node) -> dict[str, Any]:
 
 def _service_counts(node: Node) -> dict[str, dict[str, int]]:
     return {
-        name: {"wanted": service.replicas, "passing": len(node.registry.passing(name))}
-        for name, service in node.stack.config.services.items()
+        name: {
+            "wanted": node.supervisor.replicas(name),
+            "passing": len(node.registry.passing(name)),
+        }
+        for name in node.stack.config.services
     }
 
 

@@ -196,8 +196,8 @@ class Node:
         if not self._started:
             return False
         return all(
-            len(self.registry.passing(name)) >= service.replicas
-            for name, service in self.stack.config.services.items()
+            len(self.registry.passing(name)) >= self.supervisor.replicas(name)
+            for name in self.stack.config.services
         )
 
     async def start(self) -> None:

@@ -10,6 +10,7 @@ from .functions import dead_letters, functions, invoke
 from .inspect import logs, status
 from .keys import keys
 from .metrics import alarms, metrics
+from .services import restart, scale
 from .traces import trace, traces
 from .up import up
 
@@ -24,6 +25,8 @@ cli.add_command(up)
 cli.add_command(deploy)
 cli.add_command(status)
 cli.add_command(logs)
+cli.add_command(restart)
+cli.add_command(scale)
 cli.add_command(invoke)
 cli.add_command(functions)
 cli.add_command(dead_letters)

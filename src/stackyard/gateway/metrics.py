@@ -1,8 +1,10 @@
-"""Per-request metrics: ``gateway_requests_total{route,stage,method,status}`` and the
-``gateway_request_duration_seconds{route,stage}`` histogram, fed to a ``MetricsRecorder``.
+"""Per-request metrics: ``gateway_requests_total{route,service,stage,method,status}`` and the
+``gateway_request_duration_seconds{route,service,stage}`` histogram, fed to a ``MetricsRecorder``.
 
 The step sits right inside the correlation step, so every answer is counted — the gateway's own
-404/405/413/502/503/504 too (route ``-`` when no route matched).
+404/405/413/502/503/504 too (route ``-`` when no route matched). ``service`` is the route's
+service (``-`` for function, bucket and mock routes and unmatched requests), so a service's
+traffic can be charted across its routes.
 """
 
 from __future__ import annotations
@@ -40,11 +42,9 @@ class RequestMetrics:
         finally:
             match = scope.get("state", {}).get("route")
             route = match.route.path if match is not None else "-"
-            stage = self.stage
+            service = (match.route.service if match is not None else "") or "-"
+            labels = {"route": route, "service": service, "stage": self.stage}
             self.metrics.count(
-                REQUESTS,
-                {"route": route, "stage": stage, "method": scope["method"], "status": str(status)},
+                REQUESTS, {**labels, "method": scope["method"], "status": str(status)}
             )
-            self.metrics.observe(
-                DURATION, {"route": route, "stage": stage}, time.perf_counter() - started
-            )
+            self.metrics.observe(DURATION, labels, time.perf_counter() - started)

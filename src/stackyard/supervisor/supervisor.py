@@ -78,11 +78,27 @@ class Supervisor:
         self._instances: dict[str, ManagedInstance] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._ports: dict[str, int] = {}
+        self._scaled: dict[str, int] = {}  # replicas set by scale(), until a deploy changes it
         self._phase = "new"  # new → started → stopped
 
     @property
     def log_dir(self) -> Path:
         return self._writer.log_dir
+
+    @property
+    def host(self) -> str:
+        """The address the instances listen on."""
+        return self._host
+
+    def services(self) -> list[str]:
+        """The names of the supervised services."""
+        return list(self._services)
+
+    def replicas(self, service: str) -> int:
+        """How many instances of ``service`` are wanted: the last ``scale``, else the stack's."""
+        if service not in self._services:
+            raise UnknownServiceError(f"no service {service!r}")
+        return self._scaled.get(service, self._services[service].replicas)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -138,6 +154,7 @@ class Supervisor:
             raise UnknownServiceError(f"no service {service!r}")
         if replicas < 0:
             raise ValueError("replicas must be 0 or more")
+        self._scaled[service] = replicas
         current = sorted(
             (i for i in self._instances.values() if i.service == service), key=lambda i: i.index
         )
@@ -160,6 +177,8 @@ class Supervisor:
         removed = [n for n in self._services if n not in services]
         replaced = [i for i in self._instances.values() if i.service in changed]
         self._services.update({name: services[name] for name in (*changed, *added)})
+        for name in (*changed, *added):
+            self._scaled.pop(name, None)
         fresh: list[ManagedInstance] = []
         for name in (*changed, *added):
             used = {i.index for i in self._instances.values() if i.service == name}
@@ -176,6 +195,7 @@ class Supervisor:
         await self._stop_instances([*rollout.replaced, *gone], forget=True)
         for name in rollout.removed:
             self._services.pop(name, None)
+            self._scaled.pop(name, None)
 
     async def roll_back(self, rollout: Rollout) -> None:
         """Undo ``roll_out``: stop the instances it started, restore the old definitions."""

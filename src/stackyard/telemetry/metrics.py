@@ -26,8 +26,8 @@ A metric name has one kind (the first use wins; calls of another kind are counte
 
 Names published by Stackyard's components (labels in braces)::
 
-    gateway_requests_total{route,stage,method,status}       counter
-    gateway_request_duration_seconds{route,stage}           histogram (seconds)
+    gateway_requests_total{route,service,stage,method,status} counter
+    gateway_request_duration_seconds{route,service,stage}   histogram (seconds)
     function_invocations_total{function}                    counter
     function_errors_total{function}                         counter
     function_throttles_total{function}                      counter
