@@ -110,7 +110,18 @@ def test_the_search_lists_the_request_trace(shop: NodeProcess, page: Page) -> No
     expect(row).to_contain_text("GET /catalog/items")
     expect(row).to_contain_text("catalog")
     expect(row.locator("td").nth(3)).to_have_text("2")
+    row_id = row.get_attribute("data-trace-id")
     screenshot(page, "traces")
+    # the list refreshes in place: a newer request's trace comes on top
+    later = f"tr-{uuid.uuid4().hex[:10]}"
+    assert call(shop.gateway_url + "/catalog/items", later) == 200
+    newest = page.locator("table.traces tr[data-trace-id]").first
+    for _ in range(20):
+        page.click("#traces-refresh")
+        page.wait_for_timeout(300)
+        if newest.get_attribute("data-trace-id") != row_id:
+            break
+    assert newest.get_attribute("data-trace-id") != row_id
     # every trace listed has a span of that name; a long minimum duration leaves none
     page.goto(console_url(shop, "/traces?service=gateway&min_duration=60000"))
     expect(page.locator("table.traces tr[data-trace-id]")).to_have_count(0)
@@ -166,6 +177,10 @@ def test_a_trace_of_ten_thousand_spans_is_drawn_lazily(shop: NodeProcess, page: 
     # collapsing every subtree leaves the root and its children; a toggle opens one again
     page.click('[data-action="collapse"]')
     expect(page.locator("#wf-scroll")).to_have_attribute("data-rows", str(1 + CHILDREN))
+    erring = page.locator(f'#wf-scroll .wf-row[data-span-id="c{57:015x}"]')
+    page.fill("#wf-find", "batch-57")
+    page.press("#wf-find", "Enter")
+    expect(erring).to_contain_text(f"(+{GRANDCHILDREN}, 1 error)")
     page.locator("#wf-scroll").evaluate("el => { el.scrollTop = 0; }")
     batch = page.locator(f'#wf-scroll .wf-row[data-span-id="c{0:015x}"]')
     expect(batch).to_contain_text(f"(+{GRANDCHILDREN})")

@@ -69,6 +69,19 @@
     }
     // spans caught in a parent cycle never reached: show them as roots
     for (const node of nodes) if (!visited.has(node)) { node.parent = null; node.depth = 0; roots.push(node); }
+    // spans and errors under each node (shown on a collapsed row), children before parents
+    const order = [];
+    const walk = [...roots];
+    while (walk.length) { const node = walk.pop(); order.push(node); for (const child of node.children) walk.push(child); }
+    for (let i = order.length - 1; i >= 0; i--) {
+      const node = order[i];
+      node.below = 0;
+      node.errorsBelow = 0;
+      for (const child of node.children) {
+        node.below += 1 + child.below;
+        node.errorsBelow += (isError(child.span) ? 1 : 0) + child.errorsBelow;
+      }
+    }
     return { roots, nodes, maxDepth };
   }
 
@@ -145,7 +158,11 @@
       const toggle = node.children.length
         ? `<button type="button" class="wf-toggle" data-toggle="1" aria-label="${this.collapsed.has(node) ? "expand" : "collapse"}">${this.collapsed.has(node) ? "▸" : "▾"}</button>`
         : `<span class="wf-toggle-space"></span>`;
-      const hidden = this.collapsed.has(node) ? ` <span class="muted">(+${this.countBelow(node)})</span>` : "";
+      let hidden = "";
+      if (this.collapsed.has(node)) {
+        const errors = node.errorsBelow ? `, <span class="wf-hidden-errors">${node.errorsBelow} error${node.errorsBelow === 1 ? "" : "s"}</span>` : "";
+        hidden = ` <span class="muted">(+${node.below}${errors})</span>`;
+      }
       const classes = ["wf-row"];
       if (isError(s)) classes.push("error");
       if (this.selected === node) classes.push("selected");
@@ -159,13 +176,6 @@
         `<span class="wf-duration ${labelSide}" style="${labelSide === "right" ? `left:${Math.min(left + width, 100)}%` : `right:${100 - left}%`}">${formatDuration(s.duration)}</span></div>` +
         `</div>`
       );
-    }
-
-    countBelow(node) {
-      let count = 0;
-      const stack = [...node.children];
-      while (stack.length) { const n = stack.pop(); count++; stack.push(...n.children); }
-      return count;
     }
 
     drawAxis() {
