@@ -128,6 +128,9 @@ def test_the_search_lists_the_request_trace(shop: NodeProcess, page: Page) -> No
     assert get(console_url(shop, "/fragments/traces?lookback=15m")) == 200
     assert get(console_url(shop, "/traces?lookback=soon")) == 400
     assert get(console_url(shop, "/traces/not-a-trace")) == 400
+    page.goto(console_url(shop, "/traces/" + "5" * 32))
+    expect(page.locator("#trace-status")).to_contain_text("No trace with this id")
+    expect(page.locator("#trace-logs")).to_contain_text("No log lines")
 
 
 def test_a_trace_of_ten_thousand_spans_is_drawn_lazily(shop: NodeProcess, page: Page) -> None:
@@ -173,6 +176,9 @@ def test_a_trace_of_ten_thousand_spans_is_drawn_lazily(shop: NodeProcess, page: 
     expect(detail.locator("table.span-annotations")).to_contain_text("fetched")
     expect(detail.locator("table.span-fields")).to_contain_text(f"c{57:015x}")
     screenshot(page, "trace-10k-deep")
+    deep.locator(".wf-name").click()  # a click gives the waterfall the focus
+    page.keyboard.press("ArrowDown")  # and the arrow keys select the next span
+    expect(page.locator("#span-detail")).to_have_attribute("data-span-id", f"d{57:07x}{43:08x}")
 
     # collapsing every subtree leaves the root and its children; a toggle opens one again
     page.click('[data-action="collapse"]')
