@@ -5,14 +5,16 @@ from collections.abc import Callable
 from starlette.routing import BaseRoute
 
 from ..app import Console
-from . import api, data, functions, logs, overview, requests, traces
+from . import alarms, api, data, functions, logs, overview, requests, services, traces
 
 ROUTES: list[Callable[[Console], list[BaseRoute]]] = [
     overview.routes,
+    services.routes,
     requests.routes,
     traces.routes,
     logs.routes,
     functions.routes,
     data.routes,
     api.routes,
+    alarms.routes,
 ]
