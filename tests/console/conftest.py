@@ -32,8 +32,10 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # per module, not per session: while Playwright's sync API runs, its event loop is the
+    # thread's running loop, and the asyncio tests of other folders could not run theirs
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium_path())
         yield launched
