@@ -75,9 +75,7 @@ async def test_an_http_check_failing_is_recorded_with_its_output(registry: Regis
         interval=0.1,
         timeout=0.5,
     )
-    await registry.register(
-        ServiceRegistration(id="web-1", name="web", port=port, checks=(check,))
-    )
+    await registry.register(ServiceRegistration(id="web-1", name="web", port=port, checks=(check,)))
     await wait_until(registry, lambda: registry.passing("web") != [])
     server.close()
     await server.wait_closed()
