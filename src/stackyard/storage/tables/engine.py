@@ -22,6 +22,10 @@ from .values import MAX_ITEM_SIZE, Item, check_item, item_size
 
 Body = dict[str, Any]
 TTL_MAX_AGE = 5 * 365 * 86400  # DynamoDB leaves items expired more than five years ago alone
+# ItemCount/TableSizeBytes: counted on every DescribeTable while counting is quick; a table whose
+# count takes longer keeps its figures this long (DynamoDB itself updates them every ~6 hours)
+SLOW_STATS_S = 0.05
+STATS_MAX_AGE_S = 60.0
 
 
 def returned(body: Body, allowed: tuple[str, ...]) -> str:
@@ -73,6 +77,7 @@ class Engine:
         self.tables: dict[str, tuple[int, TableSchema]] = {}
         # called inside every write's transaction (the stream log, see storage.streams)
         self.on_write: Callable[[TableSchema, Item | None, Item | None], None] | None = None
+        self._slow_stats: dict[int, tuple[float, tuple[int, int]]] = {}  # id -> (when, stats)
 
     def open(self) -> None:
         self.store.open()
@@ -131,12 +136,26 @@ class Engine:
 
     def describe_table(self, body: Body) -> Body:
         table_id, schema = self.table(body.get("TableName"))
-        count, size = self.store.stats(table_id)
+        count, size = self.stats(table_id)
         return {"Table": schema.describe(count, size)}
+
+    def stats(self, table_id: int) -> tuple[int, int]:
+        """(item count, size in bytes): exact for a table counted quickly, else a recent count."""
+        now = time.monotonic()
+        kept = self._slow_stats.get(table_id)
+        if kept is not None and now - kept[0] < STATS_MAX_AGE_S:
+            return kept[1]
+        stats = self.store.stats(table_id)
+        if time.monotonic() - now > SLOW_STATS_S:
+            self._slow_stats[table_id] = (now, stats)
+        else:
+            self._slow_stats.pop(table_id, None)
+        return stats
 
     def delete_table(self, body: Body) -> Body:
         table_id, schema = self.table(body.get("TableName"))
-        count, size = self.store.stats(table_id)
+        count, size = self.stats(table_id)
+        self._slow_stats.pop(table_id, None)
         self.store.drop_table(table_id)
         del self.tables[schema.name]
         return {"TableDescription": schema.describe(count, size, status="DELETING")}
