@@ -129,7 +129,7 @@ def test_the_search_lists_the_request_trace(shop: NodeProcess, page: Page) -> No
     assert get(console_url(shop, "/traces?lookback=soon")) == 400
     assert get(console_url(shop, "/traces/not-a-trace")) == 400
     page.goto(console_url(shop, "/traces/" + "5" * 32))
-    expect(page.locator("#trace-status")).to_contain_text("No trace with this id")
+    expect(page.locator("#trace-status")).to_contain_text("No trace with this id", timeout=15_000)
     expect(page.locator("#trace-logs")).to_contain_text("No log lines")
 
 

@@ -9,6 +9,7 @@
   const OVERSCAN = 12; // rows drawn above and below the visible ones
   const INDENT = 14; // px per depth level
   const MAX_INDENT_LEVELS = 30;
+  const RETRIES = 5; // asks again for a trace not found yet, once a second
 
   const escapeHtml = (text) =>
     String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -349,7 +350,13 @@
     const root = document.getElementById("trace");
     if (!root) return;
     const status = root.querySelector("#trace-status");
-    const res = await fetch(root.dataset.api);
+    // a trace just made may still be on its way to the store: ask again a few times
+    let res = await fetch(root.dataset.api);
+    for (let attempt = 1; res.status === 404 && attempt <= RETRIES; attempt++) {
+      status.textContent = `Waiting for the trace to be stored (${attempt}/${RETRIES})…`;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      res = await fetch(root.dataset.api);
+    }
     if (res.status === 404) {
       status.textContent = "No trace with this id is stored (it may not have arrived yet, or it was removed by retention).";
       root.querySelector("#trace-logs").innerHTML = "";
