@@ -81,6 +81,27 @@ def post_spans(node: NodeProcess, spans: list[dict[str, Any]]) -> None:
         assert response.status == 202
 
 
+def post_log(node: NodeProcess, trace_id: str, span_id: str, message: str) -> None:
+    """One OTLP/HTTP JSON log record of ``svc-7`` carrying the trace and span ids."""
+    record = {
+        "timeUnixNano": str(time.time_ns()),
+        "severityText": "ERROR",
+        "body": {"stringValue": message},
+        "traceId": trace_id,
+        "spanId": span_id,
+    }
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "svc-7"}}]}
+    body = {"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [record]}]}]}
+    request = urllib.request.Request(
+        node.control_url + "/v1/logs",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
 def stored_count(node: NodeProcess, trace_id: str) -> int:
     try:
         with urllib.request.urlopen(f"{node.control_url}/api/v2/trace/{trace_id}") as response:
@@ -138,6 +159,8 @@ def test_a_trace_of_ten_thousand_spans_is_drawn_lazily(shop: NodeProcess, page: 
     spans = big_trace(trace_id)
     assert len(spans) == 10_001
     post_spans(shop, spans)
+    deep_id = f"d{57:07x}{42:08x}"
+    post_log(shop, trace_id, deep_id, f"query of {trace_id[:8]} timed out")
     deadline = time.monotonic() + 30
     while stored_count(shop, trace_id) < len(spans):
         assert time.monotonic() < deadline, "the spans were not stored in time"
@@ -193,5 +216,12 @@ def test_a_trace_of_ten_thousand_spans_is_drawn_lazily(shop: NodeProcess, page: 
     batch.locator("[data-toggle]").click()
     expect(page.locator("#wf-scroll")).to_have_attribute("data-rows", str(1 + CHILDREN + 99))
     expect(page.locator(f'#wf-scroll .wf-row[data-span-id="d{0:07x}{0:08x}"]')).to_be_visible()
+    # the trace's log line (by trace id) is beside it, and selects its span
+    log_line = page.locator("#trace-logs li.log-line")
+    expect(log_line).to_have_count(1)
+    expect(log_line).to_contain_text(f"query of {trace_id[:8]} timed out")
+    log_line.click()
+    expect(page.locator("#span-detail")).to_have_attribute("data-span-id", deep_id)
+    expect(page.locator(f'#wf-scroll .wf-row[data-span-id="{deep_id}"]')).to_be_visible()
     # responsive: the page showed 10k spans in a few seconds even on a busy test machine
     assert shown_in < 10, f"the trace took {shown_in:.1f} s to show"

@@ -346,6 +346,17 @@
     panel.innerHTML = res.ok ? await res.text() : `<h2>Logs</h2><p class="muted">cannot load the logs (${res.status})</p>`;
   }
 
+  // a log line that names its span selects that span in the waterfall
+  function linkLogsToSpans(root, waterfall) {
+    const panel = root.querySelector("#trace-logs");
+    const byId = new Map(waterfall.tree.nodes.map((node) => [node.span.id, node]));
+    panel.addEventListener("click", (event) => {
+      const line = event.target.closest("li[data-span-id]");
+      const node = line && byId.get(line.dataset.spanId);
+      if (node) waterfall.reveal(node);
+    });
+  }
+
   async function main() {
     const root = document.getElementById("trace");
     if (!root) return;
@@ -384,6 +395,7 @@
     const wanted = new URLSearchParams(location.search).get("span");
     const target = wanted && waterfall.tree.nodes.find((n) => n.span.id === wanted);
     if (target) waterfall.reveal(target);
+    linkLogsToSpans(root, waterfall);
     await loadLogs(root, spans);
   }
 
