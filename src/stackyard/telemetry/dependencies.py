@@ -14,8 +14,13 @@ key), so re-sent spans and spans arriving in any order update the same row:
 
 A call is an error when the child span, or its CLIENT parent, carries an ``error`` tag.
 :func:`record_calls` runs in the span store's writer process for each batch (one read of the
-batch's traces, links worked out in memory, three ``executemany`` writes);
-``/api/v2/dependencies`` is then a GROUP BY over the time window.
+batch's traces, links worked out in memory, three ``executemany`` writes).
+
+Triggers keep ``call_minutes`` — calls and errors per (minute, parent, child) — equal to what
+``calls`` holds, row by row, through inserts, replacements and retention deletes, so
+``/api/v2/dependencies`` (:func:`query_links`) sums the minutes inside its window and reads
+single calls only for the partial minutes at its two ends: a window over a million calls
+answers in milliseconds, exactly.
 """
 
 from __future__ import annotations
@@ -32,7 +37,20 @@ CREATE TABLE IF NOT EXISTS calls (
     parent TEXT NOT NULL, child TEXT NOT NULL, error INTEGER NOT NULL,
     PRIMARY KEY (trace_id, call_key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS calls_ts ON calls (ts);
+CREATE TABLE IF NOT EXISTS call_minutes (
+    minute INTEGER NOT NULL, parent TEXT NOT NULL, child TEXT NOT NULL,
+    calls INTEGER NOT NULL, errors INTEGER NOT NULL,
+    PRIMARY KEY (minute, parent, child)) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS calls_counted AFTER INSERT ON calls BEGIN
+    INSERT INTO call_minutes VALUES (NEW.ts / 60000000, NEW.parent, NEW.child, 1, NEW.error)
+    ON CONFLICT DO UPDATE SET calls = calls + 1, errors = errors + excluded.errors;
+END;
+CREATE TRIGGER IF NOT EXISTS calls_uncounted AFTER DELETE ON calls BEGIN
+    UPDATE call_minutes SET calls = calls - 1, errors = errors - OLD.error
+    WHERE minute = OLD.ts / 60000000 AND parent = OLD.parent AND child = OLD.child;
+END;
 """
+MINUTE_US = 60_000_000
 
 NODE_COLUMNS = "trace_id, span_id, parent_id, kind, service, remote_service, ts, error, shared"
 _SERVER_SIDE = ("SERVER", "CONSUMER")
@@ -130,10 +148,13 @@ class _Batch:
                 replaced.append(row)
             else:
                 ignored.append(row)
+        # a replaced row is deleted, then inserted: the triggers see both (REPLACE's implicit
+        # delete fires no trigger)
+        deleted += [(row[0], row[1]) for row in replaced]
         if deleted:
             conn.executemany("DELETE FROM calls WHERE trace_id = ? AND call_key = ?", deleted)
         if replaced:
-            conn.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)", replaced)
+            conn.executemany("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?)", replaced)
         if ignored:
             conn.executemany("INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?)", ignored)
 
@@ -267,15 +288,43 @@ def _children(batch: _Batch, node: Node) -> list[Node]:
     return children
 
 
+def count_minutes(conn: sqlite3.Connection) -> None:
+    """Fill ``call_minutes`` from ``calls`` when it is empty and ``calls`` is not (a store
+    written before the minute counts existed); call once, before anything is written."""
+    if conn.execute("SELECT 1 FROM call_minutes LIMIT 1").fetchone() is not None:
+        return
+    with conn:
+        conn.execute(
+            "INSERT INTO call_minutes SELECT ts / ?, parent, child, count(*), sum(error)"
+            " FROM calls GROUP BY 1, 2, 3",
+            (MINUTE_US,),
+        )
+
+
 def query_links(conn: sqlite3.Connection, start_us: int, end_us: int) -> list[dict[str, object]]:
     """``[{parent, child, callCount, errorCount}]`` for calls in ``[start_us, end_us]``."""
-    rows = conn.execute(
-        "SELECT parent, child, count(*), sum(error) FROM calls WHERE ts BETWEEN ? AND ?"
-        " GROUP BY parent, child ORDER BY parent, child",
-        (start_us, end_us),
-    ).fetchall()
-    out: list[dict[str, object]] = []
+    first = -(-start_us // MINUTE_US)  # the whole minutes inside the window: first..last
+    last = (end_us + 1) // MINUTE_US - 1
+    single = "SELECT parent, child, count(*), sum(error) FROM calls WHERE ts BETWEEN ? AND ?"
+    if first > last:
+        rows = conn.execute(single + " GROUP BY 1, 2", (start_us, end_us)).fetchall()
+    else:
+        rows = conn.execute(
+            f"{single} GROUP BY 1, 2 UNION ALL"
+            " SELECT parent, child, sum(calls), sum(errors) FROM call_minutes"
+            " WHERE minute BETWEEN ? AND ? GROUP BY 1, 2"
+            f" UNION ALL {single} GROUP BY 1, 2",
+            (start_us, first * MINUTE_US - 1, first, last, (last + 1) * MINUTE_US, end_us),
+        ).fetchall()
+    totals: dict[tuple[str, str], list[int]] = {}
     for parent, child, calls, errors in rows:
+        total = totals.setdefault((parent, child), [0, 0])
+        total[0] += calls
+        total[1] += errors or 0
+    out: list[dict[str, object]] = []
+    for (parent, child), (calls, errors) in sorted(totals.items()):
+        if calls <= 0:
+            continue
         link: dict[str, object] = {"parent": parent, "child": child, "callCount": calls}
         if errors:
             link["errorCount"] = errors

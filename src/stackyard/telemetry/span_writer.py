@@ -100,6 +100,9 @@ class SpanWriter(StoreWriter):
         self.names: set[tuple[str, str]] = set()
         self.remotes: set[tuple[str, str]] = set()
 
+    def open(self, conn: sqlite3.Connection) -> None:
+        dependencies.count_minutes(conn)
+
     def write(self, conn: sqlite3.Connection, items: list[SpanTuple | GatewayRecord]) -> None:
         """Rows, catalogs and dependency calls of a batch of :func:`encode` items (inside
         the caller's transaction). A span stored again (same trace id, span id, kind and
@@ -224,7 +227,10 @@ class SpanWriter(StoreWriter):
         conn.execute("BEGIN")
         conn.execute("DELETE FROM calls WHERE ts < ?", (cutoff,))
         oldest = conn.execute("SELECT min(ts) FROM spans").fetchone()[0]
-        conn.execute("DELETE FROM calls WHERE ts < ?", (oldest if oldest is not None else 2**62,))
+        oldest = oldest if oldest is not None else 2**62
+        conn.execute("DELETE FROM calls WHERE ts < ?", (oldest,))
+        last_minute = max(cutoff, oldest) // dependencies.MINUTE_US  # where counts fell to 0
+        conn.execute("DELETE FROM call_minutes WHERE minute <= ? AND calls <= 0", (last_minute,))
         if spans_deleted:
             conn.execute(
                 "DELETE FROM span_names WHERE NOT EXISTS (SELECT 1 FROM spans"
