@@ -99,9 +99,22 @@ class NodeProcess:
         return self.get_json(self.control_url + "/_stackyard/health")
 
     def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the node's health answers 200. A node that could not listen because
+        another process took one of its free ports in the meantime is started again on new
+        ones (at most twice)."""
+        retries = 2
+
         def ready() -> bool:
+            nonlocal retries
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.output()}")
+                output = self.output()
+                if retries and "cannot listen on" in output:
+                    retries -= 1
+                    self.gateway_port, self.control_port = free_port(), free_port()
+                    self.dns_port = free_udp_port()
+                    self.start()
+                    return False
+                raise RuntimeError(f"node exited with {self.process.returncode}:\n{output}")
             try:
                 return self.health()[0] == 200
             except OSError:

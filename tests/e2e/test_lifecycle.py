@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,16 @@ def _answers(node: NodeProcess) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_a_node_whose_port_was_taken_meanwhile_starts_again_on_new_ones(tmp_path: Path) -> None:
+    (tmp_path / "stackyard.yml").write_text("name: tiny\n")
+    node = NodeProcess(tmp_path, data_dir=tmp_path / "data")
+    with socket.socket() as taken:  # another process took the port after it was chosen
+        taken.bind(("127.0.0.1", node.control_port))
+        taken.listen()
+        first = node.control_port
+        with node:
+            node.wait_ready(30)
+            assert node.control_port != first
+            assert node.health()[0] == 200
