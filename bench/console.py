@@ -111,12 +111,18 @@ async def _post_all(url: str, bodies: list[bytes], clients: int = 4) -> None:
     async with aiohttp.ClientSession() as session:
 
         async def worker() -> None:
+            headers = {"content-type": "application/json"}
             while not queue.empty():
                 body = queue.get_nowait()
-                headers = {"content-type": "application/json"}
-                async with session.post(url, data=body, headers=headers) as response:
-                    if response.status >= 300:
-                        raise RuntimeError(f"{url}: {response.status} {await response.text()}")
+                while True:  # 503: the store's write queue is full; it drains, send again
+                    async with session.post(url, data=body, headers=headers) as response:
+                        if response.status == 503:
+                            await asyncio.sleep(0.5)
+                            continue
+                        if response.status >= 300:
+                            text = await response.text()
+                            raise RuntimeError(f"{url}: {response.status} {text}")
+                        break
 
         await asyncio.gather(*(worker() for _ in range(clients)))
 
