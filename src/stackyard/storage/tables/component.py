@@ -7,7 +7,8 @@ another node (see :mod:`.postgres`). ``start`` opens the store,
 creates the tables declared in ``stackyard.yml`` that do not exist yet (existing ones keep their
 items; a changed declaration is reported, not applied, except the TTL attribute) and starts the
 TTL sweeper; ``stop`` ends the sweeper and closes the store. Every engine call runs on one
-thread (``ThreadPoolExecutor(max_workers=1)``), never on the event loop.
+thread (:mod:`.worker`), never on the event loop; on SQLite, concurrent item writes are
+committed in groups there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from .reads import Reads
 from .schema import TableSchema
 from .sqlite import SqliteTableStore
 from .store import TableStore
+from .worker import Kind, TableWorker
 from .writes import Writes
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 # operations on tables rather than items: on a shared store they read the stored catalog
+# how each operation runs on the worker thread (see .worker); the rest run alone
+WRITES = ("PutItem", "DeleteItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems")
+READS = ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems", "DescribeTable")
+KINDS: dict[str, Kind] = {**dict.fromkeys(WRITES, "write"), **dict.fromkeys(READS, "read")}
 CATALOG_OPERATIONS = frozenset(
     {
         "CreateTable",
@@ -75,7 +80,8 @@ class Tables:
         self.declared = dict(declared or {})
         self.ttl_interval = ttl_interval
         self.app = DynamoDbApp(self.call)
-        self._executor: ThreadPoolExecutor | None = None
+        # group commit on SQLite; on PostgreSQL every operation is a transaction of its own
+        self.worker = TableWorker(store if isinstance(store, SqliteTableStore) else None)
         self._sweeper: asyncio.Task[None] | None = None
         reads, writes = Reads(self.engine), Writes(self.engine)
         engine = self.engine
@@ -114,7 +120,7 @@ class Tables:
             raise UnknownOperation(f"Unknown operation {operation!r}")
         if self.shared is not None and operation in CATALOG_OPERATIONS:
             return await self.run(self._with_catalog(handler), body)
-        return await self.run(handler, body)
+        return await self.run(handler, body, KINDS.get(operation, "alone"))
 
     def _with_catalog(self, handler: Handler) -> Handler:
         """``handler`` after a reload of the catalog (in its transaction): what another node
@@ -126,11 +132,14 @@ class Tables:
 
         return call
 
-    async def run(self, handler: Handler, body: dict[str, Any]) -> dict[str, Any]:
-        if self._executor is None:
-            raise RuntimeError("the tables component is not started")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._transaction, handler, body)
+    async def run(
+        self, handler: Handler, body: dict[str, Any], kind: Kind = "alone"
+    ) -> dict[str, Any]:
+        """``handler(body)`` on the worker thread; ``kind``: see :mod:`.worker`."""
+        result: dict[str, Any] = await self.worker.submit(
+            lambda: self._transaction(handler, body), kind
+        )
+        return result
 
     def _transaction(self, handler: Handler, body: dict[str, Any]) -> dict[str, Any]:
         if self.shared is None:
@@ -142,13 +151,11 @@ class Tables:
         self.engine.tables = self.shared.load_tables()
 
     async def start(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tables")
-        loop = asyncio.get_running_loop()
+        self.worker.start()
         try:
-            await loop.run_in_executor(self._executor, self._open)
+            await self.worker.submit(self._open)
         except StoreUnavailable as exc:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+            await asyncio.to_thread(self.worker.stop)
             raise StoreUnavailable(f"storage.tables.url {self._where()}: {exc.message}") from exc
         if self.ttl_interval > 0:
             self._sweeper = asyncio.create_task(self._sweep(), name="tables-ttl")
@@ -159,11 +166,9 @@ class Tables:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
-        if self._executor is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, self.engine.close)
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        if self.worker.running:
+            await self.worker.submit(self.engine.close)
+            await asyncio.to_thread(self.worker.stop)
 
     def _where(self) -> str:
         url = self.storage.url if self.storage is not None else None

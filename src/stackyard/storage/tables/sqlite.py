@@ -82,6 +82,32 @@ class SqliteTableStore:
             raise
         db.execute("COMMIT")
 
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """One transaction for a group of writes (see :mod:`.worker`), committed at the end."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """One write of a group: rolled back alone if it fails."""
+        db = self.db
+        db.execute("SAVEPOINT write")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK TO write")
+            db.execute("RELEASE write")
+            raise
+        db.execute("RELEASE write")
+
     # -- tables ---------------------------------------------------------------------------
 
     def load_tables(self) -> dict[str, tuple[int, TableSchema]]:
