@@ -6,18 +6,22 @@ Each page module has ``routes(console) -> list[BaseRoute]`` and renders its temp
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
 
 if TYPE_CHECKING:
     from ..node import Node
 
+# what a live page shows, from its request (``error``: why it cannot, answered with 400)
+PageContext = Callable[[Request], Awaitable[dict[str, Any]]]
 CONSOLE_PATH = "/_console"
 MISSING = "\N{EN DASH}"  # what a table cell shows for no value
 
@@ -65,6 +69,33 @@ class Console:
 
     def url(self, path: str) -> str:
         return CONSOLE_PATH + path
+
+    def live_routes(
+        self,
+        path: str,
+        title: str,
+        context: PageContext,
+        template: str,
+        fragment: str,
+        fragment_path: str | None = None,
+    ) -> list[BaseRoute]:
+        """A page (``GET path``, ``template``) and the part of it that it polls (``GET
+        /fragments/<name>``, ``fragment``), rendered from the same ``context``; both answer
+        400 when the context has an ``error`` (a bad filter), with the page still shown."""
+
+        async def answer(request: Request, name: str, **extra: Any) -> Response:
+            values = await context(request)
+            status = 400 if values.get("error") else 200
+            return self.render(request, name, status_code=status, **extra, **values)
+
+        async def page(request: Request) -> Response:
+            return await answer(request, template, title=title)
+
+        async def part(request: Request) -> Response:
+            return await answer(request, fragment)
+
+        polled = fragment_path or "/fragments" + path
+        return [Route(path, page, methods=["GET"]), Route(polled, part, methods=["GET"])]
 
 
 def create_console_app(node: Node) -> Starlette:

@@ -17,8 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ...telemetry.errors import TelemetryError
 from ...telemetry.log_writer import LEVELS
@@ -31,25 +30,10 @@ TAIL_SECONDS = 2
 
 
 def routes(console: Console) -> list[BaseRoute]:
-    async def page(request: Request) -> Response:
-        context = await _context(console, request)
-        return console.render(
-            request,
-            "logs.html",
-            title="Logs",
-            status_code=400 if context["error"] else 200,
-            **context,
-        )
+    async def context(request: Request) -> dict[str, Any]:
+        return await _context(console, request)
 
-    async def fragment(request: Request) -> Response:
-        context = await _context(console, request)
-        status = 400 if context["error"] else 200
-        return console.render(request, "_logs_rows.html", status_code=status, **context)
-
-    return [
-        Route("/logs", page, methods=["GET"]),
-        Route("/fragments/logs", fragment, methods=["GET"]),
-    ]
+    return console.live_routes("/logs", "Logs", context, "logs.html", "_logs_rows.html")
 
 
 async def _context(console: Console, request: Request) -> dict[str, Any]:

@@ -10,8 +10,7 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ...control import status_document
 from ...gateway.tracing import DEFAULT_SERVICE
@@ -22,16 +21,12 @@ WINDOW_S = 300  # the calls shown on the map's edges: the last five minutes
 
 
 def routes(console: Console) -> list[BaseRoute]:
-    async def page(request: Request) -> Response:
-        return console.render(request, "overview.html", title="Overview", **await _context(console))
+    async def context(request: Request) -> dict[str, Any]:
+        return await _context(console)
 
-    async def fragment(request: Request) -> Response:
-        return console.render(request, "_overview_map.html", **await _context(console))
-
-    return [
-        Route("/", page, methods=["GET"]),
-        Route("/fragments/overview", fragment, methods=["GET"]),
-    ]
+    return console.live_routes(
+        "/", "Overview", context, "overview.html", "_overview_map.html", "/fragments/overview"
+    )
 
 
 async def _context(console: Console) -> dict[str, Any]:

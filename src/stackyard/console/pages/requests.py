@@ -18,8 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ...telemetry.errors import TelemetryError
 from ...telemetry.query import parse_moment
@@ -103,22 +102,12 @@ class RequestFilters:
 
 
 def routes(console: Console) -> list[BaseRoute]:
-    async def page(request: Request) -> Response:
-        context = _context(console, request)
-        status = 400 if context["error"] else 200
-        return console.render(
-            request, "requests.html", title="Requests", status_code=status, **context
-        )
+    async def context(request: Request) -> dict[str, Any]:
+        return _context(console, request)
 
-    async def fragment(request: Request) -> Response:
-        context = _context(console, request)
-        status = 400 if context["error"] else 200
-        return console.render(request, "_requests_rows.html", status_code=status, **context)
-
-    return [
-        Route("/requests", page, methods=["GET"]),
-        Route("/fragments/requests", fragment, methods=["GET"]),
-    ]
+    return console.live_routes(
+        "/requests", "Requests", context, "requests.html", "_requests_rows.html"
+    )
 
 
 def _context(console: Console, request: Request) -> dict[str, Any]:

@@ -98,20 +98,8 @@ class TraceFilters:
 
 
 def routes(console: Console) -> list[BaseRoute]:
-    async def search(request: Request) -> Response:
-        context = await _search_context(console, request)
-        return console.render(
-            request,
-            "traces.html",
-            title="Traces",
-            status_code=400 if context["error"] else 200,
-            **context,
-        )
-
-    async def search_fragment(request: Request) -> Response:
-        context = await _search_context(console, request)
-        status = 400 if context["error"] else 200
-        return console.render(request, "_traces_list.html", status_code=status, **context)
+    async def search(request: Request) -> dict[str, Any]:
+        return await _search_context(console, request)
 
     async def trace(request: Request) -> Response:
         trace_id = str(request.path_params["trace_id"]).lower()
@@ -143,8 +131,7 @@ def routes(console: Console) -> list[BaseRoute]:
         )
 
     return [
-        Route("/traces", search, methods=["GET"]),
-        Route("/fragments/traces", search_fragment, methods=["GET"]),
+        *console.live_routes("/traces", "Traces", search, "traces.html", "_traces_list.html"),
         Route("/traces/{trace_id}", trace, methods=["GET"]),
         Route("/fragments/trace-logs", trace_logs, methods=["GET"]),
     ]
