@@ -88,6 +88,19 @@ class AsyncDispatcher:
         self._schedule(event)
         return event.id
 
+    async def enqueue_many(self, items: list[tuple[str, bytes, str | None]]) -> list[str]:
+        """:meth:`enqueue` for several ``(function, payload, trace)`` at once: persisted in one
+        transaction, then scheduled in order; their request ids."""
+        now = time.time()
+        events = [
+            StoredEvent(str(uuid.uuid4()), function, payload, 0, now, now, trace)
+            for function, payload, trace in items
+        ]
+        await self.store.put_many(events)
+        for event in events:
+            self._schedule(event)
+        return [event.id for event in events]
+
     def requeue(self, event: StoredEvent) -> None:
         """Schedule an event that was put back into the store (a redriven dead letter)."""
         self._schedule(event)

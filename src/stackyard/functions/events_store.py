@@ -91,6 +91,10 @@ class EventStore:
     async def put(self, event: StoredEvent) -> None:
         await self._db.run(lambda: self._put(event))
 
+    async def put_many(self, events: list[StoredEvent]) -> None:
+        """Several events in one transaction (one commit, one fsync)."""
+        await self._db.run(lambda: self._put_many(events))
+
     async def pending(self) -> list[StoredEvent]:
         """Every event not yet delivered, in due order."""
         rows = await self._db.run(
@@ -212,6 +216,11 @@ class EventStore:
     def _put(self, event: StoredEvent) -> None:
         with self._db.conn:
             self._insert(event)
+
+    def _put_many(self, events: list[StoredEvent]) -> None:
+        with self._db.conn:
+            for event in events:
+                self._insert(event)
 
     async def _write(self, sql: str, params: tuple[object, ...]) -> None:
         def write() -> None:

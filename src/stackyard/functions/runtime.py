@@ -318,6 +318,19 @@ class FunctionRuntime:
         trace = traceparent or amzn_trace_id or None
         return await self.dispatcher.enqueue(name, payload or b"{}", trace)
 
+    async def invoke_async_many(self, items: list[tuple[str, bytes, str | None]]) -> list[str]:
+        """Several ``Event`` invocations ``(function, payload, trace context)`` accepted at
+        once, persisted in one transaction; their request ids, in order. Checked as
+        :meth:`invoke_async` checks one, before any is kept."""
+        if not self._running:
+            raise RuntimeStopped("the function runtime is not running")
+        for name, payload, _ in items:
+            self._pool(name)
+            validate_payload(payload)
+        return await self.dispatcher.enqueue_many(
+            [(name, payload or b"{}", trace or None) for name, payload, trace in items]
+        )
+
     async def _deliver(self, name: str, payload: bytes, trace: str | None) -> str | None:
         if trace is not None and trace.lstrip().startswith("Root="):
             result = await self.invoke(name, payload, amzn_trace_id=trace)

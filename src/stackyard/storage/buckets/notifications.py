@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .http import S3Request
 
 logger = logging.getLogger(__name__)
+MAX_BATCH = 500  # queued writes whose events are handed over together
 
 
 class FunctionTarget(Protocol):
@@ -42,9 +43,7 @@ class FunctionTarget(Protocol):
 
     def names(self) -> list[str]: ...
 
-    async def invoke_async(
-        self, name: str, payload: bytes, *, traceparent: str | None = None
-    ) -> str: ...
+    async def invoke_async_many(self, items: list[tuple[str, bytes, str | None]]) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -266,25 +265,34 @@ class Notifications:
         return f"{value:018X}"
 
     async def _drain(self) -> None:
+        """Hand the queued events over in order, everything queued so far at once (one
+        transaction of the event store for all of them: a DeleteObjects of many keys, or many
+        writes at a time, cost one commit)."""
         while True:
-            items, done = await self._queue.get()
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < MAX_BATCH:
+                batch.append(self._queue.get_nowait())
             try:
-                for function, payload, trace in items:
-                    await self._hand_over(function, payload, trace)
+                await self._hand_over([item for items, _ in batch for item in items])
             finally:
-                if not done.done():
-                    done.set_result(None)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
-    async def _hand_over(self, function: str, payload: bytes, trace: str | None) -> None:
+    async def _hand_over(self, items: list[tuple[str, bytes, str | None]]) -> None:
         if self.functions is None:
-            logger.warning("bucket notification for %s dropped: no function runtime", function)
+            logger.warning("%d bucket notification(s) dropped: no function runtime", len(items))
             return
         try:
-            await self.functions.invoke_async(function, payload, traceparent=trace)
+            await self.functions.invoke_async_many(items)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # an unknown function, a stopped runtime, a store error
-            logger.warning("bucket notification for %s not delivered: %s", function, exc)
+        except Exception as exc:  # a function gone, a stopped runtime, a store error
+            if len(items) == 1:
+                logger.warning("bucket notification for %s not delivered: %s", items[0][0], exc)
+                return
+            for item in items:  # one at a time: what can be delivered still is
+                await self._hand_over([item])
 
 
 def _payload(change: S3Change, region: str, configuration_id: str) -> bytes:
