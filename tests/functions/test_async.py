@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 import aiohttp
+import pytest
+
+from stackyard.functions.errors import UnknownFunction
 
 from .conftest import Factory, fn
 
@@ -122,3 +125,26 @@ async def test_events_older_than_the_maximum_age_are_not_delivered(
     await runtime.redrive(old.id)
     assert await wait_for(lambda: records(tmp_path / "records")) == [{"n": "old"}]
     assert await runtime.dead_letters() == []
+
+
+async def test_several_events_accepted_at_once_are_all_delivered(
+    serve: Factory, tmp_path: Path
+) -> None:
+    served = await serve({"rec": recorder(tmp_path)})
+    items = [("rec", json.dumps({"n": n}).encode(), None) for n in range(5)]
+    ids = await served.runtime.invoke_async_many(items)
+    assert len(set(ids)) == 5
+    found = await wait_for(lambda: len(r := records(tmp_path / "records")) == 5 and r)
+    assert sorted(record["n"] for record in found) == [0, 1, 2, 3, 4]  # type: ignore[index]
+
+
+async def test_a_batch_naming_an_unknown_function_keeps_none_of_it(
+    serve: Factory, tmp_path: Path
+) -> None:
+    served = await serve({"rec": recorder(tmp_path)})
+    items = [("rec", b'{"n": 1}', None), ("nowhere", b"{}", None)]
+    with pytest.raises(UnknownFunction, match="nowhere"):
+        await served.runtime.invoke_async_many(items)
+    assert served.runtime.dispatcher.pending == 0
+    await asyncio.sleep(0.3)
+    assert records(tmp_path / "records") == []
