@@ -134,6 +134,22 @@ class NodeProcess:
                 return list(entry["instances"])
         raise KeyError(service)
 
+    def aws_client(self, service: str, read_timeout: float = 10.0) -> Any:
+        """A boto3 client (``s3``, ``dynamodb``, ``lambda``) of the node's control port, with
+        the node's dummy credentials and no retries (boto3 is a test dependency)."""
+        import boto3  # type: ignore[import-untyped]
+        from botocore.config import Config  # type: ignore[import-untyped]
+
+        config = Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=read_timeout)
+        return boto3.client(
+            service,
+            endpoint_url=self.control_url,
+            aws_access_key_id="stackyard",
+            aws_secret_access_key="stackyard",
+            region_name="us-east-1",
+            config=config,
+        )
+
     @staticmethod
     def get_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
         try:

@@ -9,9 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from stackyard.testing import NodeProcess
 
@@ -25,14 +23,7 @@ buckets:
 
 
 def client(node: NodeProcess) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=node.control_url,
-        aws_access_key_id="stackyard",
-        aws_secret_access_key="stackyard",
-        region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
-    )
+    return node.aws_client("s3", read_timeout=5)
 
 
 @pytest.fixture

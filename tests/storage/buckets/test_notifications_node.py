@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from stackyard.testing import NodeProcess, wait_until
@@ -81,14 +79,7 @@ def make_stack(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def s3_client(node: NodeProcess) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=node.control_url,
-        aws_access_key_id="stackyard",
-        aws_secret_access_key="stackyard",
-        region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
-    )
+    return node.aws_client("s3")
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
