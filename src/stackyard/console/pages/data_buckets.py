@@ -14,9 +14,6 @@ notifications included.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
 from typing import Any
 from urllib.parse import quote
 
@@ -25,8 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...responses import error_response
+from ...storage.buckets import sigv4
 from ...storage.buckets.errors import BucketError
-from ...storage.buckets.sigv4 import canonical_request, signing_key
 from ..app import Console
 
 LIST_PAGE = 100
@@ -115,28 +112,13 @@ def breadcrumbs(prefix: str) -> list[dict[str, str]]:
 def presign(method: str, host: str, bucket: str, key: str, console: Console) -> str:
     """A path-style SigV4 presigned URL (relative: same host) of ``bucket``/``key``."""
     buckets = console.node.buckets
-    now = time.gmtime()
-    amz_date = time.strftime("%Y%m%dT%H%M%SZ", now)
-    date = amz_date[:8]
-    scope = f"{date}/{buckets.region}/s3/aws4_request"
     path = "/" + quote(bucket, safe="") + "/" + quote(key, safe="/-_.~")
-    params = [
-        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
-        ("X-Amz-Credential", f"stackyard-console/{scope}"),
-        ("X-Amz-Date", amz_date),
-        ("X-Amz-Expires", str(PRESIGN_EXPIRES)),
-        ("X-Amz-SignedHeaders", "host"),
-    ]
-    query = "&".join(f"{name}={quote(value, safe='-_.~')}" for name, value in params)
-    request = canonical_request(method, path, query, {"host": host}, ["host"], "UNSIGNED-PAYLOAD")
-    to_sign = "\n".join(
-        [
-            "AWS4-HMAC-SHA256",
-            amz_date,
-            scope,
-            hashlib.sha256(request.encode()).hexdigest(),
-        ]
+    return sigv4.presign(
+        method,
+        host,
+        path,
+        access_key="stackyard-console",
+        secret=buckets.secret_key,
+        region=buckets.region,
+        expires=PRESIGN_EXPIRES,
     )
-    key_bytes = signing_key(buckets.secret_key, date, buckets.region, "s3")
-    signature = hmac.new(key_bytes, to_sign.encode(), hashlib.sha256).hexdigest()
-    return f"{path}?{query}&X-Amz-Signature={signature}"

@@ -166,6 +166,51 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
+def signature(
+    secret: str, amz_date: str, scope: tuple[str, str, str], request: str
+) -> tuple[str, str]:
+    """(string to sign, hex signature) of a canonical ``request`` signed at ``amz_date`` in the
+    credential scope ``(date, region, service)``."""
+    date, region, service = scope
+    string_to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            amz_date,
+            f"{date}/{region}/{service}/aws4_request",
+            hashlib.sha256(request.encode()).hexdigest(),
+        ]
+    )
+    key = signing_key(secret, date, region, service)
+    return string_to_sign, hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def presign(
+    method: str,
+    host: str,
+    path: str,
+    *,
+    access_key: str,
+    secret: str,
+    region: str,
+    expires: int,
+    now: float | None = None,
+) -> str:
+    """``path`` (already URL-encoded) with a SigV4 query signature for ``method`` on ``host``:
+    the URL :func:`verify_presigned` accepts until ``expires`` seconds have passed."""
+    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    params = [
+        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+        ("X-Amz-Credential", f"{access_key}/{amz_date[:8]}/{region}/s3/aws4_request"),
+        ("X-Amz-Date", amz_date),
+        ("X-Amz-Expires", str(expires)),
+        ("X-Amz-SignedHeaders", "host"),
+    ]
+    query = "&".join(f"{name}={_encode(value)}" for name, value in params)
+    request = canonical_request(method, path, query, {"host": host}, ["host"], "UNSIGNED-PAYLOAD")
+    _, signed = signature(secret, amz_date, (amz_date[:8], region, "s3"), request)
+    return f"{path}?{query}&X-Amz-Signature={signed}"
+
+
 def verify_presigned(
     method: str,
     raw_path: str,
@@ -198,16 +243,7 @@ def verify_presigned(
     signed_headers = [h for h in query.get("X-Amz-SignedHeaders", "host").lower().split(";") if h]
     payload_hash = query.get("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
     request = canonical_request(method, raw_path, raw_query, headers, signed_headers, payload_hash)
-    string_to_sign = "\n".join(
-        [
-            "AWS4-HMAC-SHA256",
-            amz_date,
-            f"{date}/{region}/{service}/aws4_request",
-            hashlib.sha256(request.encode()).hexdigest(),
-        ]
-    )
-    key = signing_key(secret, date, region, service)
-    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    string_to_sign, expected = signature(secret, amz_date, (date, region, service), request)
     if not hmac.compare_digest(expected, query.get("X-Amz-Signature", "")):
         raise SignatureDoesNotMatch(
             AWSAccessKeyId=credential[0], StringToSign=string_to_sign, CanonicalRequest=request
