@@ -119,14 +119,13 @@ class TableWorker:
         """Run ``first`` and what queues behind it in one transaction; the job that ends the
         group (``alone``, or None: stop) if one was taken from the queue, else the next."""
         assert self.store is not None
-        done: list[_Job] = []
+        done: list[_Job] = [first]
         after: _Job | Literal[False] | None = False  # False: nothing taken that is not done
         try:
             with self.store.group():
                 job = first
                 while True:
                     self._run_in_group(job)
-                    done.append(job)
                     if len(done) >= self.max_group:
                         break
                     try:
@@ -137,7 +136,8 @@ class TableWorker:
                         after = taken
                         break
                     job = taken
-        except Exception as exc:  # the commit failed: so did every job of the group
+                    done.append(job)  # before it runs: a failed group answers it too
+        except Exception as exc:  # BEGIN, a savepoint or the commit failed: so did the group
             for failed in done:
                 failed.value, failed.ok = exc, False
         self.groups += 1
