@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -135,3 +137,15 @@ def test_new_ids_are_valid_and_distinct():
     assert len(traces) == 1000 and len(spans) == 1000
     assert all(len(t) == 32 and int(t, 16) for t in traces)
     assert all(len(s) == 16 and int(s, 16) for s in spans)
+
+
+def test_new_trace_ids_are_xray_shaped():
+    before = int(time.time())
+    trace_id = new_trace_id()
+    after = int(time.time())
+    assert before <= int(trace_id[:8], 16) <= after  # X-Ray: the first 8 digits are the time
+    root = format_xray(trace_id, SPAN, True).split(";")[0]
+    assert root == f"Root=1-{trace_id[:8]}-{trace_id[8:]}"
+    # the random part covers the lower 64 bits that sampling reads: about half below the middle
+    low = [int(new_trace_id()[16:], 16) < 1 << 63 for _ in range(4000)]
+    assert 1800 < sum(low) < 2200
