@@ -153,3 +153,26 @@ def test_accept_encoding_parsing() -> None:
     assert not accepts_gzip(b"br, *;q=0")
     assert not accepts_gzip(b"gzip;q=bad")
     assert not accepts_gzip(b"")
+
+
+async def test_gzip_and_the_stage_throttle_follow_configure_on_the_live_table(
+    serve: Factory, make_backend: BackendFactory
+) -> None:
+    """Each route's chain is compiled with the table; configure() (a deploy) compiles it again,
+    so API-wide steps turn on and off without a new table."""
+    backend = await make_backend("a", answer)
+    gw = await serve()
+    gw.gateway.update(make_table(1, [RouteSpec("/doc", "a")], {"a": [backend]}))
+    _, headers, _ = await gw.request("GET", "/doc", headers=GZIP)
+    assert "content-encoding" not in headers
+
+    api = {"gzip": {"min_size": 500}, "throttle": {"rate": 1, "burst": 1}}
+    gw.gateway.configure(ApiConfig.model_validate(api))
+    status, headers, body = await gw.request("GET", "/doc", headers=GZIP)
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == DOCUMENT
+    assert (await gw.request("GET", "/doc"))[0] == 429  # the burst of one is spent
+
+    gw.gateway.configure(ApiConfig())
+    status, headers, _ = await gw.request("GET", "/doc", headers=GZIP)
+    assert status == 200 and "content-encoding" not in headers

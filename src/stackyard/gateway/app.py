@@ -4,10 +4,13 @@
 :class:`~stackyard.gateway.table.RouteTable` (router, per-route upstream pools) and swaps it in
 with one reference assignment, so a request in flight finishes on the table it matched;
 ``start``/``stop`` own the pooled upstream client; the instance (or ``app``) is the ASGI app.
-:func:`build_pipeline` assembles the steps, once, in order:
-correlation → metrics → CORS → error answers → API docs → route match → authorizer → API key,
-throttle and quota → validation → gzip → cache → transform → integration (http proxy, a
-function when the gateway was given a function invoker, or a mock answer).
+:func:`build_pipeline` assembles the steps every request takes, once, in order:
+correlation → access log → metrics → CORS → error answers → API docs → route match; then the
+matched route's own chain runs, compiled with the table (:func:`route_chain`): authorizer →
+API key, throttle and quota → validation → gzip → cache → transform → the route's integration
+(http proxy, a function when the gateway was given a function invoker, a mock answer or a
+bucket's static site), each policy step only where the route (or the API, for gzip and the
+stage throttle) uses it, so a plain route pays for no step it does not use.
 
 Tracing (:mod:`.tracing`) is on when the gateway is given ``spans`` (a ``SpanRecorder``):
 SERVER span per request, CLIENT span per upstream try or function call, W3C/B3 propagation,
@@ -62,25 +65,15 @@ DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 
 def build_pipeline(
     source: RouterSource,
-    integration: ASGIApp,
     tracer: Tracer | None = None,
     metrics: RequestMetricsSettings | None = None,
-    usage: UsagePlans | None = None,
-    authorizers: Authorizers | None = None,
-    content: ContentPolicies | None = None,
     docs: Callable[[], bytes] | None = None,
     access_log: AccessSink | None = None,
 ) -> ASGIApp:
-    """The request path, outermost step first (the correlation step traces with a tracer;
+    """The steps every request takes, outermost first, ending with the route match, which
+    hands the request to the matched route's chain (the correlation step traces with a tracer;
     with metrics, every answer is counted and timed; with an access log, logged)."""
-    app: ASGIApp = integration
-    if content is not None:  # validation → gzip → cache → transform
-        app = content.wrap(app)
-    if usage is not None:
-        app = UsageStep(app, usage)
-    if authorizers is not None:
-        app = Authorize(app, authorizers)
-    app = RouteMatcher(app, source)
+    app: ASGIApp = RouteMatcher(RouteChain(), source)
     if docs is not None:  # /_docs, when no route claims it
         app = ApiDocs(app, source, docs)
     app = ErrorResponder(app)
@@ -93,15 +86,39 @@ def build_pipeline(
     return app
 
 
+def route_chain(
+    route: RouteSpec,
+    integration: ASGIApp,
+    usage: UsagePlans,
+    authorizers: Authorizers,
+    content: ContentPolicies,
+) -> ASGIApp:
+    """The steps of one route after the match, outermost first, ending with ``integration``:
+    only those the route's policy (or the API's gzip and stage throttle) uses. The authorizer
+    step is always there: without an authorizer it removes the header that carries an
+    authorizer's context, so a client cannot forge one."""
+    app = content.wrap_route(route, integration)  # validation → gzip → cache → transform
+    if usage.applies(route):
+        app = UsageStep(app, usage)
+    return Authorize(app, authorizers)
+
+
+class RouteChain:
+    """The last step every request takes: the matched route's own chain."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await scope["state"]["route"].target.app(scope, receive, send)
+
+
 @dataclass(frozen=True)
 class RequestMetricsSettings:
     recorder: MetricsRecorder
     stage: str = "dev"
 
 
-class IntegrationSwitch:
-    """Sends a matched request to its route's integration: the http proxy, a function, a
-    mock answer or a bucket's static site."""
+class Integrations:
+    """The integrations a route can end in: the http proxy, a function, a mock answer or a
+    bucket's static site (``None`` when the gateway has no function invoker or buckets)."""
 
     def __init__(
         self, proxy: ASGIApp, function: ASGIApp | None, static: ASGIApp | None = None
@@ -111,20 +128,23 @@ class IntegrationSwitch:
         self.static = static
         self.mock = MockIntegration()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        integration = scope["state"]["route"].route.integration
-        if integration == "http_proxy":
-            await self.proxy(scope, receive, send)
-        elif integration == "mock":
-            await self.mock(scope, receive, send)
-        elif integration == "bucket":
-            if self.static is None:
-                raise NoRoute()
-            await self.static(scope, receive, send)
-        elif self.function is not None:
-            await self.function(scope, receive, send)
-        else:
-            raise NoRoute()
+    def of(self, route: RouteSpec) -> ASGIApp:
+        """The integration ``route`` ends in (404 for one this gateway cannot serve)."""
+        kind = route.integration
+        found = (
+            self.proxy
+            if kind == "http_proxy"
+            else self.mock
+            if kind == "mock"
+            else self.static
+            if kind == "bucket"
+            else self.function
+        )
+        return found if found is not None else _no_route
+
+
+async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:
+    raise NoRoute()
 
 
 class _Live:
@@ -181,22 +201,19 @@ class Gateway:
         self._states = EndpointStates()
         self._choosers: dict[tuple[str, Balancer], Chooser] = {}
         self.content = ContentPolicies(self, root, max_body_size)  # validation, cache, ...
-        self._live = self._compile(RouteTable(version=0))
-        self.openapi = LiveDocument(self)  # the live API as OpenAPI JSON (/_docs)
-        proxy = HttpProxy(self.client, max_body_size=max_body_size, buffer_limit=buffer_limit)
-        function = (
+        self.integrations = Integrations(
+            HttpProxy(self.client, max_body_size=max_body_size, buffer_limit=buffer_limit),
             FunctionIntegration(functions, max_body_size=max_body_size)
             if functions is not None
-            else None
+            else None,
+            StaticSite(buckets) if buckets else None,
         )
+        self._live = self._compile(RouteTable(version=0))
+        self.openapi = LiveDocument(self)  # the live API as OpenAPI JSON (/_docs)
         self._pipeline = build_pipeline(
             self._live,
-            IntegrationSwitch(proxy, function, StaticSite(buckets) if buckets else None),
             self.tracer,
             RequestMetricsSettings(metrics, stage) if metrics is not None else None,
-            usage=self.usage,
-            authorizers=self.authorizers,
-            content=self.content,
             docs=self.openapi,
             access_log=access_log,
         )
@@ -229,7 +246,10 @@ class Gateway:
                 choosers[key] = chooser
                 eps: tuple[EndpointState, ...] = states.get(route.service, ())
                 pool = pools[key] = ServicePool(route.service, eps, chooser, self.detector)
-            return RouteTarget(route, pool)
+            chain = route_chain(
+                route, self.integrations.of(route), self.usage, self.authorizers, self.content
+            )
+            return RouteTarget(route, pool, chain)
 
         router = HostRouter(table.routes, prepare)
         self.content.prepare(table.routes)  # schemas and templates; InvalidRoute if bad
@@ -245,6 +265,8 @@ class Gateway:
         self.usage.configure(api, self.stage)
         self.authorizers.configure(api.authorizers)
         self.content.configure(api)
+        # the routes' chains depend on the API's gzip and stage throttle: compile them again
+        self._live.replace(self._compile(self._live.table))
 
     def endpoint_state_items(self) -> list[tuple[tuple[str, str], EndpointState]]:
         """Every endpoint's runtime state by (instance id, authority), for deploys and status."""

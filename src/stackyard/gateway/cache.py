@@ -313,13 +313,20 @@ class ContentPolicies:
     def configure(self, api: ApiConfig) -> None:
         self.cache.configure(api.cache)
 
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        """validation → gzip → cache → transform → ``app``: the cache keeps answers
-        uncompressed and gzip compresses them per client."""
-        app = Transform(app, self.transforms, self.max_body_size)
-        app = Cache(app, self.cache, self.source)
-        app = Gzip(app, self.source)
-        return Validation(app, self.schemas, self.max_body_size)
+    def wrap_route(self, route: RouteSpec, app: ASGIApp) -> ASGIApp:
+        """validation → gzip → cache → transform → ``app``, each step only where ``route``'s
+        policy (the API's, for gzip) has it: the cache keeps answers uncompressed and gzip
+        compresses them per client."""
+        policy = route.policy
+        if policy.transform is not None:
+            app = Transform(app, self.transforms, self.max_body_size)
+        if policy.cache is not None:
+            app = Cache(app, self.cache, self.source)
+        if self.source.api.gzip is not None:
+            app = Gzip(app, self.source)
+        if policy.validation is not None:
+            app = Validation(app, self.schemas, self.max_body_size)
+        return app
 
 
 def cache_routes(source: ApiSource, cache: ResponseCache) -> list[BaseRoute]:

@@ -25,7 +25,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from ..asgi import Receive, Scope, Send
+from ..asgi import ASGIApp, Receive, Scope, Send
 from .balancer import ServicePool
 from .body import BUFFER_LIMIT, StreamedBody, read_request_body
 from .endpoints import EndpointState
@@ -64,11 +64,12 @@ class ResponseAborted(Exception):
 class RouteTarget:
     """What the proxy needs for one route in one table (built when the table is compiled)."""
 
-    __slots__ = ("pool", "retries", "route", "strip_prefix", "timeout")
+    __slots__ = ("app", "pool", "retries", "route", "strip_prefix", "timeout")
 
-    def __init__(self, route: RouteSpec, pool: ServicePool) -> None:
+    def __init__(self, route: RouteSpec, pool: ServicePool, app: ASGIApp) -> None:
         self.route = route
         self.pool = pool
+        self.app = app  # the route's steps after the match, ending in its integration
         self.strip_prefix = route.strip_prefix.rstrip("/")
         self.retries = max(0, route.retries)
         self.timeout = route.timeout

@@ -312,7 +312,7 @@ class Transform:
             scope["path"] = unquote(path)
             target = match.target
             if isinstance(target, RouteTarget) and target.strip_prefix:
-                unstripped = RouteTarget(match.route, target.pool)
+                unstripped = RouteTarget(match.route, target.pool, target.app)
                 unstripped.strip_prefix = ""
                 scope["state"]["route"] = RouteMatch(match.route, unstripped, match.params)
         return scope

@@ -108,6 +108,12 @@ class UsagePlans:
         throttle = throttle or api.throttle
         self.stage_limit: Limit | None = (f"stage:{stage}", throttle) if throttle else None
 
+    def applies(self, route: RouteSpec) -> bool:
+        """Whether ``route`` has anything for the usage step to check: an API key, a route
+        throttle or the stage's throttle."""
+        policy = route.policy
+        return policy.api_key or policy.throttle is not None or self.stage_limit is not None
+
     async def start(self) -> None:
         if self._started:
             return
