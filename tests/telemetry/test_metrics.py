@@ -80,6 +80,30 @@ def test_label_order_does_not_matter_and_max_series() -> None:
     assert agg.rejected == 1
 
 
+def test_bound_instruments_record_as_count_and_observe_do() -> None:
+    direct, bound = MetricsAggregator(), MetricsAggregator()
+    labels = {"route": "/a", "stage": "dev"}
+    add = bound.counter("requests_total", labels)
+    record = bound.histogram("latency_seconds", labels)
+    for value in (0.003, 0.2, 7.0):
+        direct.count("requests_total", labels, 2)
+        direct.observe("latency_seconds", labels, value)
+        add(2)
+        record(value)
+    # the bound ones reach the same series as later unbound calls (label order aside)
+    bound.count("requests_total", {"stage": "dev", "route": "/a"}, 2)
+    direct.count("requests_total", labels, 2)
+    assert bound.drain() == direct.drain()
+    assert bound.value_of("requests_total", labels) == 8
+    # a rejected series (a clash of kinds, or beyond max_series) is bound to nothing
+    bound.counter("latency_seconds", labels)(5)
+    small = MetricsAggregator(max_series=1)
+    small.counter("c", {"a": "1"})(1)
+    small.counter("c", {"a": "2"})(1)
+    assert [s.value for s in small.series()] == [1] and small.rejected == 1
+    assert bound.rejected == 1 and bound.drain() == []
+
+
 def test_percentile_interpolates_within_buckets() -> None:
     bounds = (1.0, 2.0, 4.0)
     assert percentile(0.5, bounds, [0, 10, 0, 0], 1.0, 2.0) == pytest.approx(1.5)

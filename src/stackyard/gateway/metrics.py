@@ -10,22 +10,31 @@ traffic can be charted across its routes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..asgi import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from ..telemetry.instruments import MetricsRecorder
+    from .table import RouteSpec
 
 REQUESTS = "gateway_requests_total"
 DURATION = "gateway_request_duration_seconds"
 
 
+_BOUND_LIMIT = 4096
+
+
 class RequestMetrics:
+    """The metrics step. The two series of an answer are bound once per (route, method,
+    status) and kept until the route table is replaced (routes are told apart by identity)."""
+
     def __init__(self, app: ASGIApp, metrics: MetricsRecorder, stage: str) -> None:
         self.app = app
         self.metrics = metrics
         self.stage = stage
+        self._bound: dict[tuple[int, str, int], _Bound] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -41,10 +50,38 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             match = scope.get("state", {}).get("route")
-            route = match.route.path if match is not None else "-"
-            service = (match.route.service if match is not None else "") or "-"
-            labels = {"route": route, "service": service, "stage": self.stage}
-            self.metrics.count(
-                REQUESTS, {**labels, "method": scope["method"], "status": str(status)}
-            )
-            self.metrics.observe(DURATION, labels, time.perf_counter() - started)
+            route = match.route if match is not None else None
+            method: str = scope["method"]
+            bound = self._bound.get((id(route), method, status))
+            if bound is None or bound.route is not route:
+                bound = self._bind(route, method, status)
+            bound.count(1.0)
+            bound.observe(time.perf_counter() - started)
+
+    def _bind(self, route: RouteSpec | None, method: str, status: int) -> _Bound:
+        if len(self._bound) >= _BOUND_LIMIT:  # old tables' routes, odd methods and statuses
+            self._bound.clear()
+        path = route.path if route is not None else "-"
+        service = (route.service if route is not None else "") or "-"
+        labels = {"route": path, "service": service, "stage": self.stage}
+        bound = _Bound(
+            route,
+            self.metrics.counter(REQUESTS, {**labels, "method": method, "status": str(status)}),
+            self.metrics.histogram(DURATION, labels),
+        )
+        self._bound[(id(route), method, status)] = bound
+        return bound
+
+
+class _Bound:
+    __slots__ = ("count", "observe", "route")
+
+    def __init__(
+        self,
+        route: RouteSpec | None,
+        count: Callable[[float], None],
+        observe: Callable[[float], None],
+    ) -> None:
+        self.route = route  # kept alive, so its id is not reused while the entry exists
+        self.count = count
+        self.observe = observe

@@ -4,12 +4,12 @@ function runtime depend on these small interfaces, not on the stores).
 - :class:`SpanRecorder`: hand over a finished span (``Telemetry.record_span``).
 - :class:`MetricsRecorder`: count, observe (histogram) and set (gauge) a named metric with
   labels; cheap enough to call on the gateway's request path (it aggregates in memory; the
-  metrics store rolls it up).
+  metrics store rolls it up); ``counter``/``histogram`` bind a series once for hot paths.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from .model import Span
@@ -30,4 +30,12 @@ class MetricsRecorder(Protocol):
 
     def set(self, name: str, labels: Mapping[str, str], value: float) -> None:
         """Set the gauge ``name`` with ``labels`` to ``value``."""
+        ...
+
+    def counter(self, name: str, labels: Mapping[str, str]) -> Callable[[float], None]:
+        """``count`` bound to one series: a function of the value alone (for hot paths)."""
+        ...
+
+    def histogram(self, name: str, labels: Mapping[str, str]) -> Callable[[float], None]:
+        """``observe`` bound to one series: a function of the value alone (for hot paths)."""
         ...

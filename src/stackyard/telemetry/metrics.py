@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 COUNTER = "counter"
@@ -134,6 +134,33 @@ class Series:
         self.i_min = math.inf
         self.i_max = -math.inf
 
+    def add(self, value: float = 1.0) -> None:
+        """A counter's increment (``value`` ≥ 0; callers check)."""
+        self.value += value
+        self.sample(value)
+
+    def record(self, value: float) -> None:
+        """One observation of a histogram (not NaN; callers check)."""
+        index = bisect_left(self.bounds, value)
+        self.buckets[index] += 1
+        self.i_buckets[index] += 1
+        self.sum += value
+        self.count += 1
+        self.sample(value)
+
+    def sample(self, value: float) -> None:
+        """Fold ``value`` into the current interval's sum, count, min and max."""
+        self.i_sum += value
+        self.i_count += 1
+        if value < self.i_min:
+            self.i_min = value
+        if value > self.i_max:
+            self.i_max = value
+
+
+def _ignore(value: float = 1.0) -> None:
+    """What a bound instrument of a rejected series records: nothing."""
+
 
 @dataclass(frozen=True)
 class Point:
@@ -172,8 +199,7 @@ class MetricsAggregator:
             series = self._new(name, labels, COUNTER, ())
             if series is None:
                 return
-        series.value += value
-        self._sample(series, value)
+        series.add(value)
 
     def observe(self, name: str, labels: Mapping[str, str], value: float) -> None:
         """Record ``value`` in the histogram ``name`` (``LATENCY_BUCKETS``, seconds)."""
@@ -189,7 +215,7 @@ class MetricsAggregator:
             if series is None:
                 return
         series.value = value
-        self._sample(series, value)
+        series.sample(value)
 
     # -- more ways in ------------------------------------------------------------------------
 
@@ -204,12 +230,26 @@ class MetricsAggregator:
                 return
         if value != value:  # NaN
             return
-        index = bisect_left(series.bounds, value)
-        series.buckets[index] += 1
-        series.i_buckets[index] += 1
-        series.sum += value
-        series.count += 1
-        self._sample(series, value)
+        series.record(value)
+
+    # -- bound instruments: a series looked up once, for hot paths -------------------------
+
+    def counter(self, name: str, labels: Mapping[str, str]) -> Callable[[float], None]:
+        """``count(name, labels, value)`` as a function of ``value`` alone, the series found
+        once (a rejected series records nothing). Keep it no longer than the series lives:
+        ``remove`` forgets it."""
+        series = self._series.get((name, freeze(labels)))
+        if series is None or series.kind != COUNTER:
+            series = self._new(name, labels, COUNTER, ())
+        return _ignore if series is None else series.add
+
+    def histogram(self, name: str, labels: Mapping[str, str]) -> Callable[[float], None]:
+        """``observe(name, labels, value)`` as a function of ``value`` alone (see ``counter``);
+        the caller passes no NaN."""
+        series = self._series.get((name, freeze(labels)))
+        if series is None or series.kind != HISTOGRAM:
+            series = self._new(name, labels, HISTOGRAM, LATENCY_BUCKETS)
+        return _ignore if series is None else series.record
 
     def add_histogram(
         self,
@@ -271,7 +311,7 @@ class MetricsAggregator:
             if series.i_count == 0:
                 if series.kind != GAUGE:
                     continue
-                self._sample(series, series.value)
+                series.sample(series.value)
             points.append(
                 Point(
                     series.name,
@@ -292,15 +332,6 @@ class MetricsAggregator:
         return points
 
     # -- internals ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _sample(series: Series, value: float) -> None:
-        series.i_sum += value
-        series.i_count += 1
-        if value < series.i_min:
-            series.i_min = value
-        if value > series.i_max:
-            series.i_max = value
 
     def _new(
         self, name: str, labels: Mapping[str, str], kind: str, bounds: tuple[float, ...]
