@@ -46,6 +46,7 @@ from .telemetry import Telemetry
 from .telemetry.instruments import MetricsRecorder
 
 logger = logging.getLogger(__name__)
+_json_text = json.encoder.encode_basestring_ascii  # a str as JSON, as json.dumps writes it
 
 
 @dataclass(frozen=True)
@@ -347,8 +348,9 @@ class Node:
             )
         )
 
-    def _forward_access(self, record: dict[str, Any]) -> None:
-        """An access record into the central logs (searchable by correlation id, trace id)."""
+    def _forward_access(self, record: dict[str, Any], line: str) -> None:
+        """An access record into the central logs (searchable by correlation id, trace id):
+        its JSON line with a ``msg`` first."""
         message = f"{record['method']} {record['path']} {record['status']}"
         self.telemetry.log_sink(
             {
@@ -356,7 +358,7 @@ class Node:
                 "service": "gateway",
                 "instance": "access",
                 "stream": "stdout",
-                "message": json.dumps({"msg": message, **record}, separators=(",", ":")),
+                "message": f'{{"msg":{_json_text(message)},{line[1:]}',
             }
         )
 

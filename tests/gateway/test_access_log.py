@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from stackyard.gateway.access_log import AccessEntry, AccessLogWriter
+from stackyard.gateway.access_log import AccessEntry, AccessLogWriter, iso_millis
 from stackyard.gateway.table import RouteSpec
 
 START = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
@@ -54,7 +56,12 @@ async def test_lines_are_written_in_batches_and_rotated(tmp_path: Path) -> None:
 
 def test_recent_records_are_bounded_and_filtered() -> None:
     forwarded: list[dict[str, Any]] = []
-    writer = AccessLogWriter(None, keep=10, forward=forwarded.append)
+
+    def forward(record: dict[str, Any], line: str) -> None:
+        assert json.loads(line) == record  # the record and the line the file would get
+        forwarded.append(record)
+
+    writer = AccessLogWriter(None, keep=10, forward=forward)
     for n in range(30):
         writer(entry(n, status=500 if n % 3 == 0 else 200, route="/b" if n % 2 else "/a"))
     assert [r["correlation_id"] for r in forwarded] == [f"c{n}" for n in range(30)]
@@ -72,3 +79,9 @@ def test_recent_records_are_bounded_and_filtered() -> None:
     assert writer.query(method="POST") == []
     with pytest.raises(ValueError, match="since"):
         writer.query(since="yesterday")
+
+
+@given(st.floats(min_value=0, max_value=4_000_000_000, allow_nan=False))
+def test_record_times_are_those_datetime_writes(moment: float) -> None:
+    expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+    assert iso_millis(moment) == expected.replace("+00:00", "Z")

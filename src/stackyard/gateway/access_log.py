@@ -110,9 +110,8 @@ def access_record(entry: AccessEntry) -> dict[str, Any]:
             if route.integration == "function"
             else f"service:{route.service}"
         )
-    stamp = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
     return {
-        "time": stamp.replace("+00:00", "Z"),
+        "time": iso_millis(moment),
         "method": scope["method"],
         "path": scope["path"],
         "query": scope.get("query_string", b"").decode("latin-1"),
@@ -131,6 +130,30 @@ def access_record(entry: AccessEntry) -> dict[str, Any]:
     }
 
 
+_second = -1
+_second_text = ""
+
+
+def iso_millis(moment: float) -> str:
+    """``moment`` (epoch seconds) as ISO 8601 UTC with milliseconds and ``Z`` — what
+    ``datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")`` gives (with
+    ``Z`` for ``+00:00``), the text of each second made once."""
+    global _second, _second_text
+    second = int(moment)
+    micros = round((moment - second) * 1e6)  # as datetime rounds a timestamp
+    if micros >= 1_000_000:
+        second += 1
+        micros -= 1_000_000
+    if second != _second:
+        _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = second
+    return f"{_second_text}.{micros // 1000:03d}Z"
+
+
+AccessForward = Callable[[dict[str, Any], str], None]
+"""Where the node sends each record: the record and its JSON line (as the file has it)."""
+
+
 class AccessLogWriter:
     """Keeps, writes and forwards access records (see the module docstring)."""
 
@@ -142,7 +165,7 @@ class AccessLogWriter:
         max_bytes: int = 64 * 1024 * 1024,
         flush_interval: float = 0.5,
         batch: int = 2000,
-        forward: Callable[[dict[str, Any]], None] | None = None,
+        forward: AccessForward | None = None,
     ) -> None:
         self.path = path
         self.recent: deque[AccessEntry] = deque(maxlen=keep)
@@ -150,16 +173,20 @@ class AccessLogWriter:
         self.flush_interval = flush_interval
         self.batch = batch
         self.forward = forward
-        self._pending: list[AccessEntry] = []
+        self._pending: list[str] = []  # JSON lines not yet in the file
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
     def __call__(self, entry: AccessEntry) -> None:
         self.recent.append(entry)
+        if self.forward is None and self.path is None:
+            return
+        record = access_record(entry)  # made and encoded once, for the file and the forward
+        line = json.dumps(record, separators=(",", ":"))
         if self.forward is not None:
-            self.forward(access_record(entry))
+            self.forward(record, line)
         if self.path is not None:
-            self._pending.append(entry)
+            self._pending.append(line)
             if len(self._pending) >= self.batch:
                 self._wake.set()
 
@@ -178,9 +205,9 @@ class AccessLogWriter:
 
     async def flush(self) -> None:
         """Write the pending lines now."""
-        entries, self._pending = self._pending, []
-        if entries and self.path is not None:  # formatted on the thread: no stall of the loop
-            await asyncio.to_thread(_append, self.path, entries, self.max_bytes)
+        lines, self._pending = self._pending, []
+        if lines and self.path is not None:
+            await asyncio.to_thread(_append, self.path, lines, self.max_bytes)
 
     def query(
         self,
@@ -232,8 +259,7 @@ def _epoch(text: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-def _append(path: Path, entries: list[AccessEntry], max_bytes: int) -> None:
-    lines = [json.dumps(access_record(entry), separators=(",", ":")) for entry in entries]
+def _append(path: Path, lines: list[str], max_bytes: int) -> None:
     with contextlib.suppress(FileNotFoundError):
         if path.stat().st_size >= max_bytes:
             path.replace(path.with_name(path.name + ".1"))
