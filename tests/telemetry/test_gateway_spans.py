@@ -107,6 +107,59 @@ def test_fast_path_stores_what_the_general_path_stores(record: tuple[object, ...
     assert len(rows) == len(_stored(fast)[0])
 
 
+@st.composite
+def calls_with_callee(draw: st.DrawFn) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """A gateway record with at least one CLIENT span, and the SERVER span of what one of
+    them called (a function's invocation), as the node ships them."""
+    record = draw(records().filter(lambda r: bool(r[16])))
+    clients: list[tuple[object, ...]] = record[16]  # type: ignore[assignment]
+    parent = draw(st.sampled_from(clients))
+    taken = {record[2], record[3], *(client[1] for client in clients)}
+    span_id = draw(_hex16.filter(lambda value: value not in taken))
+    tags = {"faas.invocation_id": draw(st.text(max_size=8)), "faas.name": "fn"}
+    if draw(st.booleans()):
+        tags["error"] = draw(st.sampled_from(["Unhandled", "Handled"]))
+    service = draw(st.sampled_from(["fn", "Fn", "other"]))
+    span = (
+        record[1],
+        span_id,
+        draw(st.sampled_from(["fn", "Fn"])),
+        parent[1],
+        "SERVER",
+        draw(st.none() | st.integers(0, 2**62)),
+        draw(st.integers(1, 10**9)),
+        (service, None, None, None),
+        None,
+        tags,
+        [],
+        False,
+        False,
+    )
+    return record, span
+
+
+@settings(max_examples=300, deadline=None)
+@given(pair=calls_with_callee(), callee_first=st.booleans())
+def test_a_request_and_its_callee_store_what_the_general_path_stores(
+    pair: tuple[tuple[object, ...], tuple[object, ...]], callee_first: bool
+) -> None:
+    record, span = pair
+    fast, general = _db(), _db()
+    span_writer.SpanWriter().write(fast, [span, record] if callee_first else [record, span])
+    span_writer.SpanWriter().write(general, [*expand(record), span])
+    if span[5] is None:  # a span without a time is stored at the writer's "now": align them
+        for conn in (fast, general):
+            conn.execute("UPDATE spans SET ts = 0 WHERE span_id = ?", (span[1],))
+            conn.execute("UPDATE calls SET ts = 0 WHERE call_key LIKE ?", (f"e:{span[1]}:%",))
+    assert _stored(fast) == _stored(general)
+    if span[5] is not None:
+        minutes = "SELECT * FROM call_minutes ORDER BY 1, 2, 3"
+        assert fast.execute(minutes).fetchall() == general.execute(minutes).fetchall()
+    edges = [row for row in _stored(fast)[1] if row[1].startswith("e:")]
+    same_service = span[7][0].lower() == str(record[4]).lower()  # type: ignore[index]
+    assert len(edges) == (0 if same_service else 1)
+
+
 @settings(max_examples=100, deadline=None)
 @given(record=records())
 def test_spans_of_matches_the_stored_json(record: tuple[object, ...]) -> None:

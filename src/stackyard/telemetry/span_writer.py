@@ -107,20 +107,46 @@ class SpanWriter(StoreWriter):
         """Rows, catalogs and dependency calls of a batch of :func:`encode` items (inside
         the caller's transaction). A span stored again (same trace id, span id, kind and
         service) replaces the one stored before."""
-        traces: dict[str, int] = {}  # items per trace in this batch
+        traces: dict[str, list[SpanTuple | GatewayRecord]] = {}  # the batch's items by trace
         for item in items:
             trace_id = item[1] if type(item[0]) is int else item[0]
-            traces[trace_id] = traces.get(trace_id, 0) + 1
+            found = traces.get(trace_id)
+            if found is None:
+                traces[trace_id] = [item]
+            else:
+                found.append(item)
         stored_rows = conn.execute(_STORED, (json.dumps(list(traces)),)).fetchall()
-        for row in stored_rows:
-            traces[row[1]] = 2  # the trace has spans stored before
+        stored = {row[1] for row in stored_rows}  # traces with spans stored before
+        callees: dict[str, SpanTuple] = {}  # new traces of a gateway request and its callee
+        for trace_id, trace in traces.items():
+            if len(trace) == 2 and trace_id not in stored:
+                callee = _callee(trace)
+                if callee is not None:
+                    callees[trace_id] = callee
         spans: list[SpanTuple] = []
         fast: list[Row] = []
         calls: list[Row] = []
+        now = now_us()
         for item in items:
             if type(item[0]) is not int:
-                spans.append(item)
-            elif traces[item[1]] == 1 and (item[10] is None or type(item[11]) is str):
+                if callees.get(item[0]) is not item:
+                    spans.append(item)
+                # else: stored with its caller's gateway record
+            elif item[1] in callees:
+                # a gateway request and the span of what it called (a function's invocation),
+                # alone in their trace: the general path's rows and calls, made directly (the
+                # call's provisional edge made real)
+                callee = callees[item[1]]
+                more_rows, more_calls = rows_of(item)
+                row = span_row(callee, now)
+                fast += more_rows
+                fast.append(row)
+                parent = callee[3]
+                calls += [call for call in more_calls if call[1] != "c:" + parent]
+                caller = next(r for r in more_rows if r[1] == parent and r[3] == "CLIENT")
+                error = row[9] or caller[9]
+                calls.append((row[0], f"e:{row[1]}:SERVER", row[7], caller[5], row[5], error))
+            elif len(traces[item[1]]) == 1 and item[1] not in stored and _plain(item):
                 # a gateway request alone in its trace: its rows and calls made directly
                 more_rows, more_calls = rows_of(item)
                 fast += more_rows
@@ -159,50 +185,15 @@ class SpanWriter(StoreWriter):
         now = now_us()
         node = dependencies.Node
         for item in spans:
-            (trace_id, span_id, name, parent_id, kind, ts, duration, local, peer, tags) = item[:10]
-            service = ((local[0] if local else None) or "unknown").lower()
-            remote = ((peer[0] if peer else None) or "").lower()
-            body = zipkin_json(
-                trace_id,
-                span_id,
-                name,
-                parent_id,
-                kind,
-                ts,
-                duration,
-                None if local is None else endpoint_json(local),
-                None if peer is None else endpoint_json(peer),
-                tags,
-                item[10],
-                item[11],
-                item[12],
-            )
-            if ts is None:
-                ts = now
-            name = name.lower()
-            kind = kind or ""
-            error = 1 if "error" in tags else 0
-            shared = 1 if item[12] else 0
+            row = span_row(item, now)
+            trace_id, span_id, parent_id, kind, name, service, remote, ts = row[:8]
             key = (trace_id, span_id, kind, service)
             if key in rows:  # the last of a span sent twice in a batch wins, in its place
                 del rows[key]
                 del nodes[key]
-            rows[key] = (
-                trace_id,
-                span_id,
-                parent_id,
-                kind,
-                name,
-                service,
-                remote,
-                ts,
-                duration,
-                error,
-                shared,
-                body,
-            )
+            rows[key] = row
             nodes[key] = node(
-                trace_id, span_id, parent_id, kind, service, remote, ts, error, shared
+                trace_id, span_id, parent_id, kind, service, remote, ts, row[9], row[10]
             )
             if name:
                 names.add((service, name))
@@ -244,3 +235,66 @@ class SpanWriter(StoreWriter):
             self.names = set()
             self.remotes = set()
         conn.execute("COMMIT")
+
+
+def span_row(item: SpanTuple, now: int) -> Row:
+    """The ``spans`` row of a span tuple (``now``: its time when it has none)."""
+    (trace_id, span_id, name, parent_id, kind, ts, duration, local, peer, tags) = item[:10]
+    body = zipkin_json(
+        trace_id,
+        span_id,
+        name,
+        parent_id,
+        kind,
+        ts,
+        duration,
+        None if local is None else endpoint_json(local),
+        None if peer is None else endpoint_json(peer),
+        tags,
+        item[10],
+        item[11],
+        item[12],
+    )
+    return (
+        trace_id,
+        span_id,
+        parent_id,
+        kind or "",
+        name.lower(),
+        ((local[0] if local else None) or "unknown").lower(),
+        ((peer[0] if peer else None) or "").lower(),
+        now if ts is None else ts,
+        duration,
+        1 if "error" in tags else 0,
+        1 if item[12] else 0,
+        body,
+    )
+
+
+def _callee(trace: list[SpanTuple | GatewayRecord]) -> SpanTuple | None:
+    """In a batch's items of a new trace: the span of what a gateway request called, when
+    the trace is exactly that request and that span — a SERVER span, not shared, whose parent
+    is one of the request's CLIENT spans, of another service, with an id of its own (a
+    function's invocation behind the gateway). None otherwise."""
+    if len(trace) != 2:
+        return None
+    record, span = trace if type(trace[0][0]) is int else (trace[1], trace[0])
+    if type(record[0]) is not int or type(span[0]) is int or not _plain(record):
+        return None
+    if span[4] != "SERVER" or span[12] or not record[16]:
+        return None
+    local = span[7]
+    service = ((local[0] if local else None) or "unknown").lower()
+    if service == (record[4] or "unknown").lower():
+        return None
+    ids = {record[2], record[3]} | {client[1] for client in record[16]}
+    if span[1] in ids or span[3] not in ids or span[3] in (record[2], record[3]):
+        return None
+    if sum(1 for client in record[16] if client[1] == span[3]) != 1:
+        return None
+    return span
+
+
+def _plain(record: GatewayRecord) -> bool:
+    """Whether :func:`~.gateway_spans.rows_of` takes the record (a route name with a route)."""
+    return record[10] is None or type(record[11]) is str
