@@ -9,7 +9,10 @@ batch's traces (one query), inserts the rows (searchable columns plus the span's
 catalogs and the dependency ``calls`` (:mod:`.dependencies`), working on the tuples directly.
 A gateway request alone in its trace (nothing stored, nothing else in the batch: the usual
 case) takes a fast path, :func:`~.gateway_spans.rows_of`: its rows and its CLIENT spans'
-provisional calls straight from the record, the same rows the general path makes.
+provisional calls straight from the record, the same rows the general path makes. So does a
+gateway request with the span of what it called (a function's invocation: a SERVER span whose
+parent is one of the request's CLIENT spans) when the two are alone in their trace: that
+call's provisional edge becomes the real one the general path would link.
 """
 
 from __future__ import annotations
