@@ -38,8 +38,10 @@ from .storage.buckets.notifications import stack_buckets, stack_rules
 from .storage.dispatch import AwsDispatch
 from .storage.managed import ManagedResources
 from .storage.streams import Streams
+from .storage.streams.api import TARGET
 from .storage.streams.mappings import stream_mappings
 from .storage.tables import Tables
+from .storage.tables.api import DynamoDbApp
 from .storage.tables.declared import create_requests
 from .supervisor import LogWriter, Supervisor
 from .telemetry import Telemetry
@@ -170,6 +172,8 @@ class Node:
             if self.tables.shared is None
             else None
         )
+        if self.streams is not None:
+            self.aws_services["dynamodbstreams"] = DynamoDbApp(self.streams.api.call, TARGET)
         self.aws_services["s3"] = self.buckets.app
         control: ASGIApp = AwsDispatch(create_control_app(self), self.aws_services)
         self.token = load_token(data_dir)  # asked of console and admin calls beyond loopback

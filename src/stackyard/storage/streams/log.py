@@ -4,8 +4,9 @@ A record is inserted by :meth:`StreamLog.append`, which the tables engine calls 
 transaction of the write itself, so a write and its record are committed (and fsynced) together
 or not at all. ``seq`` (the row id) orders every record of the node; one table's stream is one
 shard, so the records of a key come out in the order of its writes. Each subscription (event
-source mapping) keeps the ``seq`` of the last record it got; records every subscription has got,
-and records older than 24 hours, are trimmed. Every method runs on the tables' worker thread.
+source mapping) keeps the ``seq`` of the last record it got. Records are kept for 24 hours
+(DynamoDB's retention) whoever has read them, so subscriptions and readers of the DynamoDB
+Streams API (:mod:`.api`) see the same stream. Every method runs on the tables' worker thread.
 """
 
 from __future__ import annotations
@@ -109,15 +110,29 @@ class StreamLog:
             "INSERT OR REPLACE INTO stream_positions (mapping, seq) VALUES (?, ?)", (mapping, seq)
         )
 
-    def trim(self, table: str, positions: list[int], now: float | None = None) -> int:
-        """Delete the records every subscription got, and those past the retention period."""
-        now = time.time() if now is None else now
+    def bounds(self, table: str) -> tuple[int | None, int]:
+        """The ``seq`` of ``table``'s oldest record kept (None: none kept) and the last
+        ``seq`` given to any record (0: none yet)."""
         db = self._db()
-        deleted = db.execute(
-            "DELETE FROM stream_records WHERE created < ?", (now - RETENTION,)
-        ).rowcount
-        if positions:
-            deleted += db.execute(
-                "DELETE FROM stream_records WHERE tbl = ? AND seq <= ?", (table, min(positions))
-            ).rowcount
+        oldest = db.execute(
+            "SELECT min(seq) FROM stream_records WHERE tbl = ?", (table,)
+        ).fetchone()[0]
+        last = db.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'stream_records'"
+        ).fetchone()
+        return (None if oldest is None else int(oldest)), int(last[0]) if last else 0
+
+    def trim(self, now: float | None = None, limit: int = 5000) -> int:
+        """Delete up to ``limit`` of the oldest records past the retention period (``seq``
+        order is time order, so only the oldest rows are looked at)."""
+        cutoff = (time.time() if now is None else now) - RETENTION
+        deleted = (
+            self._db()
+            .execute(
+                "DELETE FROM stream_records WHERE seq IN "
+                "(SELECT seq FROM stream_records ORDER BY seq LIMIT ?) AND created < ?",
+                (limit, cutoff),
+            )
+            .rowcount
+        )
         return int(deleted)

@@ -23,6 +23,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..tables.sqlite import SqliteTableStore
+from .api import StreamsApi
 from .log import RETENTION, LoggedRecord, StreamLog
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ T = TypeVar("T")
 
 MAX_PAYLOAD = 5 * 1024 * 1024  # record text per batch, below Lambda's 6 MB invocation limit
 IDLE_POLL = 1.0  # seconds a mapping waits for a new record before it looks again anyway
+RETENTION_SWEEP = 60.0  # seconds between two passes dropping records past the retention
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Streams:
         self.retry_delays = tuple(retry_delays)
         self.log = StreamLog(store, self._appended)
         tables.engine.on_write = self.log.append
+        self.api = StreamsApi(tables, self.log)  # the DynamoDB Streams API over the same log
         self._positions: dict[str, int] = {}
         self._wakeups: dict[str, list[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,6 +100,7 @@ class Streams:
             )
             task = asyncio.create_task(self._run(mapping, event), name=f"stream-{mapping.id}")
             self._tasks.append(task)
+        self._tasks.append(asyncio.create_task(self._expire(), name="stream-retention"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -171,6 +175,19 @@ class Streams:
             )
             await asyncio.sleep(delay)
 
+    async def _expire(self) -> None:
+        """Drop records past the retention period, also when no subscription reads them."""
+        while True:
+            await asyncio.sleep(RETENTION_SWEEP)
+            try:
+                await self._call(self._trim)
+            except Exception:
+                logger.exception("stream log: dropping expired records failed")
+
+    def _trim(self) -> int:
+        with self.log.store.atomic():
+            return self.log.trim()
+
     async def _deliver(self, mapping: StreamMapping, batch: list[LoggedRecord]) -> str | None:
         """None when the function took the batch, else what went wrong."""
         payload = json.dumps({"Records": [r.record for r in batch]}).encode()
@@ -184,11 +201,10 @@ class Streams:
 
     async def _advance(self, mapping: StreamMapping, seq: int) -> None:
         self._positions[mapping.id] = seq
-        positions = [self._positions[m.id] for m in self.mappings if m.table == mapping.table]
 
         def commit() -> Any:
             with self.log.store.atomic():
                 self.log.save(mapping.id, seq)
-                self.log.trim(mapping.table, positions)
+                self.log.trim()
 
         await self._call(commit)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from ..tables.schema import TableSchema
@@ -19,14 +18,8 @@ from ..tables.values import Item
 VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 
 
-def stream_label(schema: TableSchema) -> str:
-    """The stream's label: the table's creation time, as DynamoDB labels a stream."""
-    moment = datetime.fromtimestamp(schema.created, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
-
-
 def stream_arn(schema: TableSchema) -> str:
-    return f"{schema.arn}/stream/{stream_label(schema)}"
+    return f"{schema.arn}/stream/{schema.stream_label}"
 
 
 def view_type(schema: TableSchema) -> str | None:

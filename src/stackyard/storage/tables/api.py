@@ -26,10 +26,12 @@ Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class DynamoDbApp:
-    """Reads a request, runs ``call(operation, body)``, writes the JSON answer."""
+    """Reads a request, runs ``call(operation, body)``, writes the JSON answer; ``target``:
+    the ``X-Amz-Target`` prefix served (``DynamoDBStreams_20120810`` for the streams API)."""
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Call, target: str = "DynamoDB_20120810") -> None:
         self.call = call
+        self.target = target
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +45,7 @@ class DynamoDbApp:
             if scope["method"] != "POST":
                 raise SerializationError("Only POST requests are accepted")
             body = await read_body(receive)
-            operation = operation_name(target)
+            operation = operation_name(target, self.target)
             answer = json.dumps(
                 await self.call(operation, parse(body)), separators=(",", ":")
             ).encode()
@@ -89,9 +91,9 @@ async def read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def operation_name(target: bytes) -> str:
+def operation_name(target: bytes, expected: str = "DynamoDB_20120810") -> str:
     prefix, _, operation = target.decode("latin-1").partition(".")
-    if prefix != "DynamoDB_20120810" or not operation:
+    if prefix != expected or not operation:
         raise UnknownOperation(f"Unknown operation {target.decode('latin-1')!r}")
     return operation
 

@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import LimitExceeded, ValidationError
@@ -207,7 +208,16 @@ class TableSchema:
             description["GlobalSecondaryIndexes"] = glob
         if self.stream:
             description["StreamSpecification"] = self.stream
+            description["LatestStreamLabel"] = self.stream_label
+            description["LatestStreamArn"] = f"{self.arn}/stream/{self.stream_label}"
         return description
+
+    @property
+    def stream_label(self) -> str:
+        """The label of the table's stream: the table's creation time, as DynamoDB labels a
+        stream (``2026-11-28T01:02:03.456``)."""
+        moment = datetime.fromtimestamp(self.created, UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
     def _describe_index(self, index: IndexSchema) -> Item:
         projection: dict[str, Any] = {"ProjectionType": index.projection}
