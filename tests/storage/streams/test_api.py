@@ -11,6 +11,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stackyard.testing import NodeProcess, wait_until
 
@@ -213,3 +215,47 @@ def test_bad_calls_get_the_errors_dynamodb_streams_answers(node: NodeProcess) ->
         urllib.request.urlopen(request)
     answer = json.loads(refused.value.read())
     assert refused.value.code == 400 and answer["__type"].endswith("#ValidationException")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    operation=st.sampled_from(["ListStreams", "DescribeStream", "GetShardIterator", "GetRecords"]),
+    body=st.dictionaries(
+        st.sampled_from(
+            [
+                "StreamArn",
+                "ShardId",
+                "ShardIteratorType",
+                "ShardIterator",
+                "Limit",
+                "SequenceNumber",
+                "TableName",
+                "ExclusiveStartStreamArn",
+            ]
+        ),
+        _json,
+    ),
+)
+def test_any_body_gets_an_answer_or_a_4xx(
+    node: NodeProcess, operation: str, body: dict[str, Any]
+) -> None:
+    request = urllib.request.Request(
+        node.control_url,
+        data=json.dumps(body).encode(),
+        headers={"x-amz-target": f"DynamoDBStreams_20120810.{operation}"},
+    )
+    try:
+        with urllib.request.urlopen(request) as answer:
+            assert answer.status == 200 and isinstance(json.loads(answer.read()), dict)
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 400, refused.read()
+        assert "#" in json.loads(refused.read())["__type"]
