@@ -85,3 +85,65 @@ def test_a_table_without_a_key_schema_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
         parse_serverless(text, Path("serverless.yml"), {}, {})
     assert "tables.shop-items-dev.hash_key" in str(info.value)
+
+
+NOTIFIED = """\
+service: shop
+provider: {name: aws, runtime: python3.11}
+functions:
+  resize-image: {handler: h.resize}
+  thumb: {handler: h.thumb}
+resources:
+  Resources:
+    Photos:
+      Type: AWS::S3::Bucket
+      Properties:
+        BucketName: shop-photos
+        NotificationConfiguration:
+          LambdaConfigurations:
+            - Event: s3:ObjectCreated:*
+              Function: !GetAtt ResizeDashimageLambdaFunction.Arn
+              Filter:
+                S3Key:
+                  Rules:
+                    - {Name: prefix, Value: uploads/}
+                    - {Name: Suffix, Value: .jpg}
+                    - {Name: size, Value: "1"}
+            - Event: s3:ObjectRemoved:*
+              Function: arn:aws:lambda:us-east-1:123456789012:function:shop-dev-thumb
+            - Event: s3:ObjectCreated:*
+              Function: {"Fn::GetAtt": [ElsewhereLambdaFunction, Arn]}
+          QueueConfigurations:
+            - {Event: "s3:ObjectCreated:*", Queue: !Ref Queue}
+    Queue:
+      Type: AWS::SQS::Queue
+"""
+
+
+def test_bucket_notifications_become_s3_events_of_the_functions_they_name() -> None:
+    config, warnings = parse_serverless(NOTIFIED, Path("serverless.yml"), {}, {})
+    assert set(config.buckets) == {"shop-photos"}
+    (resize,) = config.functions["resize-image"].events
+    assert resize.s3 is not None
+    assert (resize.s3.bucket, resize.s3.event, resize.s3.existing) == (
+        "shop-photos",
+        "s3:ObjectCreated:*",
+        True,
+    )
+    assert (resize.s3.prefix, resize.s3.suffix) == ("uploads/", ".jpg")
+    (thumb,) = config.functions["thumb"].events
+    assert thumb.s3 is not None and thumb.s3.event == "s3:ObjectRemoved:*"
+    joined = "\n".join(warnings)
+    for expected in (
+        "LambdaConfigurations[0].Filter: rule {'Name': 'size', 'Value': '1'} not understood",
+        "LambdaConfigurations[2].Function: not a function of this service, ignored",
+        "NotificationConfiguration.QueueConfigurations: only function notifications",
+    ):
+        assert expected in joined, warnings
+
+
+def test_a_notification_with_a_bad_event_names_the_field() -> None:
+    text = NOTIFIED.replace("Event: s3:ObjectRemoved:*", "Event: s3:ObjectRestore:*")
+    with pytest.raises(ConfigError) as info:
+        parse_serverless(text, Path("serverless.yml"), {}, {})
+    assert "functions.thumb.events" in str(info.value) and "ObjectRestore" in str(info.value)

@@ -140,6 +140,8 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: FieldPath) -> Any:
         self.lines[path] = node.start_mark.line + 1
+        if node.tag.startswith("!") and not node.tag.startswith("!!"):
+            return self._intrinsic(node, path)
         if isinstance(node, yaml.MappingNode):
             self._constructor.flatten_mapping(node)
             result: dict[str, Any] = {}
@@ -158,6 +160,23 @@ class _Builder:
             except VariableError as exc:
                 self.problems.append(Problem(self.file, self.lines[path], _dotted(path), str(exc)))
         return value
+
+    def _intrinsic(self, node: yaml.Node, path: FieldPath) -> Any:
+        """A CloudFormation short form (serverless.yml ``resources``) as its long form:
+        ``!Ref X`` → ``{"Ref": "X"}``, ``!GetAtt A.B`` → ``{"Fn::GetAtt": ["A", "B"]}``,
+        ``!Sub ...`` → ``{"Fn::Sub": ...}`` and so on for every ``!Name``."""
+        name = node.tag[1:]
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = str(node.value)
+        else:  # the same node read as a plain list or mapping
+            tag = "tag:yaml.org,2002:" + ("seq" if isinstance(node, yaml.SequenceNode) else "map")
+            plain = type(node)(tag, node.value, node.start_mark, node.end_mark)
+            value = self.build(plain, path)
+        if name == "Ref":
+            return {"Ref": value}
+        if name == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {f"Fn::{name}": value}
 
 
 def _yaml_problem(exc: yaml.YAMLError, file: Path) -> Problem:

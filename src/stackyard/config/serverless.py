@@ -325,13 +325,15 @@ def _translate(doc: dict[str, Any], variables: Variables, warnings: list[str]) -
     out = {"name": service, "functions": functions, "stage": variables.stage()}
     if api:
         out["api"] = api
-    tables, buckets = translate_resources(
-        doc.get("resources"), str(service), variables.stage(), warnings
+    declared = translate_resources(
+        doc.get("resources"), str(service), variables.stage(), list(functions), warnings
     )
-    if tables:
-        out["tables"] = tables
-    if buckets:
-        out["buckets"] = buckets
+    if declared.tables:
+        out["tables"] = declared.tables
+    if declared.buckets:
+        out["buckets"] = declared.buckets
+    for name, events in declared.events.items():  # bucket notifications
+        functions[name]["events"] += events
     return out
 
 

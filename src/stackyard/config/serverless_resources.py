@@ -4,15 +4,20 @@
 global and local indexes with their projections, the TTL attribute, billing mode) and
 ``AWS::S3::Bucket`` a ``buckets.<BucketName>`` entry (a bucket without ``BucketName`` is named
 ``<service>-<stage>-<logical id>`` in lowercase, as the Serverless Framework's generated names
-begin). Every other resource type, and every property Stackyard does not run (encryption,
-tags, ...), is named in the warnings; nothing is dropped silently. Values that are
-still CloudFormation intrinsics (``Ref``, ``Fn::...``) cannot be resolved here: a table or
-bucket whose name is one is skipped with a warning.
+begin). A bucket's ``NotificationConfiguration.LambdaConfigurations`` become ``s3`` events
+of the functions they name (``existing: true``: the bucket is the declared one), the function
+given as ``Fn::GetAtt: [<Name>LambdaFunction, Arn]`` (the framework's logical ids) or as its
+ARN (``...:function:<service>-<stage>-<name>``). Every other resource type, and every property
+Stackyard does not run (encryption, tags, queue and topic notifications, ...), is named in
+the warnings; nothing is dropped silently. Values that are still CloudFormation intrinsics
+(``Ref``, ``Fn::...``) cannot be resolved here: a table or bucket whose name is one is
+skipped with a warning.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 _TABLE_PROPERTIES = {
@@ -26,17 +31,28 @@ _TABLE_PROPERTIES = {
     "ProvisionedThroughput",
     "StreamSpecification",
 }
-_BUCKET_PROPERTIES = {"BucketName"}
+_BUCKET_PROPERTIES = {"BucketName", "NotificationConfiguration"}
+
+
+class Resources:
+    """What a ``resources`` section declares: tables, buckets, and function events (``s3``
+    events from bucket notifications) by function name."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, Any] = {}
+        self.buckets: dict[str, Any] = {}
+        self.events: dict[str, list[dict[str, Any]]] = {}
 
 
 def translate_resources(
-    resources: Any, service: str, stage: str, warnings: list[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(tables, buckets)`` of a serverless.yml ``resources`` section."""
-    tables: dict[str, Any] = {}
-    buckets: dict[str, Any] = {}
+    resources: Any, service: str, stage: str, functions: Collection[str], warnings: list[str]
+) -> Resources:
+    """The tables, buckets and function events of a serverless.yml ``resources`` section
+    (``functions``: the names of the service's functions)."""
+    out = Resources()
+    tables, buckets = out.tables, out.buckets
     if not isinstance(resources, dict):
-        return tables, buckets
+        return out
     for key in resources:
         if key not in ("Resources", "Outputs"):
             warnings.append(f"resources.{key}: not supported yet, ignored")
@@ -44,7 +60,7 @@ def translate_resources(
         warnings.append("resources.Outputs: not used (no CloudFormation stack)")
     declared = resources.get("Resources")
     if not isinstance(declared, dict):
-        return tables, buckets
+        return out
     for logical_id, resource in declared.items():
         where = f"resources.Resources.{logical_id}"
         if not isinstance(resource, dict):
@@ -69,9 +85,86 @@ def translate_resources(
                 continue
             _unknown(where, properties, _BUCKET_PROPERTIES, warnings)
             buckets[name] = {}
+            notifications = properties.get("NotificationConfiguration")
+            if notifications is not None:
+                where = f"{where}.Properties.NotificationConfiguration"
+                names = _FunctionNames(service, stage, functions)
+                for function, event in _notifications(name, notifications, names, where, warnings):
+                    out.events.setdefault(function, []).append(event)
         else:
             warnings.append(f"{where}: resource type {kind!r} not supported yet, ignored")
-    return tables, buckets
+    return out
+
+
+class _FunctionNames:
+    """A serverless.yml function's name from what a CloudFormation document calls it."""
+
+    def __init__(self, service: str, stage: str, functions: Collection[str]) -> None:
+        self.functions = set(functions)
+        self.logical = {_logical_id(name) + "LambdaFunction": name for name in functions}
+        self.deployed = {f"{service}-{stage}-{name}": name for name in functions}
+
+    def of(self, reference: Any) -> str | None:
+        """``Fn::GetAtt: [Logical, Arn]`` (or ``!GetAtt Logical.Arn``), an ARN or a name."""
+        if isinstance(reference, dict) and len(reference) == 1 and "Fn::GetAtt" in reference:
+            target = reference["Fn::GetAtt"]
+            if isinstance(target, str):
+                target = target.split(".")
+            if isinstance(target, list) and len(target) == 2 and target[1] == "Arn":
+                return self.logical.get(str(target[0]))
+            return None
+        if isinstance(reference, str):
+            name = reference.rsplit(":function:", 1)[-1].split(":")[0]
+            return self.deployed.get(name) or (name if name in self.functions else None)
+        return None
+
+
+def _logical_id(name: str) -> str:
+    """The framework's normalised function name (``resize-image`` → ``ResizeDashimage``)."""
+    normal = name[:1].upper() + name[1:]
+    return normal.replace("-", "Dash").replace("_", "Underscore")
+
+
+def _notifications(
+    bucket: str, spec: Any, names: _FunctionNames, where: str, warnings: list[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """``(function, s3 event)`` of each ``LambdaConfigurations`` entry."""
+    if not isinstance(spec, dict):
+        warnings.append(f"{where}: not a mapping, ignored")
+        return []
+    for key in sorted(set(spec) - {"LambdaConfigurations"}):
+        warnings.append(f"{where}.{key}: only function notifications are supported, ignored")
+    out = []
+    for index, entry in enumerate(spec.get("LambdaConfigurations") or []):
+        here = f"{where}.LambdaConfigurations[{index}]"
+        if not isinstance(entry, dict):
+            warnings.append(f"{here}: not a mapping, ignored")
+            continue
+        function = names.of(entry.get("Function"))
+        if function is None:
+            warnings.append(f"{here}.Function: not a function of this service, ignored")
+            continue
+        event: dict[str, Any] = {"bucket": bucket, "existing": True}
+        if entry.get("Event") is not None:
+            event["event"] = entry["Event"]  # the schema checks it
+        rules = []
+        for rule in _filter_rules(entry.get("Filter")):
+            name = str(rule.get("Name", "")).lower() if isinstance(rule, dict) else ""
+            if name in ("prefix", "suffix"):
+                rules.append({name: rule.get("Value")})
+            else:
+                warnings.append(f"{here}.Filter: rule {rule!r} not understood, ignored")
+        if rules:
+            event["rules"] = rules
+        out.append((function, {"s3": event}))
+    return out
+
+
+def _filter_rules(spec: Any) -> list[Any]:
+    """The ``Filter.S3Key.Rules`` of a notification (empty when absent or malformed)."""
+    key = spec.get("S3Key") if isinstance(spec, dict) else None
+    rules = key.get("Rules") if isinstance(key, dict) else None
+    return rules if isinstance(rules, list) else []
 
 
 def _table(properties: dict[str, Any], where: str, warnings: list[str]) -> dict[str, Any]:
