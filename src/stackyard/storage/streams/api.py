@@ -81,8 +81,8 @@ class StreamsApi:
 
     def list_streams(self, body: Body) -> Body:
         limit = _limit(body, 100, 100)
-        table = body.get("TableName")
-        start = body.get("ExclusiveStartStreamArn")
+        table = _text(body, "TableName")
+        start = _text(body, "ExclusiveStartStreamArn")
         streams = sorted(
             (stream_arn(schema), schema)
             for _, schema in self.tables.engine.tables.values()
@@ -178,6 +178,13 @@ class StreamsApi:
                 if schema.stream and stream_arn(schema) == arn:
                     return schema
         raise TableNotFound(f"Requested resource not found: Stream: {arn} not found")
+
+
+def _text(body: Body, name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{name}: a string is expected")
+    return value
 
 
 def _limit(body: Body, default: int, maximum: int) -> int:
