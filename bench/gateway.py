@@ -19,6 +19,9 @@ Run by hand or with ``make bench`` (needs the Debian packages ``wrk`` and ``ngin
      of a usage plan, checked against stage, route and plan throttles and a quota (limits too
      large to be reached, so every request is proxied), without and with tracing (a real
      ``Telemetry``), and on a cached route where every request after the first is a hit,
+   - with ``--server-floor``, the gateway's server alone: the same ``AsgiServer`` in the same
+     kind of process answering the backend's 13 bytes itself (no gateway, no upstream call) —
+     the floor of what any gateway on this server can reach,
    - through nginx ``proxy_pass`` (one worker) with an ``upstream { keepalive 64; }`` pool;
 3. prints requests/s, p50 and p99 for each, the proxy's CPU time per request (gateway process,
    nginx proxy worker; read from /proc, so Linux only — steadier than requests/s when the
@@ -45,7 +48,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stackyard.config.api import ApiConfig
@@ -315,6 +318,12 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         f"p99 added vs direct: gateway {gw.p99_ms - direct.p99_ms:+.2f} ms, "
         f"nginx {ngx.p99_ms - direct.p99_ms:+.2f} ms"
     )
+    if floor := by.get(SERVER_ALONE):
+        console.print(
+            f"the server alone: {floor.rps / ngx.rps:.1%} of nginx proxy_pass's rps, p99 "
+            f"{floor.p99_ms - direct.p99_ms:+.2f} ms vs direct; the gateway reaches "
+            f"{gw.rps / floor.rps:.1%} of its rps"
+        )
     if args.markdown:
         print(
             "\n| mode | requests/s | p50 ms | p99 ms | CPU µs/req | writer µs/req | errors |"
@@ -351,6 +360,14 @@ def bench(args: argparse.Namespace) -> None:
             wait_port(gateway_port, gateway)
             results.append(run_wrk("stackyard gateway", gateway_port, args, gateway.pid))
             stop(gateway)
+
+            if args.server_floor:
+                gateway_port = free_port()
+                gateway = start_gateway(gateway_port, backend_port, args.tune_gc, policy=FLOOR)
+                children.append(gateway)
+                wait_port(gateway_port, gateway)
+                results.append(run_wrk(SERVER_ALONE, gateway_port, args, gateway.pid))
+                stop(gateway)
 
             if args.tracing:
                 sinks = [("gateway + tracing, spans dropped", tmp / NULL_SINK)]
@@ -405,6 +422,8 @@ def bench(args: argparse.Namespace) -> None:
 
 
 NULL_SINK = "null-sink"
+FLOOR = "floor"
+SERVER_ALONE = "server alone (ASGI hello world)"
 KEYS = "gateway + key, plan, throttle"
 KEYS_TRACED = "gateway + key, plan, throttle, tracing"
 CACHE_HIT = "gateway, cache hit"
@@ -472,6 +491,9 @@ def serve_gateway(
         telemetry = recorder = Telemetry(trace_dir)
 
     async def main() -> None:
+        if policy == FLOOR:
+            await serve_alone(port)
+            return
         if telemetry is not None:
             await telemetry.start()
         api, route_policy = bench_api(policy)
@@ -518,6 +540,31 @@ def serve_gateway(
     report_store()
 
 
+async def _hello(scope: Any, receive: Any, send: Any) -> None:
+    """What the backend answers (13 bytes), from the gateway's server itself."""
+    if scope["type"] != "http":
+        return
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"13")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"hello, world\n"})
+
+
+async def serve_alone(port: int) -> None:
+    """``--server-floor``: the gateway's ``AsgiServer`` with ``_hello``, until SIGTERM."""
+    from stackyard.gateway import tune_gc
+    from stackyard.serving import AsgiServer
+
+    tune_gc()
+    server = AsgiServer(_hello, HOST, port)
+    await server.start()
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, done.set)
+    loop.add_signal_handler(signal.SIGINT, done.set)
+    await done.wait()
+    await server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
@@ -544,6 +591,11 @@ def main() -> None:
         action="store_true",
         help="also measure the gateway with an API key + usage plan + throttle (without and "
         "with tracing) and with a cache hit on every request",
+    )
+    parser.add_argument(
+        "--server-floor",
+        action="store_true",
+        help="also measure the gateway's server alone answering the backend's body itself",
     )
     parser.add_argument("--policy", default="none", help=argparse.SUPPRESS)
     parser.add_argument("--key-file", type=Path, help=argparse.SUPPRESS)
