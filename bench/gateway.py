@@ -515,11 +515,7 @@ def serve_gateway(
             tune_gc()
         server = AsgiServer(gateway, HOST, port)
         await server.start()
-        done = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, done.set)
-        loop.add_signal_handler(signal.SIGINT, done.set)
-        await done.wait()
+        await until_stopped()
         await server.stop()
         await gateway.stop()
         if telemetry is not None:
@@ -540,6 +536,15 @@ def serve_gateway(
     report_store()
 
 
+async def until_stopped() -> None:
+    """Returns on SIGTERM or SIGINT."""
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, done.set)
+    loop.add_signal_handler(signal.SIGINT, done.set)
+    await done.wait()
+
+
 async def _hello(scope: Any, receive: Any, send: Any) -> None:
     """What the backend answers (13 bytes), from the gateway's server itself."""
     if scope["type"] != "http":
@@ -557,11 +562,7 @@ async def serve_alone(port: int) -> None:
     tune_gc()
     server = AsgiServer(_hello, HOST, port)
     await server.start()
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, done.set)
-    loop.add_signal_handler(signal.SIGINT, done.set)
-    await done.wait()
+    await until_stopped()
     await server.stop()
 
 
