@@ -130,16 +130,12 @@ class Integrations:
 
     def of(self, route: RouteSpec) -> ASGIApp:
         """The integration ``route`` ends in (404 for one this gateway cannot serve)."""
-        kind = route.integration
-        found = (
-            self.proxy
-            if kind == "http_proxy"
-            else self.mock
-            if kind == "mock"
-            else self.static
-            if kind == "bucket"
-            else self.function
-        )
+        by_kind: dict[str, ASGIApp | None] = {
+            "http_proxy": self.proxy,
+            "mock": self.mock,
+            "bucket": self.static,
+        }
+        found = by_kind.get(route.integration, self.function)  # else "function"
         return found if found is not None else _no_route
 
 
