@@ -8,17 +8,24 @@ records the functions subscribed to a table get.
 - A table with a stream has one stream (ARN = table ARN + ``/stream/<label>``, the label being
   the table's creation time, as ``LatestStreamArn`` in DescribeTable says) with one open shard,
   ``shardId-<creation time in ms, 20 digits>-<first 8 characters of the table id>``.
-- Sequence numbers are the log's row ids (21 digits), increasing with every write of the node.
+- A stream turned off and on again is a new stream (a new label and ARN): its readers get the
+  records written since, not the previous stream's.
+- Sequence numbers are the log's row ids (21 digits), increasing with every write.
 - A shard iterator is an opaque token naming the table, its stream label and the position (the
   last sequence number read); it expires after 15 minutes, as DynamoDB's do
   (``ExpiredIteratorException``). ``TRIM_HORIZON`` starts before the oldest record kept,
-  ``LATEST`` after the newest of the node, ``AT_``/``AFTER_SEQUENCE_NUMBER`` at a given one;
-  a sequence number older than the oldest kept is ``TrimmedDataAccessException``.
+  ``LATEST`` after the newest, ``AT_``/``AFTER_SEQUENCE_NUMBER`` at a given one.
+- Trimmed records (older than the 24-hour retention, removed) are ``TrimmedDataAccessException``
+  as on AWS: a sequence number at or before the stream's trim point in GetShardIterator
+  (``AFTER_SEQUENCE_NUMBER`` of the last record removed still reads on), and GetRecords with an
+  iterator (any kind, also a ``NextShardIterator``) positioned where records have been removed
+  since it was given.
 - ``GetRecords`` answers up to ``Limit`` records (default and maximum 1,000; at most 1 MB of
   records beyond the first) in write order, and always a ``NextShardIterator`` (the shard
   stays open while the table has its stream).
 
-Each handler runs on the tables' worker thread (``Tables.run``), beside the writes.
+Each handler runs on the tables' worker thread (``Tables.run``), beside the writes; on the
+PostgreSQL backend after a reload of the table catalog, in one transaction.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..tables.errors import TableNotFound, TablesError, ValidationError
@@ -72,9 +80,12 @@ class StreamsApi:
         }
 
     async def call(self, operation: str, body: Body) -> Body:
-        handler = self._operations.get(operation)
-        if handler is None:
+        found = self._operations.get(operation)
+        if found is None:
             raise ValidationError(f"Unknown operation {TARGET}.{operation}")
+        handler: Callable[[Body], Body] = found
+        if self.tables.shared is not None:  # see what other nodes created or changed
+            handler = self.tables.with_catalog(found)
         return await self.tables.run(handler, body, "read")
 
     # -- operations (on the tables' worker thread) ----------------------------------------
@@ -101,8 +112,8 @@ class StreamsApi:
 
     def describe_stream(self, body: Body) -> Body:
         schema = self._stream(body.get("StreamArn"))
-        oldest, last = self.log.bounds(schema.name)
-        first = oldest if oldest is not None else last + 1
+        bounds = self.log.bounds(schema.name, schema.stream_label)
+        first = bounds.oldest if bounds.oldest is not None else bounds.horizon + 1
         view = str((schema.stream or {}).get("StreamViewType") or "NEW_AND_OLD_IMAGES")
         return {
             "StreamDescription": {
@@ -134,23 +145,24 @@ class StreamsApi:
                 f"1 validation error detected: Value '{kind}' at 'shardIteratorType' failed to "
                 f"satisfy constraint: Member must satisfy enum value set: {list(ITERATOR_TYPES)}"
             )
-        oldest, last = self.log.bounds(schema.name)
+        bounds = self.log.bounds(schema.name, schema.stream_label)
         if kind == "TRIM_HORIZON":
-            position = oldest - 1 if oldest is not None else last
+            position = bounds.oldest - 1 if bounds.oldest is not None else bounds.horizon
         elif kind == "LATEST":
-            position = last
+            position = bounds.newest if bounds.newest is not None else bounds.horizon
         else:
             number = body.get("SequenceNumber")
             if not isinstance(number, str) or not number.isdigit() or len(number) > 40:
                 raise ValidationError(f"{kind} needs a SequenceNumber of decimal digits")
             seq = int(number)
-            if seq > last:
-                raise ValidationError(f"Invalid SequenceNumber {number}: beyond the stream's end")
-            if oldest is None or seq < oldest:
-                raise TrimmedDataAccess(
-                    f"Sequence number {number} is older than the stream's oldest record"
-                )
             position = seq - 1 if kind == "AT_SEQUENCE_NUMBER" else seq
+            if position < bounds.horizon:
+                raise TrimmedDataAccess(
+                    f"Sequence number {number} is older than the stream's trim point: "
+                    "the data you are trying to access has been trimmed"
+                )
+            if seq > max(bounds.newest or 0, bounds.horizon):
+                raise ValidationError(f"Invalid SequenceNumber {number}: beyond the stream's end")
         return {"ShardIterator": _iterator(schema, position)}
 
     def get_records(self, body: Body) -> Body:
@@ -162,7 +174,12 @@ class StreamsApi:
         if found is None or not found[1].stream or found[1].stream_label != label:
             raise TableNotFound("Requested resource not found: Stream does not exist")
         schema = found[1]
-        logged = self.log.read(table, position, limit, MAX_BYTES)
+        if position < self.log.bounds(table, label).horizon:
+            raise TrimmedDataAccess(
+                "The data you are trying to access has been trimmed: records after the "
+                "iterator's position are older than the stream's 24-hour retention"
+            )
+        logged = self.log.read(table, position, limit, MAX_BYTES, label)
         records = []
         for entry in logged:
             record = dict(entry.record)

@@ -1,12 +1,16 @@
-"""The stream log: change records and subscription positions in ``tables.sqlite3``.
+"""The stream log: the :class:`StreamLog` interface, and its SQLite implementation (records and
+subscription positions in ``tables.sqlite3``; :mod:`.pglog` is the PostgreSQL one).
 
 A record is inserted by :meth:`StreamLog.append`, which the tables engine calls inside the
 transaction of the write itself, so a write and its record are committed (and fsynced) together
 or not at all. ``seq`` (the row id) orders every record of the node; one table's stream is one
-shard, so the records of a key come out in the order of its writes. Each subscription (event
-source mapping) keeps the ``seq`` of the last record it got. Records are kept for 24 hours
-(DynamoDB's retention) whoever has read them, so subscriptions and readers of the DynamoDB
-Streams API (:mod:`.api`) see the same stream. Every method runs on the tables' worker thread.
+shard, so the records of a key come out in the order of its writes. Each record keeps the
+table's name and the label of the stream it was written to: a stream turned off and on again is
+a new stream (a new label) whose readers do not see the old one's records, while subscriptions
+follow the table. Records are kept for 24 hours (DynamoDB's retention) whoever has read them;
+each stream's *horizon* is the highest ``seq`` of its records removed by that retention, so a
+reader positioned before it knows it lost records (``TrimmedDataAccessException``). Every method
+runs on the tables' worker thread, inside the transaction of the operation.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..tables.schema import TableSchema
 from ..tables.sqlite import SqliteTableStore
@@ -26,9 +30,12 @@ from .records import change_record, sequence_number
 RETENTION = 24 * 3600.0
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS stream_records (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-    "tbl TEXT NOT NULL, created REAL NOT NULL, record TEXT NOT NULL)",
+    "tbl TEXT NOT NULL, created REAL NOT NULL, record TEXT NOT NULL, "
+    "label TEXT NOT NULL DEFAULT '')",
     "CREATE INDEX IF NOT EXISTS stream_records_tbl ON stream_records (tbl, seq)",
     "CREATE TABLE IF NOT EXISTS stream_positions (mapping TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS stream_trims (tbl TEXT NOT NULL, label TEXT NOT NULL, "
+    "seq INTEGER NOT NULL, PRIMARY KEY (tbl, label))",
 )
 
 
@@ -39,7 +46,61 @@ class LoggedRecord:
     record: dict[str, Any]
 
 
-class StreamLog:
+@dataclass(frozen=True)
+class Bounds:
+    """Where one stream stands: its oldest and newest record kept (None: none kept) and its
+    horizon (the highest ``seq`` of its records removed by the retention; 0: none)."""
+
+    oldest: int | None
+    newest: int | None
+    horizon: int
+
+
+class StreamLog(Protocol):
+    """What the engine's write hook and the DynamoDB Streams API need of a stream log."""
+
+    def append(self, schema: TableSchema, old: Item | None, new: Item | None) -> None:
+        """Log the change (called by the engine inside the write's transaction)."""
+        ...
+
+    def read(
+        self, table: str, after: int, limit: int, max_bytes: int, label: str | None = None
+    ) -> list[LoggedRecord]:
+        """Up to ``limit`` records of ``table`` (of its stream ``label`` only, if given) after
+        ``after`` (at least one; at most ``max_bytes`` of record text beyond the first)."""
+        ...
+
+    def bounds(self, table: str, label: str) -> Bounds: ...
+
+    def trim(self, now: float | None = None, limit: int = 5000) -> int:
+        """Delete up to ``limit`` of the oldest records older than the retention period at
+        ``now``; raise their streams' horizons. Answers how many were deleted."""
+        ...
+
+
+def collect(rows: Iterable[tuple[int, float, str]], max_bytes: int) -> list[LoggedRecord]:
+    """Logged records from ``(seq, created, record text)`` rows, stopping after ``max_bytes``
+    of text (the first record always comes)."""
+    out: list[LoggedRecord] = []
+    size = 0
+    for seq, created, text in rows:
+        size += len(text)
+        if out and size > max_bytes:
+            break
+        record = json.loads(text)
+        record["dynamodb"]["SequenceNumber"] = sequence_number(seq)
+        out.append(LoggedRecord(seq, created, record))
+    return out
+
+
+def record_text(schema: TableSchema, old: Item | None, new: Item | None) -> str | None:
+    record = change_record(schema, old, new)
+    return None if record is None else json.dumps(record, separators=(",", ":"))
+
+
+class SqliteStreamLog:
+    """:class:`StreamLog` in ``tables.sqlite3``, plus the subscriptions' positions."""
+
     def __init__(self, store: SqliteTableStore, on_append: Callable[[str], None]) -> None:
         self.store = store
         self.on_append = on_append
@@ -50,42 +111,32 @@ class StreamLog:
         if not self._ready:
             for statement in _SCHEMA:  # DDL is allowed inside the write's transaction
                 db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(stream_records)")}
+            if "label" not in columns:  # a log written before records had their stream
+                db.execute("ALTER TABLE stream_records ADD COLUMN label TEXT NOT NULL DEFAULT ''")
             self._ready = True
         return db
 
     def append(self, schema: TableSchema, old: Item | None, new: Item | None) -> None:
-        """Log the change (called by the engine inside the write's transaction)."""
-        record = change_record(schema, old, new)
-        if record is None:
+        text = record_text(schema, old, new)
+        if text is None:
             return
         self._db().execute(
-            "INSERT INTO stream_records (tbl, created, record) VALUES (?, ?, ?)",
-            (schema.name, time.time(), json.dumps(record, separators=(",", ":"))),
+            "INSERT INTO stream_records (tbl, label, created, record) VALUES (?, ?, ?, ?)",
+            (schema.name, schema.stream_label, time.time(), text),
         )
         self.on_append(schema.name)
 
-    def read(self, table: str, after: int, limit: int, max_bytes: int) -> list[LoggedRecord]:
-        """Up to ``limit`` records of ``table`` after ``after`` (at least one; at most
-        ``max_bytes`` of record text beyond the first)."""
-        rows = (
-            self._db()
-            .execute(
-                "SELECT seq, created, record FROM stream_records WHERE tbl = ? AND seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (table, after, limit),
-            )
-            .fetchall()
-        )
-        out: list[LoggedRecord] = []
-        size = 0
-        for seq, created, text in rows:
-            size += len(text)
-            if out and size > max_bytes:
-                break
-            record = json.loads(text)
-            record["dynamodb"]["SequenceNumber"] = sequence_number(seq)
-            out.append(LoggedRecord(seq, created, record))
-        return out
+    def read(
+        self, table: str, after: int, limit: int, max_bytes: int, label: str | None = None
+    ) -> list[LoggedRecord]:
+        sql = "SELECT seq, created, record FROM stream_records WHERE tbl = ? AND seq > ? "
+        params: tuple[Any, ...] = (table, after, limit)
+        if label is not None:
+            sql += "AND label = ? "
+            params = (table, after, label, limit)
+        rows = self._db().execute(sql + "ORDER BY seq LIMIT ?", params).fetchall()
+        return collect(rows, max_bytes)
 
     def position(self, mapping: str, table: str, latest: bool) -> int:
         """The mapping's stored position; a new mapping starts at the end of the log
@@ -110,29 +161,33 @@ class StreamLog:
             "INSERT OR REPLACE INTO stream_positions (mapping, seq) VALUES (?, ?)", (mapping, seq)
         )
 
-    def bounds(self, table: str) -> tuple[int | None, int]:
-        """The ``seq`` of ``table``'s oldest record kept (None: none kept) and the last
-        ``seq`` given to any record (0: none yet)."""
+    def bounds(self, table: str, label: str) -> Bounds:
         db = self._db()
-        oldest = db.execute(
-            "SELECT min(seq) FROM stream_records WHERE tbl = ?", (table,)
-        ).fetchone()[0]
-        last = db.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'stream_records'"
+        oldest, newest = db.execute(
+            "SELECT min(seq), max(seq) FROM stream_records WHERE tbl = ? AND label = ?",
+            (table, label),
         ).fetchone()
-        return (None if oldest is None else int(oldest)), int(last[0]) if last else 0
+        horizon = db.execute(
+            "SELECT seq FROM stream_trims WHERE tbl = ? AND label = ?", (table, label)
+        ).fetchone()
+        return Bounds(oldest, newest, int(horizon[0]) if horizon else 0)
 
     def trim(self, now: float | None = None, limit: int = 5000) -> int:
-        """Delete up to ``limit`` of the oldest records past the retention period (``seq``
-        order is time order, so only the oldest rows are looked at)."""
+        """Only the oldest rows are looked at: ``seq`` order is time order."""
         cutoff = (time.time() if now is None else now) - RETENTION
-        deleted = (
-            self._db()
-            .execute(
-                "DELETE FROM stream_records WHERE seq IN "
-                "(SELECT seq FROM stream_records ORDER BY seq LIMIT ?) AND created < ?",
-                (limit, cutoff),
-            )
-            .rowcount
+        db = self._db()
+        gone = db.execute(
+            "DELETE FROM stream_records WHERE seq IN "
+            "(SELECT seq FROM stream_records ORDER BY seq LIMIT ?) AND created < ? "
+            "RETURNING tbl, label, seq",
+            (limit, cutoff),
+        ).fetchall()
+        horizons: dict[tuple[str, str], int] = {}
+        for table, label, seq in gone:
+            horizons[table, label] = max(seq, horizons.get((table, label), 0))
+        db.executemany(
+            "INSERT INTO stream_trims (tbl, label, seq) VALUES (?, ?, ?) "
+            "ON CONFLICT (tbl, label) DO UPDATE SET seq = max(seq, excluded.seq)",
+            [(table, label, seq) for (table, label), seq in horizons.items()],
         )
-        return int(deleted)
+        return len(gone)

@@ -1,13 +1,16 @@
 """Event source mappings: the functions subscribed to a table's stream, fed in order.
 
-:class:`Streams` is a node component. Built, it installs the stream log as the tables engine's
-write hook (so every write to a table with a stream is logged from the start); ``start`` begins
-one task per mapping (a function's ``stream`` event), which reads up to ``batch_size`` records
-after its stored position, invokes the function synchronously with ``{"Records": [...]}`` and
-stores the new position when the function succeeds. A failing batch (a function error, a
-timeout, throttling) is retried with a growing delay and blocks the records after it, as Lambda
-does by default, until its records are older than the log's 24-hour retention. Delivery is at
-least once: a batch answered just before a crash is delivered again after the restart.
+:class:`Streams` is a node component. Built, it installs the stream log of the tables' backend
+(:mod:`.log` on SQLite, :mod:`.pglog` on PostgreSQL) as the tables engine's write hook (so every
+write to a table with a stream is logged from the start); ``start`` begins one task per mapping
+(a function's ``stream`` event), which — while this node delivers it (always on SQLite; on
+PostgreSQL the one node holding the mapping's lease, see :mod:`.pgfeed`) — reads up to
+``batch_size`` records after its stored position, invokes the function synchronously with
+``{"Records": [...]}`` and stores the new position when the function succeeds. A failing
+batch (a function error, a timeout, throttling) is retried with a growing delay and blocks the
+records after it, as Lambda does by default, until its records are older than the log's 24-hour
+retention. Delivery is at least once: a batch answered just before a crash (or a lost lease)
+is delivered again after the restart (or by the node taking the lease).
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING
 
 from ..tables.sqlite import SqliteTableStore
 from .api import StreamsApi
-from .log import RETENTION, LoggedRecord, StreamLog
+from .feeds import Feed, SqliteFeed
+from .log import RETENTION, LoggedRecord, SqliteStreamLog, StreamLog
 
 if TYPE_CHECKING:
     from ...config.models import FunctionConfig
@@ -32,10 +35,10 @@ if TYPE_CHECKING:
     from ..tables import Tables
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 MAX_PAYLOAD = 5 * 1024 * 1024  # record text per batch, below Lambda's 6 MB invocation limit
 IDLE_POLL = 1.0  # seconds a mapping waits for a new record before it looks again anyway
+LEASE_POLL = 1.0  # seconds between two tries to deliver a mapping another node delivers
 RETENTION_SWEEP = 60.0  # seconds between two passes dropping records past the retention
 
 
@@ -74,30 +77,36 @@ class Streams:
         *,
         retry_delays: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0),
     ) -> None:
-        store = tables.engine.store
-        if not isinstance(store, SqliteTableStore):
-            raise TypeError("streams need the SQLite table store")
         self.tables = tables
         self.functions = functions
         self.mappings = list(mappings)
         self.retry_delays = tuple(retry_delays)
-        self.log = StreamLog(store, self._appended)
+        self.log: StreamLog
+        self.feed: Feed
+        store = tables.engine.store
+        if tables.shared is not None:
+            from .pgfeed import PostgresFeed  # psycopg: the postgres extra
+            from .pglog import PostgresStreamLog
+
+            self.log = PostgresStreamLog(tables.shared)
+            self.feed = PostgresFeed(tables.shared.url, tables.shared.schema_name)
+        elif isinstance(store, SqliteTableStore):
+            log = SqliteStreamLog(store, self._appended)
+            self.log, self.feed = log, SqliteFeed(tables, log)
+        else:
+            raise TypeError(f"no stream log for the table store {type(store).__name__}")
         tables.engine.on_write = self.log.append
         self.api = StreamsApi(tables, self.log)  # the DynamoDB Streams API over the same log
-        self._positions: dict[str, int] = {}
         self._wakeups: dict[str, list[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        await self.feed.start(self._wake)
         for mapping in self.mappings:
             event = asyncio.Event()
             self._wakeups.setdefault(mapping.table, []).append(event)
-            latest = mapping.starting_position == "LATEST"
-            self._positions[mapping.id] = await self._call(
-                partial(self.log.position, mapping.id, mapping.table, latest)
-            )
             task = asyncio.create_task(self._run(mapping, event), name=f"stream-{mapping.id}")
             self._tasks.append(task)
         self._tasks.append(asyncio.create_task(self._expire(), name="stream-retention"))
@@ -110,6 +119,7 @@ class Streams:
                 await task
         self._tasks = []
         self._wakeups = {}
+        await self.feed.stop()
         self._loop = None
 
     # -- from the tables' thread -------------------------------------------------------------
@@ -127,18 +137,22 @@ class Streams:
 
     # -- delivery ------------------------------------------------------------------------------
 
-    async def _call(self, fn: Callable[[], T]) -> T:
-        out = await self.tables.run(lambda _: {"value": fn()}, {})
-        return cast(T, out["value"])
-
     async def _run(self, mapping: StreamMapping, wakeup: asyncio.Event) -> None:
         failures = 0
+        held: tuple[int, int] | None = None  # (lease, position) while this node delivers
+        latest = mapping.starting_position == "LATEST"
         while True:
             wakeup.clear()
-            after = self._positions[mapping.id]
             try:
-                batch = await self._call(
-                    partial(self.log.read, mapping.table, after, mapping.batch_size, MAX_PAYLOAD)
+                lease = await self.feed.claim(mapping.id)
+                if lease is None:  # another node delivers this mapping
+                    held = None
+                    await asyncio.sleep(LEASE_POLL)
+                    continue
+                if held is None or held[0] != lease:
+                    held = (lease, await self.feed.position(mapping.id, mapping.table, latest))
+                batch = await self.feed.read(
+                    mapping.table, held[1], mapping.batch_size, MAX_PAYLOAD
                 )
             except Exception:
                 logger.exception("stream of table %s: reading the log failed", mapping.table)
@@ -151,7 +165,7 @@ class Streams:
             error = await self._deliver(mapping, batch)
             if error is None:
                 failures = 0
-                await self._advance(mapping, batch[-1].seq)
+                held = await self._advance(mapping, lease, batch[-1].seq)
                 continue
             expired = [r for r in batch if r.created < time.time() - RETENTION]
             if expired:  # Lambda gives up on records the stream no longer holds
@@ -161,7 +175,7 @@ class Streams:
                     len(expired),
                     mapping.function,
                 )
-                await self._advance(mapping, expired[-1].seq)
+                held = await self._advance(mapping, lease, expired[-1].seq)
                 continue
             delay = self.retry_delays[min(failures, len(self.retry_delays) - 1)]
             failures += 1
@@ -180,13 +194,19 @@ class Streams:
         while True:
             await asyncio.sleep(RETENTION_SWEEP)
             try:
-                await self._call(self._trim)
+                await self.trim()
             except Exception:
                 logger.exception("stream log: dropping expired records failed")
 
-    def _trim(self) -> int:
-        with self.log.store.atomic():
-            return self.log.trim()
+    async def trim(self, now: float | None = None, limit: int = 5000) -> int:
+        """Drop up to ``limit`` records older than the retention period at ``now`` (default:
+        the current time), in a transaction of the tables' thread; how many."""
+
+        def trim(_: object) -> dict[str, int]:
+            with self.tables.engine.store.atomic():
+                return {"deleted": self.log.trim(now, limit)}
+
+        return int((await self.tables.run(trim, {}))["deleted"])
 
     async def _deliver(self, mapping: StreamMapping, batch: list[LoggedRecord]) -> str | None:
         """None when the function took the batch, else what went wrong."""
@@ -199,12 +219,14 @@ class Streams:
             return f"{result.function_error}: {result.payload[:200].decode('utf-8', 'replace')}"
         return None
 
-    async def _advance(self, mapping: StreamMapping, seq: int) -> None:
-        self._positions[mapping.id] = seq
-
-        def commit() -> Any:
-            with self.log.store.atomic():
-                self.log.save(mapping.id, seq)
-                self.log.trim()
-
-        await self._call(commit)
+    async def _advance(
+        self, mapping: StreamMapping, lease: int, seq: int
+    ) -> tuple[int, int] | None:
+        """The new (lease, position), or None when it could not be stored (the position is
+        then read again: the batch may be delivered again, by this node or another)."""
+        try:
+            await self.feed.advance(mapping.id, lease, seq)
+        except Exception:
+            logger.exception("stream of table %s: storing the position failed", mapping.table)
+            return None
+        return lease, seq

@@ -119,10 +119,10 @@ class Tables:
         if handler is None:
             raise UnknownOperation(f"Unknown operation {operation!r}")
         if self.shared is not None and operation in CATALOG_OPERATIONS:
-            return await self.run(self._with_catalog(handler), body)
+            return await self.run(self.with_catalog(handler), body)
         return await self.run(handler, body, KINDS.get(operation, "alone"))
 
-    def _with_catalog(self, handler: Handler) -> Handler:
+    def with_catalog(self, handler: Handler) -> Handler:
         """``handler`` after a reload of the catalog (in its transaction): what another node
         created, changed or deleted a moment ago is seen, not only once its NOTIFY arrived."""
 

@@ -204,7 +204,7 @@ class Engine:
         self, table_id: int, schema: TableSchema, stream: dict[str, Any] | None
     ) -> TableSchema:
         """Turn the table's stream on (``StreamSpecification``) or off (None)."""
-        schema = schema.with_changes(stream=stream)
+        schema = schema.with_stream(stream)
         with self.store.atomic():
             self.store.save_table(table_id, schema)
         self.tables[schema.name] = (table_id, schema)

@@ -5,7 +5,8 @@ Layout (in its own schema, ``stackyard`` by default, created if missing): the sa
 the CRC-32 of the hash-key bytes, keys as ``bytea`` (compared bytewise, as SQLite compares
 BLOBs), so Query is one range scan of the primary key in range-key order and Scan walks it in
 ``h`` order with ``Segment``/``TotalSegments`` as a range of ``h``; ``index_items`` holds the
-secondary-index entries joined back to ``items`` when read.
+secondary-index entries joined back to ``items`` when read. The ``stream_*`` tables are the
+stream log's (see :mod:`..streams.pglog`).
 
 Transactions: one connection, autocommit off, isolation SERIALIZABLE. :meth:`run` makes one
 API operation one transaction, committed before the answer is sent, and runs it again when
@@ -60,6 +61,13 @@ CREATE TABLE IF NOT EXISTS {s}.index_items (
     tid bigint NOT NULL, idx text NOT NULL, h bigint NOT NULL, hk bytea NOT NULL,
     rk bytea NOT NULL, bh bigint NOT NULL, bhk bytea NOT NULL, brk bytea NOT NULL,
     PRIMARY KEY (tid, idx, h, hk, rk, bhk, brk));
+CREATE TABLE IF NOT EXISTS {s}.stream_records (
+    seq bigserial PRIMARY KEY, tbl text NOT NULL, label text NOT NULL,
+    created double precision NOT NULL, record text NOT NULL);
+CREATE INDEX IF NOT EXISTS stream_records_tbl ON {s}.stream_records (tbl, seq);
+CREATE TABLE IF NOT EXISTS {s}.stream_positions (mapping text PRIMARY KEY, seq bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.stream_trims (
+    tbl text NOT NULL, label text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (tbl, label));
 """
 
 

@@ -47,6 +47,7 @@ class TableSchema:
     ttl_attribute: str | None = None
     stream: dict[str, Any] | None = None
     created: float = field(default_factory=time.time)
+    stream_created: float | None = None  # when the stream was last turned on (None: created)
     table_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     region: str = "us-east-1"
 
@@ -72,6 +73,15 @@ class TableSchema:
 
     def with_changes(self, **changes: Any) -> TableSchema:
         return replace(self, **changes)
+
+    def with_stream(self, stream: dict[str, Any] | None) -> TableSchema:
+        """The table with its stream turned on (``StreamSpecification``) or off (None). Turning
+        it on when it was off, or with another view type, makes a new stream, as DynamoDB does:
+        a new label (hence ARN), later than the previous one even within one millisecond."""
+        if stream is None or stream == self.stream:
+            return replace(self, stream=stream)
+        before = self.stream_created if self.stream_created is not None else self.created
+        return replace(self, stream=stream, stream_created=max(time.time(), before + 0.0015))
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -214,9 +224,11 @@ class TableSchema:
 
     @property
     def stream_label(self) -> str:
-        """The label of the table's stream: the table's creation time, as DynamoDB labels a
-        stream (``2026-11-28T01:02:03.456``)."""
-        moment = datetime.fromtimestamp(self.created, UTC)
+        """The label of the table's stream: the time it was turned on (the table's creation
+        time for a stream created with the table), as DynamoDB labels a stream
+        (``2026-11-28T01:02:03.456``)."""
+        when = self.stream_created if self.stream_created is not None else self.created
+        moment = datetime.fromtimestamp(when, UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
     def _describe_index(self, index: IndexSchema) -> Item:

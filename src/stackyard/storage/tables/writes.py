@@ -214,7 +214,7 @@ class Writes:
             )
         if body.get("StreamSpecification") is not None:
             stream = body["StreamSpecification"]
-            changes["stream"] = stream if stream.get("StreamEnabled") else None
+            schema = schema.with_stream(stream if stream.get("StreamEnabled") else None)
         new = schema.with_changes(attributes=attributes, indexes=tuple(indexes), **changes)
         store = self.engine.store
         with store.atomic():
