@@ -167,13 +167,9 @@ class Node:
             storage=stack.config.storage.tables,
         )
         self.aws_services["dynamodb"] = self.tables.app
-        self.streams = (  # the stream log lives in the SQLite table store
-            Streams(self.tables, self.functions, stream_mappings(stack.config.functions))
-            if self.tables.shared is None
-            else None
-        )
-        if self.streams is not None:
-            self.aws_services["dynamodbstreams"] = DynamoDbApp(self.streams.api.call, TARGET)
+        # the stream log lives with the tables (in their SQLite file or PostgreSQL schema)
+        self.streams = Streams(self.tables, self.functions, stream_mappings(stack.config.functions))
+        self.aws_services["dynamodbstreams"] = DynamoDbApp(self.streams.api.call, TARGET)
         self.aws_services["s3"] = self.buckets.app
         control: ASGIApp = AwsDispatch(create_control_app(self), self.aws_services)
         self.token = load_token(data_dir)  # asked of console and admin calls beyond loopback
@@ -218,7 +214,7 @@ class Node:
             (self.gateway.start, self.gateway.stop),
             (self.buckets.start, self.buckets.stop),
             (self.functions.start, self.functions.stop),
-            *([(self.streams.start, self.streams.stop)] if self.streams else []),
+            (self.streams.start, self.streams.stop),
             (self._start_publisher, self._stop_publisher),
             (self.control_server.start, self.control_server.stop),
             (self.gateway_server.start, self.gateway_server.stop),

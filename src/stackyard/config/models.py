@@ -446,15 +446,6 @@ class StackConfig(_Model):
     )
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
-    @model_validator(mode="after")
-    def _streams_on_sqlite(self) -> StackConfig:
-        streams = any(t.stream for t in self.tables.values()) or any(
-            e.stream for f in self.functions.values() for e in f.events
-        )
-        if streams and self.storage.tables.backend != "sqlite":
-            raise ValueError("table streams need storage.tables.backend sqlite (the default)")
-        return self
-
     @field_validator("services")
     @classmethod
     def _service_names(cls, value: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:

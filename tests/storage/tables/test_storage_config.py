@@ -50,9 +50,9 @@ def test_mistakes_are_named(section: str, expected: str) -> None:
     assert any(expected in p and ":3:" in p for p in found), found
 
 
-def test_table_streams_need_sqlite() -> None:
+def test_table_streams_on_postgres() -> None:
     text = (
         "name: shop\nstorage:\n  tables: {backend: postgres, url: 'postgresql://h/d'}\n"
         "tables:\n  orders: {hash_key: id, stream: new_image}\n"
     )
-    assert any("table streams need storage.tables.backend sqlite" in p for p in problems(text))
+    assert parse_stack(text, FILE, {}).tables["orders"].stream == "new_image"

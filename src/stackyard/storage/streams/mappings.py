@@ -103,7 +103,8 @@ class Streams:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await self.feed.start(self._wake)
+        if self.mappings:  # on PostgreSQL: the connections of the delivering node
+            await self.feed.start(self._wake)
         for mapping in self.mappings:
             event = asyncio.Event()
             self._wakeups.setdefault(mapping.table, []).append(event)
