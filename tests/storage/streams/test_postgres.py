@@ -3,7 +3,8 @@ schema, the same function subscribed on both, boto3 writing through both at once
 
 Each record reaches the function exactly once (by one node), in write order; what one node
 wrote is read with the DynamoDB Streams API on the other; when the delivering node stops, the
-other goes on from the stored position.
+other goes on from the stored position; when PostgreSQL ends the delivering connection, the
+lease is taken again and delivery goes on.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from stackyard.storage.streams.pglog import LEASE_LOCK
 from stackyard.testing import NodeProcess, wait_until
 
 from ..postgres import fresh_schema
@@ -56,7 +59,7 @@ def delivered(out: Path) -> list[tuple[int, str, int, str]]:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess, Path]]:
+def nodes(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess, Path, str, str]]:
     out = tmp_path / "delivered.txt"
     with fresh_schema() as (url, schema):
         started: list[NodeProcess] = []
@@ -71,7 +74,7 @@ def nodes(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess, Path]]:
                 node = NodeProcess(root, data_dir=tmp_path / f"data-{name}").start()
                 started.append(node)
                 node.wait_ready()
-            yield started[0], started[1], out
+            yield started[0], started[1], out, url, schema
         finally:
             for node in started:
                 node.stop()
@@ -97,9 +100,9 @@ def read_stream(node: NodeProcess, table: str) -> list[Any]:
 
 
 def test_two_nodes_deliver_each_record_once_in_order(
-    nodes: tuple[NodeProcess, NodeProcess, Path],
+    nodes: tuple[NodeProcess, NodeProcess, Path, str, str],
 ) -> None:
-    a, b, out = nodes
+    a, b, out, url, schema = nodes
     clients = [make_client(a.control_url), make_client(b.control_url)]
     writers, per_writer = 6, 15
     errors: list[BaseException] = []
@@ -148,3 +151,19 @@ def test_two_nodes_deliver_each_record_once_in_order(
     assert len(more) == total + 5
     assert [n for _, id_, n, _ in more[total:] if id_ == "after"] == list(range(5))
     assert {node for *_, node in more[total:]} == {"b" if deliverer == "a" else "a"}
+
+    # PostgreSQL ends the connection holding the lease: it is taken again, nothing is lost
+    with psycopg.connect(url, autocommit=True) as conn:
+        ended = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND classid = %s AND objid = hashtext(%s)::oid AND granted",
+            (LEASE_LOCK, f"{schema}|count|events"),
+        ).fetchall()
+    assert ended == [(True,)]
+    for n in range(5, 8):
+        ddb.put_item(TableName="events", Item={"id": {"S": "after"}, "n": {"N": str(n)}})
+    last = wait_until(
+        lambda: (rows := delivered(out)) and len(rows) >= total + 8 and rows, 60, what="relock"
+    )
+    assert len(last) == total + 8
+    assert [n for _, id_, n, _ in last[total:]] == list(range(8))

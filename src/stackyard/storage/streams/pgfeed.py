@@ -4,7 +4,7 @@ Each record is delivered by one node: a mapping is delivered by the node holding
 a session-level advisory lock (``pg_try_advisory_lock``) taken on this feed's own connection
 and kept while the connection lives — the node reads the mapping's position from
 ``stream_positions``, invokes the function, and stores the new position, and no other node does
-meanwhile. The other nodes try to take the lease every :data:`LEASE_POLL` seconds, so when the
+meanwhile. The other nodes try to take the lease every second (:mod:`.mappings`), so when the
 delivering node stops (or its connection ends, which releases the lock) another one goes on
 from the stored position: delivery stays at least once, in order. A lease taken again (after a
 reconnection) has a new number, so the position is read again; storing a position checks that
@@ -32,7 +32,6 @@ from .pglog import LEASE_LOCK, Statements, channel
 
 logger = logging.getLogger(__name__)
 
-LEASE_POLL = 1.0  # seconds between two tries to take a lease another node holds
 RECONNECT = 1.0  # seconds before the listener connects again after losing its connection
 
 
@@ -46,6 +45,7 @@ class PostgresFeed:
         self._generation = 0  # connections opened so far: the number of leases taken on it
         self._held: dict[str, int] = {}  # mapping -> generation of the connection holding it
         self._listener: asyncio.Task[None] | None = None
+        self._connecting = asyncio.Lock()  # the mappings' tasks share one connection
 
     async def start(self, wake: Callable[[str], None]) -> None:
         await self._connection()
@@ -62,13 +62,14 @@ class PostgresFeed:
     # -- the connection ---------------------------------------------------------------------
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._conn is None or self._conn.closed:
-            self._held.clear()
-            self._conn = await psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, connect_timeout=10
-            )
-            self._generation += 1
-        return self._conn
+        async with self._connecting:
+            if self._conn is None or self._conn.closed:
+                self._held.clear()
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=10
+                )
+                self._generation += 1
+            return self._conn
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
