@@ -114,3 +114,20 @@ async def test_missing_bootstrap_is_an_entrypoint_error(serve: Factory) -> None:
     result, error = await _payload(served, "none", {})
     assert result["FunctionError"] == "Unhandled"
     assert error["errorType"] == "Runtime.InvalidEntrypoint"
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+async def test_workers_run_under_sched_batch(serve: Factory) -> None:
+    served = await serve(
+        {
+            "policy": fn("handlers.policy"),
+            "shell": fn("shellfn/echo.handler", runtime="provided"),
+        }
+    )
+    _, body = await _payload(served, "policy", {})
+    assert body == {"worker": os.SCHED_BATCH, "child": os.SCHED_BATCH}
+    await _payload(served, "shell", {})
+    for pool in served.runtime.pools.values():
+        for worker in pool.workers:
+            assert os.sched_getscheduler(worker.pid) == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) != os.SCHED_BATCH  # the node keeps its own policy

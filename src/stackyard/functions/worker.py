@@ -15,6 +15,11 @@ end the process inherits). The worker turns every way an invocation can end into
 - the runtime broke the channel's frame format, or closed its end and did not exit → the group
   is SIGKILLed, ``Runtime.ExitError`` (``signal: killed``), the reason in the function's log.
 
+The process runs under Linux's ``SCHED_BATCH`` policy (:func:`batch_scheduling`): a worker woken
+by an invocation then does not preempt the node's event loop, which goes on with its
+iteration (answering, logging) and leaves the CPU at its next wait, or the worker is placed on
+an idle CPU; a handler's own child processes inherit the policy.
+
 stdout/stderr are pumped into the function's log (:class:`~stackyard.functions.logs.FunctionLogs`,
 service = function name, instance = worker id) together with Lambda's ``START``/``END``/
 ``REPORT`` lines; the lines of the running invocation are kept for ``LogType=Tail``.
@@ -162,6 +167,7 @@ class Worker:
         self._process = asyncio.subprocess.Process(transport, protocol, loop)
         self._exited = protocol.exited
         self.pid = self._process.pid
+        batch_scheduling(self.pid)
         assert self._process.stdout is not None and self._process.stderr is not None
         self._tasks = [
             asyncio.create_task(pump(self._process.stdout, self._emitter("stdout"))),
@@ -372,3 +378,16 @@ def _status_kb(pid: int, *keys: str) -> list[int | None]:
     except (OSError, ValueError, IndexError):
         pass
     return [found.get(key) for key in keys]
+
+
+def batch_scheduling(pid: int) -> bool:
+    """Put process ``pid`` under ``SCHED_BATCH`` (see the module docstring); False where the
+    policy does not exist or the system refused (the process then keeps its policy)."""
+    policy = getattr(os, "SCHED_BATCH", None)
+    if policy is None:
+        return False
+    try:
+        os.sched_setscheduler(pid, policy, os.sched_param(0))
+    except OSError:
+        return False
+    return True

@@ -127,3 +127,17 @@ def runtime_env(event, context):
             unix.append({"fd": fd, "inheritable": os.get_inheritable(fd)})
         sock.close()
     return {"fd_env": os.environ.get("STACKYARD_RUNTIME_FD"), "unix": unix}
+
+
+def policy(event, context):
+    """The scheduling policy of this worker and of a child process it starts."""
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {"worker": os.sched_getscheduler(0), "child": int(child.stdout)}
