@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+from json.encoder import encode_basestring  # ``json.dumps(text, ensure_ascii=False)``, in C
 from typing import IO
 
 from ..supervisor.logs import DEFAULT_MAX_BYTES, LogRecord, LogWriter, RecordSink, Stream, log_path
@@ -91,7 +92,7 @@ class FunctionLogs:
                     f'"stream": {json.dumps(stream)}, "message": '
                 )
             batches.setdefault(service, []).append(
-                f'{{"time": "{stamp}{middle}{json.dumps(message, ensure_ascii=False)}}}\n'
+                f'{{"time": "{stamp}{middle}{encode_basestring(message)}}}\n'
             )
             if to_sink and sink is not None:
                 record: LogRecord = {

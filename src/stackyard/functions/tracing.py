@@ -27,7 +27,7 @@ from ..gateway.tracecontext import (
     parse_traceparent,
     parse_xray,
 )
-from ..telemetry.model import new_span
+from ..telemetry.model import Endpoint, Span
 
 if TYPE_CHECKING:
     from ..telemetry.instruments import SpanRecorder
@@ -75,17 +75,17 @@ class InvocationSpan:
         tags = {"faas.invocation_id": request_id, "faas.name": self.function}
         if error is not None:
             tags["error"] = error
-        try:
+        try:  # the ids are valid by construction (parsed and checked, or made here)
             recorder.record_span(
-                new_span(
-                    self.trace_id,
-                    self.span_id,
-                    self.function,
-                    service=self.function,
+                Span(
+                    trace_id=self.trace_id,
+                    span_id=self.span_id,
+                    name=self.function,
                     parent_id=self.parent_id,
                     kind="SERVER",
                     timestamp=self.start_us,
                     duration=max(1, int((time.perf_counter() - self.began) * 1e6)),
+                    local_endpoint=Endpoint(service_name=self.function),
                     tags=tags,
                 )
             )

@@ -41,6 +41,8 @@ AccessEntry = tuple[Any, ...]
 
 AccessSink = Callable[[AccessEntry], None]
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per record
+
 
 class AccessLog:
     """The access-log step: times the request and hands one entry per answer to ``sink``."""
@@ -182,7 +184,7 @@ class AccessLogWriter:
         if self.forward is None and self.path is None:
             return
         record = access_record(entry)  # made and encoded once, for the file and the forward
-        line = json.dumps(record, separators=(",", ":"))
+        line = _encode(record)
         if self.forward is not None:
             self.forward(record, line)
         if self.path is not None:
