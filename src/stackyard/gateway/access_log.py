@@ -31,7 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..asgi import ASGIApp, Message, Receive, Scope, Send
+from ..asgi import ASGIApp, Receive, Scope, Send
+from .answer import observe
 
 logger = logging.getLogger(__name__)
 
@@ -56,21 +57,13 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        answer = [0, 0]  # status, body bytes
-
-        async def observe(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                answer[0] = message["status"]
-            elif message["type"] == "http.response.body":
-                answer[1] += len(message.get("body", b""))
-            await send(message)
-
+        answer, send = observe(scope, send)
         try:
-            await self.app(scope, receive, observe)
+            await self.app(scope, receive, send)
         finally:
             duration = (time.perf_counter() - started) * 1000.0
             try:
-                self.sink(access_entry(scope, answer[0], answer[1], duration))
+                self.sink(access_entry(scope, answer.status, answer.size, duration))
             except Exception:  # a broken sink must not break the answer
                 logger.exception("cannot write the access log")
 

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..asgi import ASGIApp, Message, Receive, Scope, Send
+from ..asgi import ASGIApp, Receive, Scope, Send
+from .answer import observe
 
 if TYPE_CHECKING:
     from ..telemetry.instruments import MetricsRecorder
@@ -39,20 +40,14 @@ class RequestMetrics:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        status = 500  # if nothing is answered, the client sees a failure
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answer, send = observe(scope, send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, send)
         finally:
-            match = scope.get("state", {}).get("route")
+            match = scope["state"].get("route")
             route = match.route if match is not None else None
             method: str = scope["method"]
+            status = answer.status or 500  # nothing answered: the client sees a failure
             bound = self._bound.get((id(route), method, status))
             if bound is None or bound.route is not route:
                 bound = self._bind(route, method, status)

@@ -13,7 +13,8 @@ import os
 import random
 from typing import Protocol
 
-from ..asgi import ASGIApp, Message, Receive, Scope, Send
+from ..asgi import ASGIApp, Receive, Scope, Send
+from .answer import observe
 from .body import ClientDisconnected
 from .errors import BodyTooLarge, GatewayError, send_error
 from .proxy import RouteTarget, request_path
@@ -87,17 +88,9 @@ class Correlation:
             elif name == CORRELATION_COUNTER and value.isdigit() and len(value) < 16:
                 counter = int(value)
         _, id_header = correlate(scope, raw_id, counter)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers")
-                if isinstance(headers, list):
-                    headers.append(id_header)
-                else:
-                    message["headers"] = [*(headers or ()), id_header]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+        answer, send = observe(scope, send)
+        answer.headers = (*answer.headers, id_header)
+        await self.app(scope, receive, send)
 
 
 DRAIN_LIMIT = 8 * 1024 * 1024

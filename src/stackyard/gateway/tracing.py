@@ -40,8 +40,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..asgi import ASGIApp, Message, Receive, Scope, Send
+from ..asgi import ASGIApp, Receive, Scope, Send
 from ..telemetry.gateway_spans import FUNCTION_CALL, HTTP_TRY, REQUEST, GatewayRecord, spans_of
+from .answer import observe
 from .steps import CORRELATION_COUNTER, CORRELATION_ID, correlate
 from .tracecontext import (
     B3,
@@ -265,28 +266,16 @@ class TracedCorrelation:
                 tracer, trace_id, found.parent_id, sampled, found.tracestate, found.b3
             )
         state["trace"] = trace
-        extra = (id_header, (TRACE_ID_HEADER, trace_id.encode()))
-        status = 0
-
-        async def send_with_ids(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = message.get("headers")
-                if isinstance(headers, list):
-                    headers.extend(extra)
-                else:
-                    message["headers"] = [*(headers or ()), *extra]
-            await send(message)
-
+        answer, send = observe(scope, send)
+        answer.headers = (*answer.headers, id_header, (TRACE_ID_HEADER, trace_id.encode()))
         if not trace.sampled:
-            await self.app(scope, receive, send_with_ids)
+            await self.app(scope, receive, send)
             return
         timestamp = _time_ns()
         began = _perf_ns()
         error: str | None = None
         try:
-            await self.app(scope, receive, send_with_ids)
+            await self.app(scope, receive, send)
         except BaseException as exc:
             error = type(exc).__name__
             raise
@@ -313,7 +302,7 @@ class TracedCorrelation:
                     path,
                     name,
                     stage,
-                    status,
+                    answer.status,
                     error,
                     state["correlation_id"],
                     trace.clients,
