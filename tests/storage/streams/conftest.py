@@ -23,6 +23,7 @@ from stackyard.storage.streams import Streams
 from stackyard.storage.streams.api import TARGET
 from stackyard.storage.tables import Tables
 from stackyard.storage.tables.api import DynamoDbApp
+from stackyard.storage.tables.sqlite import SqliteTableStore
 
 from ..postgres import fresh_schema
 from ..tables.conftest import CONFIG, make_client
@@ -72,6 +73,32 @@ class StreamsServer:
 
     def trim(self, now: float, limit: int = 5000) -> int:
         return int(self.run(self.streams.trim(now, limit)))
+
+    def expire(self, now: float, limit: int = 5000) -> int:
+        return int(self.run(self.streams.expire(now, limit)))
+
+    def set_created(self, seq: int, created: float) -> None:
+        """Give the record ``seq`` another ``created`` time, by SQL on the store's connection
+        (as a record written with a clock far off would have)."""
+        store = self.tables.engine.store
+        shared = self.tables.shared
+
+        def update(_: object) -> dict[str, Any]:
+            with store.atomic():
+                if shared is not None:
+                    shared.conn.execute(
+                        f"UPDATE {shared.schema_name}.stream_records SET created = %s "
+                        "WHERE seq = %s",
+                        (created, seq),
+                    )
+                else:
+                    assert isinstance(store, SqliteTableStore)
+                    store.db.execute(
+                        "UPDATE stream_records SET created = ? WHERE seq = ?", (created, seq)
+                    )
+            return {}
+
+        self.run(self.tables.run(update, {}))
 
     def clients(self) -> tuple[Any, Any]:
         streams = boto3.client(

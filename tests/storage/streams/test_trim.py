@@ -145,6 +145,51 @@ def test_a_stream_turned_on_again_is_a_new_stream(streams_server: StreamsServer)
     assert ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"] == third
 
 
+def test_a_retention_pass_trims_in_batches_until_nothing_expired_is_left(
+    streams_server: StreamsServer,
+) -> None:
+    ddb, streams = streams_server.clients()
+    streams_server.expire(time.time() + LATER)
+    table = new_table(ddb)
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    write(ddb, table, 12)
+    seq = numbers(read_on(streams, iterator(streams, arn, "TRIM_HORIZON"))[0])
+    assert streams_server.expire(time.time() + LATER, limit=5) == 12  # batches of 5, 5 and 2
+    assert read_on(streams, iterator(streams, arn, "TRIM_HORIZON"))[0] == []
+    with pytest.raises(streams.exceptions.TrimmedDataAccessException):
+        iterator(streams, arn, "AT_SEQUENCE_NUMBER", seq[-1])
+    assert streams_server.expire(time.time() + LATER, limit=5) == 0
+
+
+def test_the_trim_stops_at_a_record_not_yet_expired(streams_server: StreamsServer) -> None:
+    """A record whose ``created`` is far ahead (written when a clock was off) keeps the
+    records after it, even older ones: the trim removes a prefix of the stream, so a reader
+    from the trim horizon reads every record kept."""
+    ddb, streams = streams_server.clients()
+    streams_server.expire(time.time() + LATER)
+    table = new_table(ddb)
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    write(ddb, table, 4)
+    seq = numbers(read_on(streams, iterator(streams, arn, "TRIM_HORIZON"))[0])
+    streams_server.set_created(int(seq[1]), time.time() + 10 * RETENTION)
+
+    assert streams_server.expire(time.time() + LATER) == 1  # the first; the second stops it
+    assert numbers(read_on(streams, iterator(streams, arn, "TRIM_HORIZON"))[0]) == seq[1:]
+    assert (
+        numbers(read_on(streams, iterator(streams, arn, "AT_SEQUENCE_NUMBER", seq[2]))[0])
+        == (seq[2:])
+    )
+    with pytest.raises(streams.exceptions.TrimmedDataAccessException):
+        iterator(streams, arn, "AT_SEQUENCE_NUMBER", seq[0])
+    described = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+    assert described["Shards"][0]["SequenceNumberRange"]["StartingSequenceNumber"] == seq[1]
+
+    # once the record in the way is past the retention, the rest goes
+    streams_server.set_created(int(seq[1]), time.time())
+    assert streams_server.expire(time.time() + LATER) == 3
+    assert read_on(streams, iterator(streams, arn, "TRIM_HORIZON"))[0] == []
+
+
 @settings(
     max_examples=25,
     deadline=None,

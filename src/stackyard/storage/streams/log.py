@@ -9,8 +9,12 @@ table's name and the label of the stream it was written to: a stream turned off 
 a new stream (a new label) whose readers do not see the old one's records, while subscriptions
 follow the table. Records are kept for 24 hours (DynamoDB's retention) whoever has read them;
 each stream's *horizon* is the highest ``seq`` of its records removed by that retention, so a
-reader positioned before it knows it lost records (``TrimmedDataAccessException``). Every method
-runs on the tables' worker thread, inside the transaction of the operation.
+reader positioned before it knows it lost records (``TrimmedDataAccessException``).
+
+The retention removes a *prefix* of each table's records in ``seq`` order: it stops at a
+table's first record not yet expired, even if later ones of that table are older by their
+``created`` time (a clock set back), so every record of a table after its horizon is still
+there. Every method runs on the tables' worker thread, inside the transaction of the operation.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -55,6 +59,15 @@ class Bounds:
     newest: int | None
     horizon: int
 
+    @classmethod
+    def of(cls, oldest: int | None, newest: int | None, horizon: int | None) -> Bounds:
+        """Bounds whose horizon is below the oldest record kept (a log trimmed out of ``seq``
+        order by an earlier version must not refuse the records it kept)."""
+        trimmed = horizon or 0
+        if oldest is not None:
+            trimmed = min(trimmed, oldest - 1)
+        return cls(oldest, newest, trimmed)
+
 
 class StreamLog(Protocol):
     """What the engine's write hook and the DynamoDB Streams API need of a stream log."""
@@ -72,9 +85,16 @@ class StreamLog(Protocol):
 
     def bounds(self, table: str, label: str) -> Bounds: ...
 
+    def lock(self, schemas: Sequence[TableSchema]) -> None:
+        """Before a write to several tables: take what :meth:`append` takes for each of them,
+        in one order every writer follows (so two such writes never wait on each other)."""
+        ...
+
     def trim(self, now: float | None = None, limit: int = 5000) -> int:
-        """Delete up to ``limit`` of the oldest records older than the retention period at
-        ``now``; raise their streams' horizons. Answers how many were deleted."""
+        """Delete each table's records older than the retention period at ``now``, in ``seq``
+        order up to its first record not yet expired, looking at the oldest ``limit`` records
+        of the log; raise their streams' horizons. Answers how many were deleted (0 also when
+        another node is trimming the same log)."""
         ...
 
 
@@ -90,6 +110,32 @@ def collect(rows: Iterable[tuple[int, float, str]], max_bytes: int) -> list[Logg
         record = json.loads(text)
         record["dynamodb"]["SequenceNumber"] = sequence_number(seq)
         out.append(LoggedRecord(seq, created, record))
+    return out
+
+
+def expired_prefix(
+    rows: Iterable[tuple[int, str, str, float]], cutoff: float
+) -> list[tuple[int, str, str]]:
+    """Of the log's oldest records ``(seq, table, label, created)`` in ``seq`` order, the
+    ``(seq, table, label)`` to remove: each table's records created before ``cutoff``, up to
+    its first one that is not."""
+    stopped: set[str] = set()
+    gone: list[tuple[int, str, str]] = []
+    for seq, table, label, created in rows:
+        if table in stopped:
+            continue
+        if created >= cutoff:
+            stopped.add(table)
+            continue
+        gone.append((seq, table, label))
+    return gone
+
+
+def horizons(gone: Iterable[tuple[int, str, str]]) -> dict[tuple[str, str], int]:
+    """The highest ``seq`` removed of each stream ``(table, label)``."""
+    out: dict[tuple[str, str], int] = {}
+    for seq, table, label in gone:
+        out[table, label] = max(seq, out.get((table, label), 0))
     return out
 
 
@@ -170,24 +216,22 @@ class SqliteStreamLog:
         horizon = db.execute(
             "SELECT seq FROM stream_trims WHERE tbl = ? AND label = ?", (table, label)
         ).fetchone()
-        return Bounds(oldest, newest, int(horizon[0]) if horizon else 0)
+        return Bounds.of(oldest, newest, int(horizon[0]) if horizon else 0)
+
+    def lock(self, schemas: Sequence[TableSchema]) -> None:
+        pass  # one writer: the tables' thread
 
     def trim(self, now: float | None = None, limit: int = 5000) -> int:
-        """Only the oldest rows are looked at: ``seq`` order is time order."""
         cutoff = (time.time() if now is None else now) - RETENTION
         db = self._db()
-        gone = db.execute(
-            "DELETE FROM stream_records WHERE seq IN "
-            "(SELECT seq FROM stream_records ORDER BY seq LIMIT ?) AND created < ? "
-            "RETURNING tbl, label, seq",
-            (limit, cutoff),
+        rows = db.execute(
+            "SELECT seq, tbl, label, created FROM stream_records ORDER BY seq LIMIT ?", (limit,)
         ).fetchall()
-        horizons: dict[tuple[str, str], int] = {}
-        for table, label, seq in gone:
-            horizons[table, label] = max(seq, horizons.get((table, label), 0))
+        gone = expired_prefix(rows, cutoff)
+        db.executemany("DELETE FROM stream_records WHERE seq = ?", [(seq,) for seq, *_ in gone])
         db.executemany(
             "INSERT INTO stream_trims (tbl, label, seq) VALUES (?, ?, ?) "
             "ON CONFLICT (tbl, label) DO UPDATE SET seq = max(seq, excluded.seq)",
-            [(table, label, seq) for (table, label), seq in horizons.items()],
+            [(table, label, seq) for (table, label), seq in horizons(gone).items()],
         )
         return len(gone)

@@ -40,6 +40,7 @@ MAX_PAYLOAD = 5 * 1024 * 1024  # record text per batch, below Lambda's 6 MB invo
 IDLE_POLL = 1.0  # seconds a mapping waits for a new record before it looks again anyway
 LEASE_POLL = 1.0  # seconds between two tries to deliver a mapping another node delivers
 RETENTION_SWEEP = 60.0  # seconds between two passes dropping records past the retention
+TRIM_BATCH = 5000  # records looked at per transaction of a retention pass
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Streams:
         else:
             raise TypeError(f"no stream log for the table store {type(store).__name__}")
         tables.engine.on_write = self.log.append
+        tables.engine.before_writes = self.log.lock
         self.api = StreamsApi(tables, self.log)  # the DynamoDB Streams API over the same log
         self._wakeups: dict[str, list[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -195,13 +197,26 @@ class Streams:
         while True:
             await asyncio.sleep(RETENTION_SWEEP)
             try:
-                await self.trim()
+                await self.expire()
             except Exception:
                 logger.exception("stream log: dropping expired records failed")
 
-    async def trim(self, now: float | None = None, limit: int = 5000) -> int:
-        """Drop up to ``limit`` records older than the retention period at ``now`` (default:
-        the current time), in a transaction of the tables' thread; how many."""
+    async def expire(self, now: float | None = None, limit: int = TRIM_BATCH) -> int:
+        """Drop every record past the retention period at ``now``: :meth:`trim` again while a
+        batch removed ``limit`` records (each batch a short transaction of its own, so writes
+        go on between them); how many. On PostgreSQL one node at a time trims: the others'
+        batches remove nothing."""
+        total = 0
+        while True:
+            deleted = await self.trim(now, limit)
+            total += deleted
+            if deleted < limit:
+                return total
+
+    async def trim(self, now: float | None = None, limit: int = TRIM_BATCH) -> int:
+        """Drop records older than the retention period at ``now`` (default: the current
+        time) among the ``limit`` oldest of the log (see :meth:`.log.StreamLog.trim`), in a
+        transaction of the tables' thread; how many."""
 
         def trim(_: object) -> dict[str, int]:
             with self.tables.engine.store.atomic():

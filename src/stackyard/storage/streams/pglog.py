@@ -13,24 +13,41 @@ over the lower one for good. To prevent that, :meth:`PostgresStreamLog.append` f
 transaction-level advisory lock of the table's stream (released at commit or rollback): the
 records of one table are allocated and committed one transaction at a time, so once a record is
 visible, every lower ``seq`` of its table is committed or never will be. The same statement
-queues a ``NOTIFY`` (sent at commit) naming the table, which wakes the delivering node.
+queues a ``NOTIFY`` (sent at commit) naming the table, which wakes the delivering node. A write
+to several tables with streams (a batch, a transaction, a TTL sweep) takes their locks first,
+in the order of their keys (:meth:`PostgresStreamLog.lock`), so two such writes cannot each
+hold the lock the other waits for.
+
+Time: a record's ``created`` is the database's clock when it is inserted (under the table's
+lock, so it grows with ``seq`` within a table), never a node's: nodes whose clocks disagree
+cannot make the retention remove a record before an older one. The retention (:meth:`trim`)
+runs on one node at a time (a transaction-level advisory lock tried, not waited for).
 """
 
 from __future__ import annotations
 
-import time
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..tables.schema import TableSchema
 from ..tables.values import Item
-from .log import RETENTION, Bounds, LoggedRecord, collect, record_text
+from .log import RETENTION, Bounds, LoggedRecord, collect, expired_prefix, horizons, record_text
 
 if TYPE_CHECKING:
     from ..tables.postgres import PostgresTableStore
 
 APPEND_LOCK = 0x5354_5245  # first key of the advisory locks of appends (the second: the table)
 LEASE_LOCK = 0x5354_4C45  # first key of the session locks of delivering nodes (see .pgfeed)
+TRIM_LOCK = 0x5354_5452  # first key of the lock of the node trimming (the second: the schema)
+
+
+def append_key(schema_name: str, table: str) -> int:
+    """The second key of the append lock of ``table`` (a signed 32-bit CRC of its name, the
+    same on every node; writes to several tables take their locks in the order of these)."""
+    crc = zlib.crc32(f"{schema_name}.{table}".encode())
+    return crc - (1 << 32) if crc >= 1 << 31 else crc
 
 
 def channel(schema_name: str) -> str:
@@ -47,7 +64,10 @@ class Statements:
     read: str
     read_label: str
     bounds: str
-    trim: str
+    trim_lock: str
+    trim_head: str
+    trim_delete: str
+    trim_raise: str
     position: str
     start: str
     save: str
@@ -56,8 +76,9 @@ class Statements:
     def of(cls, s: str) -> Statements:
         records = f"{s}.stream_records"
         return cls(
-            lock="SELECT pg_advisory_xact_lock(%s, hashtext(%s)), pg_notify(%s, %s)",
-            insert=f"INSERT INTO {records} (tbl, label, created, record) VALUES (%s, %s, %s, %s)",
+            lock="SELECT pg_advisory_xact_lock(%s, %s), pg_notify(%s, %s)",
+            insert=f"INSERT INTO {records} (tbl, label, created, record) "
+            "VALUES (%s, %s, extract(epoch FROM clock_timestamp()), %s)",
             read=f"SELECT seq, created, record FROM {records} WHERE tbl = %s AND seq > %s "
             "ORDER BY seq LIMIT %s",
             read_label=f"SELECT seq, created, record FROM {records} WHERE tbl = %s AND seq > %s "
@@ -65,13 +86,12 @@ class Statements:
             bounds=f"SELECT (SELECT min(seq) FROM {records} WHERE tbl = %s AND label = %s), "
             f"(SELECT max(seq) FROM {records} WHERE tbl = %s AND label = %s), "
             f"(SELECT seq FROM {s}.stream_trims WHERE tbl = %s AND label = %s)",
-            trim=f"WITH gone AS (DELETE FROM {records} WHERE seq IN "
-            f"(SELECT seq FROM {records} ORDER BY seq LIMIT %s) AND created < %s "
-            "RETURNING tbl, label, seq), "
-            f"raised AS (INSERT INTO {s}.stream_trims AS t (tbl, label, seq) "
-            "SELECT tbl, label, max(seq) FROM gone GROUP BY tbl, label "
-            "ON CONFLICT (tbl, label) DO UPDATE SET seq = greatest(t.seq, excluded.seq)) "
-            "SELECT count(*) FROM gone",
+            trim_lock="SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
+            trim_head=f"SELECT seq, tbl, label, created FROM {records} ORDER BY seq LIMIT %s",
+            trim_delete=f"DELETE FROM {records} WHERE seq = ANY(%s)",
+            trim_raise=f"INSERT INTO {s}.stream_trims AS t (tbl, label, seq) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[]) "
+            "ON CONFLICT (tbl, label) DO UPDATE SET seq = greatest(t.seq, excluded.seq)",
             position=f"SELECT seq FROM {s}.stream_positions WHERE mapping = %s",
             start=f"INSERT INTO {s}.stream_positions (mapping, seq) SELECT %s, CASE WHEN %s "
             f"THEN coalesce((SELECT max(seq) FROM {records} WHERE tbl = %s), 0) ELSE 0 END "
@@ -95,9 +115,15 @@ class PostgresStreamLog:
         if text is None:
             return
         conn = self.store.conn
-        stream = f"{self.store.schema_name}.{schema.name}"
-        conn.execute(self.sql.lock, (APPEND_LOCK, stream, self.channel, schema.name))
-        conn.execute(self.sql.insert, (schema.name, schema.stream_label, time.time(), text))
+        key = append_key(self.store.schema_name, schema.name)
+        conn.execute(self.sql.lock, (APPEND_LOCK, key, self.channel, schema.name))
+        conn.execute(self.sql.insert, (schema.name, schema.stream_label, text))
+
+    def lock(self, schemas: Sequence[TableSchema]) -> None:
+        keys = {append_key(self.store.schema_name, schema.name): schema for schema in schemas}
+        for key in sorted(keys):  # one statement each: the order is the one asked for
+            name = keys[key].name
+            self.store.conn.execute(self.sql.lock, (APPEND_LOCK, key, self.channel, name))
 
     def read(
         self, table: str, after: int, limit: int, max_bytes: int, label: str | None = None
@@ -108,8 +134,21 @@ class PostgresStreamLog:
 
     def bounds(self, table: str, label: str) -> Bounds:
         oldest, newest, horizon = self._rows(self.sql.bounds, (table, label) * 3)[0]
-        return Bounds(oldest, newest, horizon or 0)
+        return Bounds.of(oldest, newest, horizon)
 
     def trim(self, now: float | None = None, limit: int = 5000) -> int:
-        cutoff = (time.time() if now is None else now) - RETENTION
-        return int(self._rows(self.sql.trim, (limit, cutoff))[0][0])
+        """``now`` defaults to the database's clock (the clock of ``created``)."""
+        if not self._rows(self.sql.trim_lock, (TRIM_LOCK, self.store.schema_name))[0][0]:
+            return 0  # another node is trimming
+        if now is None:
+            now = float(self._rows("SELECT extract(epoch FROM clock_timestamp())", ())[0][0])
+        gone = expired_prefix(self._rows(self.sql.trim_head, (limit,)), now - RETENTION)
+        if not gone:
+            return 0
+        self.store.conn.execute(self.sql.trim_delete, ([seq for seq, *_ in gone],))
+        raised = horizons(gone)
+        self.store.conn.execute(
+            self.sql.trim_raise,
+            ([t for t, _ in raised], [label for _, label in raised], list(raised.values())),
+        )
+        return len(gone)

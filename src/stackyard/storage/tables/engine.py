@@ -9,7 +9,7 @@ batches and transactions are in :mod:`.reads` and :mod:`.writes`; they use the h
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .errors import ConditionFailed, TableInUse, TableNotFound, ValidationError
@@ -77,6 +77,9 @@ class Engine:
         self.tables: dict[str, tuple[int, TableSchema]] = {}
         # called inside every write's transaction (the stream log, see storage.streams)
         self.on_write: Callable[[TableSchema, Item | None, Item | None], None] | None = None
+        # called before a write to several tables with streams, in its transaction (the
+        # stream log takes their append locks in one order)
+        self.before_writes: Callable[[Sequence[TableSchema]], None] | None = None
         self._slow_stats: dict[int, tuple[float, tuple[int, int]]] = {}  # id -> (when, stats)
 
     def open(self) -> None:
@@ -122,6 +125,13 @@ class Engine:
                 if old_indexes.get(name) != index_key:
                     self.store.put_index(table_id, name, index_key, key)
             self.store.put(table_id, key, new, size, expiry(schema, new))
+
+    def prepare_writes(self, schemas: Iterable[TableSchema]) -> None:
+        """Before writing to the tables of ``schemas`` in one transaction: when more than one
+        has a stream, let the stream log take their locks at once, in its own order."""
+        streamed = {schema.name: schema for schema in schemas if schema.stream is not None}
+        if self.before_writes is not None and len(streamed) > 1:
+            self.before_writes([streamed[name] for name in sorted(streamed)])
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -224,14 +234,17 @@ class Engine:
     def sweep_expired(self, now: float | None = None, limit: int = 500) -> int:
         """Delete items whose TTL time has passed; returns how many."""
         now = time.time() if now is None else now
-        removed = 0
-        for table_id, schema in list(self.tables.values()):
-            if schema.ttl_attribute is None:
-                continue
-            for item in self.store.expired(table_id, now, now - TTL_MAX_AGE, limit):
-                self.write(table_id, schema, schema.encoded_key(item), item, None)
-                removed += 1
-        return removed
+        found = [
+            (table_id, schema, self.store.expired(table_id, now, now - TTL_MAX_AGE, limit))
+            for _, (table_id, schema) in sorted(self.tables.items())
+            if schema.ttl_attribute is not None
+        ]
+        with self.store.atomic():
+            self.prepare_writes(schema for _, schema, items in found if items)
+            for table_id, schema, items in found:
+                for item in items:
+                    self.write(table_id, schema, schema.encoded_key(item), item, None)
+        return sum(len(items) for *_, items in found)
 
     # -- single items ----------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class Writes:
             )
         store = self.engine.store
         with store.atomic():
+            self.engine.prepare_writes(schema for _, schema, _, _ in plans)
             for table_id, schema, key, item in plans:
                 old = store.get(table_id, key)
                 if item is not None or old is not None:
@@ -113,6 +114,11 @@ class Writes:
                     reasons.append({"Code": "ValidationError", "Message": exc.message})
             if any(r["Code"] != "None" for r in reasons):
                 raise TransactionCanceled(reasons)
+            self.engine.prepare_writes(
+                schema
+                for (_, schema, _, _), action in zip(plans, actions, strict=True)
+                if "ConditionCheck" not in action
+            )
             for (table_id, schema, key, _), old, new, action in zip(
                 plans, olds, news, actions, strict=True
             ):
