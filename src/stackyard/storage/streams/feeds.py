@@ -33,6 +33,11 @@ class Feed(Protocol):
         delivers it now."""
         ...
 
+    async def confirm(self, mapping: str, lease: int) -> bool:
+        """Whether this node still holds ``lease`` (asked of the shared log, not remembered):
+        checked right before each invocation."""
+        ...
+
     async def position(self, mapping: str, table: str, latest: bool) -> int:
         """The mapping's stored position; a new mapping starts after the newest record of its
         table (``latest``) or before the oldest, and is stored at once."""
@@ -70,6 +75,9 @@ class SqliteFeed:
 
     async def claim(self, mapping: str) -> int | None:
         return 1
+
+    async def confirm(self, mapping: str, lease: int) -> bool:
+        return True
 
     async def position(self, mapping: str, table: str, latest: bool) -> int:
         return await self._call(partial(self.log.position, mapping, table, latest))

@@ -10,7 +10,9 @@ PostgreSQL the one node holding the mapping's lease, see :mod:`.pgfeed`) — rea
 batch (a function error, a timeout, throttling) is retried with a growing delay and blocks the
 records after it, as Lambda does by default, until its records are older than the log's 24-hour
 retention. Delivery is at least once: a batch answered just before a crash (or a lost lease)
-is delivered again after the restart (or by the node taking the lease).
+is delivered again after the restart (or by the node taking the lease). On PostgreSQL the lease
+is checked with the database right before each invocation; an invocation already running when
+the lease is lost may overlap the other node's redelivery of the same batch (see :mod:`.pgfeed`).
 """
 
 from __future__ import annotations
@@ -157,6 +159,9 @@ class Streams:
                 batch = await self.feed.read(
                     mapping.table, held[1], mapping.batch_size, MAX_PAYLOAD
                 )
+                if batch and not await self.feed.confirm(mapping.id, lease):
+                    held = None  # the lease was lost since it was claimed: claim it again
+                    continue
             except Exception:
                 logger.exception("stream of table %s: reading the log failed", mapping.table)
                 await asyncio.sleep(IDLE_POLL)

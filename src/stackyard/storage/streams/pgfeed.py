@@ -10,6 +10,20 @@ from the stored position: delivery stays at least once, in order. A lease taken 
 reconnection) has a new number, so the position is read again; storing a position checks that
 the lease is still the one the batch was read under.
 
+A node that dies without closing its connection (power off, network cut) keeps its session,
+and the lease, until PostgreSQL notices: the connections here ask for TCP keepalives on both
+sides (libpq's ``keepalives*`` and ``tcp_user_timeout``, the server's ``tcp_keepalives_*``
+as session options), so a dead peer's session ends within about a minute. Session advisory
+locks and ``LISTEN`` need a session of their own: a direct connection (or a pooler in session
+mode), never a transaction-mode pooler such as PgBouncer's.
+
+Two nodes invoking at once: before each invocation the node checks, with a round trip on the
+lease's connection, that its session still holds the lease (:meth:`PostgresFeed.confirm`). What
+remains is an invocation already running when the session ends (PostgreSQL restarted, the
+connection cut, the keepalives expired): the other node takes the lease and delivers the same
+batch again, maybe while the first invocation still runs, and the first node's position is not
+stored. Delivery is at least once, and a batch can overlap its redelivery in that case.
+
 Wake-ups: a second connection ``LISTEN``\\ s to the channel that every append notifies at
 commit (the table's name as payload), so the delivering node sees any node's writes at once; the
 mappings also look every second anyway, in case a notification was missed. Every statement here
@@ -25,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .feeds import LeaseLost
 from .log import LoggedRecord, collect
@@ -33,6 +48,33 @@ from .pglog import LEASE_LOCK, Statements, channel
 logger = logging.getLogger(__name__)
 
 RECONNECT = 1.0  # seconds before the listener connects again after losing its connection
+# TCP keepalives of the feed's connections: libpq's side (a dead server is noticed) ...
+CLIENT_KEEPALIVES: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30000,  # ms unacknowledged data may wait
+}
+# ... and the server's (the session of a dead node ends, and its leases with it)
+SERVER_KEEPALIVES = (
+    "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+)
+
+
+def session_conninfo(url: str) -> str:
+    """``url`` with the keepalives above (settings the URL gives itself are kept)."""
+    given = conninfo_to_dict(url)
+    extra = {k: v for k, v in CLIENT_KEEPALIVES.items() if k not in given}
+    options = " ".join(o for o in (SERVER_KEEPALIVES, str(given.get("options") or "")) if o)
+    return make_conninfo(url, **extra, options=options)
+
+
+async def connect(url: str) -> psycopg.AsyncConnection[Any]:
+    """An autocommit connection with keepalives (see the module docstring)."""
+    return await psycopg.AsyncConnection.connect(
+        session_conninfo(url), autocommit=True, connect_timeout=10
+    )
 
 
 class PostgresFeed:
@@ -61,15 +103,14 @@ class PostgresFeed:
 
     # -- the connection ---------------------------------------------------------------------
 
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+    async def _connection(self) -> tuple[psycopg.AsyncConnection[Any], int]:
+        """The connection, and its number (the lease number of the leases taken on it)."""
         async with self._connecting:
             if self._conn is None or self._conn.closed:
                 self._held.clear()
-                self._conn = await psycopg.AsyncConnection.connect(
-                    self.url, autocommit=True, connect_timeout=10
-                )
+                self._conn = await connect(self.url)
                 self._generation += 1
-            return self._conn
+            return self._conn, self._generation
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -78,30 +119,59 @@ class PostgresFeed:
             with contextlib.suppress(psycopg.Error):
                 await conn.close()
 
-    async def _rows(self, sql: str, params: Any) -> list[Any]:
-        conn = await self._connection()
+    async def _rows(
+        self, sql: str, params: Any, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> list[Any]:
+        """The rows of ``sql`` on ``conn`` (default: the current connection)."""
+        if conn is None:
+            conn, _ = await self._connection()
         try:
             cursor = await conn.execute(sql, params)
             return await cursor.fetchall() if cursor.description is not None else []
         except psycopg.OperationalError:
-            await self._drop()  # opened again by the next call, which takes the leases again
+            if self._conn is conn:
+                await self._drop()  # opened again by the next call, which takes the leases again
             raise
+
+    def _lease_key(self, mapping: str) -> tuple[int, str]:
+        return LEASE_LOCK, f"{self.schema_name}|{mapping}"
 
     # -- Feed ---------------------------------------------------------------------------------
 
     async def claim(self, mapping: str) -> int | None:
-        await self._connection()
+        conn, generation = await self._connection()
         lease = self._held.get(mapping)
-        if lease == self._generation:
+        if lease == generation:
             return lease
         rows = await self._rows(
-            "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
-            (LEASE_LOCK, f"{self.schema_name}|{mapping}"),
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", self._lease_key(mapping), conn
         )
         if not rows[0][0]:
             return None
-        self._held[mapping] = self._generation
-        return self._generation
+        if self._conn is not conn:  # replaced meanwhile: the lock went with the old session
+            return None
+        self._held[mapping] = generation
+        return generation
+
+    async def confirm(self, mapping: str, lease: int) -> bool:
+        conn, generation = await self._connection()
+        if lease != generation or self._held.get(mapping) != lease:
+            return False
+        try:
+            rows = await self._rows(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid() AND classid = %s AND objid = hashtext(%s)::oid "
+                "AND objsubid = 2 AND granted)",
+                self._lease_key(mapping),
+                conn,
+            )
+        except psycopg.OperationalError:  # the session ended, and the lease with it
+            rows = [(False,)]
+        if rows[0][0] and self._conn is conn:
+            return True
+        if self._held.get(mapping) == lease:
+            del self._held[mapping]
+        return False
 
     async def position(self, mapping: str, table: str, latest: bool) -> int:
         await self._rows(self.sql.start, (mapping, latest, table))
@@ -111,19 +181,17 @@ class PostgresFeed:
         return collect(await self._rows(self.sql.read, (table, after, limit)), max_bytes)
 
     async def advance(self, mapping: str, lease: int, seq: int) -> None:
-        await self._connection()
-        if self._held.get(mapping) != lease:
+        conn, generation = await self._connection()
+        if lease != generation or self._held.get(mapping) != lease:
             raise LeaseLost(f"the lease of {mapping} was lost; another node may deliver it")
-        await self._rows(self.sql.save, (mapping, seq))
+        await self._rows(self.sql.save, (mapping, seq), conn)
 
     # -- notifications --------------------------------------------------------------------------
 
     async def _listen(self, wake: Callable[[str], None]) -> None:
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.url, autocommit=True, connect_timeout=10
-                )
+                conn = await connect(self.url)
                 async with conn:
                     await conn.execute(f"LISTEN {self.channel}")
                     async for notify in conn.notifies():
