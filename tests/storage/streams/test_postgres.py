@@ -80,6 +80,22 @@ def nodes(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess, Path, str,
                 node.stop()
 
 
+def stored_position(url: str, schema: str) -> int:
+    """The subscription's position stored in the schema (0: none yet)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT seq FROM {schema}.stream_positions WHERE mapping = %s", ("count|events",)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def settled(url: str, schema: str, last_seq: int) -> None:
+    """Wait until the delivering node has stored the position of the last delivered record:
+    only then is stopping it (or ending its session) free of a legitimate redelivery (a batch
+    whose position was not stored yet is delivered again: at least once)."""
+    wait_until(lambda: stored_position(url, schema) >= last_seq, 30, what="the stored position")
+
+
 def streams_client(node: NodeProcess) -> Any:
     return node.aws_client("dynamodbstreams")
 
@@ -139,6 +155,7 @@ def test_two_nodes_deliver_each_record_once_in_order(
         assert [int(r["dynamodb"]["SequenceNumber"]) for r in records] == seqs
 
     # the delivering node stops: the other goes on from the stored position
+    settled(url, schema, seqs[-1])
     deliverer = got[-1][3]
     stopping, staying = (a, b) if deliverer == "a" else (b, a)
     stopping.stop()
@@ -153,6 +170,7 @@ def test_two_nodes_deliver_each_record_once_in_order(
     assert {node for *_, node in more[total:]} == {"b" if deliverer == "a" else "a"}
 
     # PostgreSQL ends the connection holding the lease: it is taken again, nothing is lost
+    settled(url, schema, more[-1][0])
     with psycopg.connect(url, autocommit=True) as conn:
         ended = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
