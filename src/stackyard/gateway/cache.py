@@ -52,6 +52,8 @@ INVALIDATE_SCOPE = "stackyard:invalidate-cache"
 _HIT = (b"x-cache", b"hit")
 _MISS = (b"x-cache", b"miss")
 _ENTRY_OVERHEAD = 200  # bytes counted per entry besides its body and headers
+_ENTITY_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding"})
+_CONDITIONAL = frozenset({b"if-none-match", b"if-modified-since"})
 
 
 class ApiSource(Protocol):
@@ -62,7 +64,20 @@ class ApiSource(Protocol):
 
 
 class Entry:
-    __slots__ = ("body", "expires", "headers", "size", "status", "stored")
+    """A stored answer, with what a hit sends made once: its headers with ``x-cache: hit``,
+    those a ``304`` keeps, and the validators a conditional request is checked against."""
+
+    __slots__ = (
+        "body",
+        "expires",
+        "headers",
+        "hit_headers",
+        "not_modified_headers",
+        "size",
+        "status",
+        "stored",
+        "validators",
+    )
 
     def __init__(
         self,
@@ -78,6 +93,11 @@ class Entry:
         self.stored = stored
         self.expires = stored + ttl
         self.size = len(body) + sum(len(k) + len(v) for k, v in headers) + _ENTRY_OVERHEAD
+        self.hit_headers = (*headers, _HIT)
+        self.not_modified_headers = tuple(
+            pair for pair in self.hit_headers if pair[0] not in _ENTITY_HEADERS
+        )
+        self.validators = {k: v for k, v in headers if k in (b"etag", b"last-modified")}
 
 
 class ResponseCache:
@@ -161,14 +181,6 @@ def _tokens(value: bytes) -> set[bytes]:
     return {token.strip().lower().replace(b" ", b"") for token in value.split(b",")}
 
 
-def wants_refresh(scope: Scope) -> bool:
-    """Whether the client sent ``Cache-Control: max-age=0``."""
-    return any(
-        name == b"cache-control" and b"max-age=0" in _tokens(value)
-        for name, value in scope["headers"]
-    )
-
-
 def may_invalidate(state: dict[str, Any], api: ApiConfig) -> bool:
     """The caller's key plan allows cache invalidation, or its authorizer granted the scope."""
     key = state.get("api_key")
@@ -242,21 +254,30 @@ class Cache:
             return
         method: str = scope["method"]
         lookup = "GET" if method == "HEAD" and "GET" in config.methods else method
-        if lookup not in config.methods or _has_range(scope):  # a part: from the origin
+        if lookup not in config.methods:
             await self.app(scope, receive, send)
             return
+        refresh = conditional = False
+        for name, value in scope["headers"]:  # one pass for every header the step reads
+            if name == b"range":  # a part: from the origin
+                await self.app(scope, receive, send)
+                return
+            if name == b"cache-control":
+                refresh = refresh or b"max-age=0" in _tokens(value)
+            elif name in _CONDITIONAL:
+                conditional = True
         key = cache_key(scope, lookup, config)
         now = time.monotonic()
-        refresh = wants_refresh(scope) and may_invalidate(state, self.source.api)
+        refresh = refresh and may_invalidate(state, self.source.api)
         entry = None if refresh else self.store.get(key, now)
         if entry is not None:
-            age = b"%d" % max(0, int(now - entry.stored))
-            headers = [*entry.headers, _HIT, (b"age", age)]
-            if not_modified(scope["headers"], dict(entry.headers)):  # the client's copy is current
-                kept = [(k, v) for k, v in headers if k not in _ENTITY_HEADERS]
+            age = (b"age", b"%d" % max(0, int(now - entry.stored)))
+            if conditional and not_modified(scope["headers"], entry.validators):
+                kept = [*entry.not_modified_headers, age]  # the client's copy is current
                 await send({"type": "http.response.start", "status": 304, "headers": kept})
                 await send({"type": "http.response.body", "body": b""})
                 return
+            headers = [*entry.hit_headers, age]
             await send({"type": "http.response.start", "status": entry.status, "headers": headers})
             body = b"" if method == "HEAD" else entry.body
             await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -266,13 +287,6 @@ class Cache:
             return
         capture = _Capture(send, self.store, key, now, config.ttl)
         await self.app(scope, receive, capture.send)
-
-
-_ENTITY_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding"})
-
-
-def _has_range(scope: Scope) -> bool:
-    return any(name == b"range" for name, _ in scope["headers"])
 
 
 def _add_miss(send: Send) -> Send:
