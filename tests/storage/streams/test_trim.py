@@ -114,6 +114,8 @@ def test_a_stream_turned_on_again_is_a_new_stream(streams_server: StreamsServer)
     ddb, streams = streams_server.clients()
     table = new_table(ddb)
     first = ddb.describe_table(TableName=table)["Table"]
+    first_stream = streams.describe_stream(StreamArn=first["LatestStreamArn"])
+    first_stream = first_stream["StreamDescription"]
     write(ddb, table, 2)
     ddb.update_table(TableName=table, StreamSpecification={"StreamEnabled": False})
     off = ddb.describe_table(TableName=table)["Table"]
@@ -127,6 +129,18 @@ def test_a_stream_turned_on_again_is_a_new_stream(streams_server: StreamsServer)
     assert described["LatestStreamArn"].endswith("/stream/" + described["LatestStreamLabel"])
     listed = streams.list_streams(TableName=table)["Streams"]
     assert [s["StreamArn"] for s in listed] == [described["LatestStreamArn"]]
+    # its own shard and creation time
+    new_stream = streams.describe_stream(StreamArn=described["LatestStreamArn"])
+    new_stream = new_stream["StreamDescription"]
+    old_shard = first_stream["Shards"][0]["ShardId"]
+    assert new_stream["Shards"][0]["ShardId"] != old_shard
+    assert new_stream["CreationRequestDateTime"] > first_stream["CreationRequestDateTime"]
+    with pytest.raises(streams.exceptions.ResourceNotFoundException):
+        streams.get_shard_iterator(
+            StreamArn=described["LatestStreamArn"],
+            ShardId=old_shard,
+            ShardIteratorType="TRIM_HORIZON",
+        )
 
     # the new stream has the records written since, not the old stream's
     new_arn = described["LatestStreamArn"]

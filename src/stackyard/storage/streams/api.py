@@ -6,8 +6,8 @@ written against AWS (boto3's ``dynamodbstreams`` client, the Kinesis adapter) re
 records the functions subscribed to a table get.
 
 - A table with a stream has one stream (ARN = table ARN + ``/stream/<label>``, the label being
-  the table's creation time, as ``LatestStreamArn`` in DescribeTable says) with one open shard,
-  ``shardId-<creation time in ms, 20 digits>-<first 8 characters of the table id>``.
+  time it was turned on, as ``LatestStreamArn`` in DescribeTable says) with one open shard,
+  ``shardId-<that time in ms, 20 digits>-<first 8 characters of the table id>``.
 - A stream turned off and on again is a new stream (a new label and ARN): its readers get the
   records written since, not the previous stream's.
 - Sequence numbers are the log's row ids (21 digits), increasing with every write.
@@ -62,8 +62,14 @@ class TrimmedDataAccess(TablesError):
     aws_type = "TrimmedDataAccessException"
 
 
+def stream_created(schema: TableSchema) -> float:
+    """When the table's current stream was turned on (with the table: its creation)."""
+    return schema.stream_created if schema.stream_created is not None else schema.created
+
+
 def shard_id(schema: TableSchema) -> str:
-    return f"shardId-{int(schema.created * 1000):020d}-{schema.table_id[:8]}"
+    """The shard of the table's current stream (a stream turned on again has a new one)."""
+    return f"shardId-{int(stream_created(schema) * 1000):020d}-{schema.table_id[:8]}"
 
 
 class StreamsApi:
@@ -121,7 +127,7 @@ class StreamsApi:
                 "StreamLabel": schema.stream_label,
                 "StreamStatus": "ENABLED",
                 "StreamViewType": view,
-                "CreationRequestDateTime": schema.created,
+                "CreationRequestDateTime": stream_created(schema),
                 "TableName": schema.name,
                 "KeySchema": schema.describe()["KeySchema"],
                 "Shards": [

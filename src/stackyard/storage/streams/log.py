@@ -160,6 +160,10 @@ class SqliteStreamLog:
             columns = {row[1] for row in db.execute("PRAGMA table_info(stream_records)")}
             if "label" not in columns:  # a log written before records had their stream
                 db.execute("ALTER TABLE stream_records ADD COLUMN label TEXT NOT NULL DEFAULT ''")
+            db.execute(  # a stream's bounds and reads, past the records of its older streams
+                "CREATE INDEX IF NOT EXISTS stream_records_label "
+                "ON stream_records (tbl, label, seq)"
+            )
             self._ready = True
         return db
 

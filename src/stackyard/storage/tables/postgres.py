@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS {s}.stream_records (
     seq bigserial PRIMARY KEY, tbl text NOT NULL, label text NOT NULL,
     created double precision NOT NULL, record text NOT NULL);
 CREATE INDEX IF NOT EXISTS stream_records_tbl ON {s}.stream_records (tbl, seq);
+CREATE INDEX IF NOT EXISTS stream_records_label ON {s}.stream_records (tbl, label, seq);
 CREATE TABLE IF NOT EXISTS {s}.stream_positions (mapping text PRIMARY KEY, seq bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.stream_trims (
     tbl text NOT NULL, label text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (tbl, label));
