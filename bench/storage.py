@@ -22,7 +22,10 @@ Run by hand (needs ``moto[server]`` in the environment and the Debian packages `
    made by a Lua script; unsigned, which both servers accept), with the server's CPU per call;
 4. uploads the same files to the bucket and to a directory, and runs wrk on a 4 KB file
    through the gateway (cached route: every request after the first is a hit) and nginx (one
-   worker, ``sendfile``, ``open_file_cache``) serving the directory;
+   worker, ``sendfile``, ``open_file_cache``) serving the directory; with ``--server-floor``
+   also through the gateway's own server alone (the node's ``AsgiServer``, granian, in a
+   process of its own) answering the file from memory with the same headers: the ceiling any
+   gateway on that server can reach;
 5. prints ops/s, p50 and p99 per operation and target, the Stackyard/moto ratios, the static
    site's gateway/nginx ratio, the load averages before and after, and whether each of the
    issue's targets is met (≥ 5x moto's throughput on item operations — judged on the wrk
@@ -507,10 +510,68 @@ def static_site(nodes: list[tuple[str, Any]], tmp: Path, args: argparse.Namespac
                     assert answer.read() == SITE_FILES["f4k.css"]
                     assert answer.headers["x-cache"] == expected, answer.headers
             out.append(wrk(f"gateway, cached bucket route ({label})", url, args, node.process.pid))
+        if args.server_floor:
+            out.append(server_floor(root / "f4k.css", args))
         out.append(wrk("nginx (1 worker, static files)", f"http://{HOST}:{port}/f4k.css", args))
     finally:
         stop(proc)
     return out
+
+
+FLOOR = "server alone (the file from memory)"
+
+
+def server_floor(path: Path, args: argparse.Namespace) -> Result:
+    """wrk on the gateway's server alone answering ``path`` (a child process of this script)."""
+    port = free_port()
+    cmd = [sys.executable, __file__, "--serve-floor", str(port), "--floor-file", str(path)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc)
+        return wrk(FLOOR, f"http://{HOST}:{port}/{path.name}", args, proc.pid)
+    finally:
+        stop(proc)
+
+
+def serve_floor(port: int, path: Path) -> None:
+    """``--serve-floor``: an ``AsgiServer`` whose app answers every request with ``path``'s
+    bytes and the headers the bucket integration sends, until SIGTERM."""
+    import asyncio
+    from email.utils import formatdate
+
+    import uvloop
+
+    from stackyard.gateway import tune_gc
+    from stackyard.serving import AsgiServer
+
+    body = path.read_bytes()
+    headers = [
+        (b"content-type", b"text/css"),
+        (b"etag", b'"0123456789abcdef0123456789abcdef"'),
+        (b"last-modified", formatdate(path.stat().st_mtime, usegmt=True).encode()),
+        (b"cache-control", b"public, max-age=60"),
+        (b"accept-ranges", b"bytes"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def main() -> None:
+        tune_gc()
+        server = AsgiServer(app, HOST, port)
+        await server.start()
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, done.set)
+        await done.wait()
+        await server.stop()
+
+    uvloop.run(main())
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -608,10 +669,17 @@ def targets(
             out.append(f"{o}: p99 {query.p99_ms:.2f} ms (target ≤ 10 ms): {met}")
     if len(static) >= 2:
         nginx = static[-1]
+        floor = next((r for r in static if r.target == FLOOR), None)
         for gateway in static[:-1]:
             ratio = gateway.rate / nginx.rate
+            if gateway is floor:
+                out.append(f"static, {FLOOR}: {ratio:.0%} of nginx (the ceiling of the gateway)")
+                continue
             verdict = "met" if ratio >= 0.5 else "NOT met"
-            out.append(f"static, {gateway.target}: {ratio:.0%} of nginx (target ≥ 50%): {verdict}")
+            line = f"static, {gateway.target}: {ratio:.0%} of nginx (target ≥ 50%): {verdict}"
+            if floor is not None:
+                line += f"; {gateway.rate / floor.rate:.0%} of the server alone"
+            out.append(line)
     return out
 
 
@@ -702,6 +770,13 @@ def main() -> None:
     parser.add_argument("--no-raw", action="store_true", help="skip the raw (wrk) item runs")
     parser.add_argument("--no-moto", action="store_true", help="Stackyard only")
     parser.add_argument("--no-static", action="store_true", help="skip the static site run")
+    parser.add_argument(
+        "--server-floor",
+        action="store_true",
+        help="also measure the gateway's server alone answering the static file from memory",
+    )
+    parser.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--markdown", action="store_true", help="also print markdown tables")
     parser.add_argument(
         "--backend", choices=["sqlite", "postgres"], default="sqlite", help="Stackyard's tables"
@@ -712,6 +787,9 @@ def main() -> None:
         help="the PostgreSQL of --backend postgres",
     )
     args = parser.parse_args()
+    if args.serve_floor:
+        serve_floor(args.serve_floor, args.floor_file)
+        return
     args.schema = f"stackyard_bench_{os.getpid()}"
     print(f"Stackyard's tables on {args.backend}", flush=True)
     if not (args.no_static and args.no_raw) and not shutil.which("wrk"):
