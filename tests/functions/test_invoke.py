@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from prometheus_client.parser import text_string_to_metric_families
+
+from stackyard.telemetry.exposition import render
+from stackyard.telemetry.metrics import MetricsAggregator
 
 from .conftest import Factory, fn
 
@@ -141,3 +145,26 @@ async def test_list_and_get_functions(serve: Factory) -> None:
     assert config["Handler"] == "handlers.hello"
     assert config["Timeout"] == 3 and config["MemorySize"] == 128
     assert config["Runtime"] == "python3.11"
+
+
+async def test_invocations_errors_and_durations_are_counted(serve: Factory) -> None:
+    metrics = MetricsAggregator()
+    functions = {"hello": fn("handlers.hello"), "boom": fn("handlers.boom")}
+    served = await serve(functions, metrics=metrics)
+    for _ in range(3):
+        await served.call("invoke", FunctionName="hello", Payload=b"{}")
+    await served.call("invoke", FunctionName="boom", Payload=b"{}")
+    values = {
+        (family.name, sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(render(metrics))
+        for sample in family.samples
+    }
+    hello, boom = (("function", "hello"),), (("function", "boom"),)
+    invocations = "function_invocations"
+    assert values[(invocations, "function_invocations_total", hello)] == 3
+    assert values[(invocations, "function_invocations_total", boom)] == 1
+    assert values[("function_errors", "function_errors_total", boom)] == 1
+    assert ("function_errors", "function_errors_total", hello) not in values
+    duration = "function_duration_seconds"
+    assert values[(duration, "function_duration_seconds_count", hello)] == 3
+    assert values[(duration, "function_duration_seconds_count", boom)] == 1

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -126,6 +126,8 @@ class FunctionRuntime:
         self._watchdog: asyncio.Task[None] | None = None
         self._running = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # per function: its invocation counter and duration histogram, bound once
+        self._series: dict[str, tuple[Callable[[float], None], Callable[[float], None]]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -248,10 +250,17 @@ class FunctionRuntime:
         except TooManyRequests:
             metrics.count("function_throttles_total", labels)
             raise
-        metrics.count("function_invocations_total", labels)
+        series = self._series.get(name)
+        if series is None:
+            series = self._series[name] = (
+                metrics.counter("function_invocations_total", labels),
+                metrics.histogram("function_duration_seconds", labels),
+            )
+        invocations, duration = series
+        invocations(1.0)
         if result.function_error is not None:
             metrics.count("function_errors_total", labels)
-        metrics.observe("function_duration_seconds", labels, time.perf_counter() - started)
+        duration(time.perf_counter() - started)
         return result
 
     async def _invoke(

@@ -205,8 +205,18 @@ class _Call:
         )
 
 
+_TITLES: dict[bytes, bytes] = {}
+"""Header names already title-cased (clients send the same few names again and again)."""
+
+
 def _title(name: bytes) -> bytes:
-    return b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
+    titled = _TITLES.get(name)
+    if titled is None:
+        if len(_TITLES) >= 1024:
+            _TITLES.clear()
+        titled = b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
+        _TITLES[name] = titled
+    return titled
 
 
 def _framing(scope: Scope) -> tuple[int | None, bool]:
