@@ -100,6 +100,18 @@ class StreamsServer:
 
         self.run(self.tables.run(update, {}))
 
+    def set_stream(self, table: str, stream: dict[str, Any] | None) -> None:
+        """Give ``table`` the stream ``stream`` (None: none) as a table declaration does when a
+        node starts (which, unlike UpdateTable, may change an enabled stream's view type)."""
+        engine = self.tables.engine
+
+        def change(_: object) -> dict[str, Any]:
+            table_id, schema = engine.table(table)
+            engine.set_stream(table_id, schema, stream)
+            return {}
+
+        self.run(self.tables.run(change, {}))
+
     def clients(self) -> tuple[Any, Any]:
         streams = boto3.client(
             "dynamodbstreams",

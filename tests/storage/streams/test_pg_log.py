@@ -273,3 +273,26 @@ def test_one_node_trims_at_a_time(pair: tuple[StreamsServer, StreamsServer]) -> 
     assert len(keys_in_stream(streams, ddb, "trimmed")) == 3
     assert server.expire(later) == 3
     assert keys_in_stream(streams, ddb, "trimmed") == []
+
+
+def test_a_stream_turned_off_on_one_node_is_read_to_its_end_on_the_other(
+    pair: tuple[StreamsServer, StreamsServer],
+) -> None:
+    server, other = pair
+    ddb, _ = server.clients()
+    _, streams = other.clients()
+    stream_table(ddb, "switched")
+    arn = ddb.describe_table(TableName="switched")["Table"]["LatestStreamArn"]
+    for n in range(2):
+        ddb.put_item(TableName="switched", Item={"id": {"S": f"k{n}"}})
+    ddb.update_table(TableName="switched", StreamSpecification={"StreamEnabled": False})
+    assert [s["StreamArn"] for s in streams.list_streams()["Streams"]] == [arn]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+    assert shard["StreamStatus"] == "DISABLED"
+    page = streams.get_records(ShardIterator=iterator(streams, arn, "TRIM_HORIZON"))
+    assert [r["dynamodb"]["Keys"]["id"]["S"] for r in page["Records"]] == ["k0", "k1"]
+    assert "NextShardIterator" not in page
+    assert other.expire(time.time() + LATER) == 2  # the other node's retention: gone for both
+    for client in (streams, server.clients()[1]):
+        with pytest.raises(client.exceptions.ResourceNotFoundException):
+            client.describe_stream(StreamArn=arn)

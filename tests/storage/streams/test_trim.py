@@ -127,8 +127,11 @@ def test_a_stream_turned_on_again_is_a_new_stream(streams_server: StreamsServer)
     assert described["LatestStreamArn"] == again["LatestStreamArn"] != first["LatestStreamArn"]
     assert described["LatestStreamLabel"] > first["LatestStreamLabel"]
     assert described["LatestStreamArn"].endswith("/stream/" + described["LatestStreamLabel"])
-    listed = streams.list_streams(TableName=table)["Streams"]
-    assert [s["StreamArn"] for s in listed] == [described["LatestStreamArn"]]
+    listed = streams.list_streams(TableName=table)["Streams"]  # the old one is kept a day
+    assert [s["StreamArn"] for s in listed] == [
+        first["LatestStreamArn"],
+        described["LatestStreamArn"],
+    ]
     # its own shard and creation time
     new_stream = streams.describe_stream(StreamArn=described["LatestStreamArn"])
     new_stream = new_stream["StreamDescription"]

@@ -8,8 +8,15 @@ records the functions subscribed to a table get.
 - A table with a stream has one stream (ARN = table ARN + ``/stream/<label>``, the label being
   time it was turned on, as ``LatestStreamArn`` in DescribeTable says) with one open shard,
   ``shardId-<that time in ms, 20 digits>-<first 8 characters of the table id>``.
-- A stream turned off and on again is a new stream (a new label and ARN): its readers get the
-  records written since, not the previous stream's.
+- A stream turned off and on again, or with another view type (a table's declaration; by
+  UpdateTable, as on AWS, ``ValidationException`` while a stream is enabled), is a new stream (a
+  new label, ARN and shard): its readers get the records written since, not the previous
+  stream's.
+- A stream turned off or replaced stays for the 24-hour retention, as on AWS: listed, described
+  as ``DISABLED`` with its shard closed (``EndingSequenceNumber``: its last record's; a stream
+  without records: one less than ``StartingSequenceNumber``, an empty range), and readable to
+  its end. It goes when the retention passes 24 hours after it was disabled, or once its
+  records have all been removed (``ResourceNotFoundException`` then).
 - Sequence numbers are the log's row ids (21 digits), increasing with every write.
 - A shard iterator is an opaque token naming the table, its stream label and the position (the
   last sequence number read); it expires after 15 minutes, as DynamoDB's do
@@ -21,8 +28,9 @@ records the functions subscribed to a table get.
   iterator (any kind, also a ``NextShardIterator``) positioned where records have been removed
   since it was given.
 - ``GetRecords`` answers up to ``Limit`` records (default and maximum 1,000; at most 1 MB of
-  records beyond the first) in write order, and always a ``NextShardIterator`` (the shard
-  stays open while the table has its stream).
+  records beyond the first) in write order, and a ``NextShardIterator`` while the shard is open
+  (the table has the stream); a disabled stream's answer has none once the reader is past its
+  last record (the closed shard's end).
 
 Each handler runs on the tables' worker thread (``Tables.run``), beside the writes; on the
 PostgreSQL backend after a reload of the table catalog, in one transaction.
@@ -38,9 +46,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..tables.errors import TableNotFound, TablesError, ValidationError
-from ..tables.schema import TableSchema
 from .log import StreamLog
-from .records import sequence_number, stream_arn
+from .records import StreamInfo, sequence_number
 
 if TYPE_CHECKING:
     from ..tables import Tables
@@ -60,16 +67,6 @@ class ExpiredIterator(TablesError):
 
 class TrimmedDataAccess(TablesError):
     aws_type = "TrimmedDataAccessException"
-
-
-def stream_created(schema: TableSchema) -> float:
-    """When the table's current stream was turned on (with the table: its creation)."""
-    return schema.stream_created if schema.stream_created is not None else schema.created
-
-
-def shard_id(schema: TableSchema) -> str:
-    """The shard of the table's current stream (a stream turned on again has a new one)."""
-    return f"shardId-{int(stream_created(schema) * 1000):020d}-{schema.table_id[:8]}"
 
 
 class StreamsApi:
@@ -101,47 +98,45 @@ class StreamsApi:
         table = _text(body, "TableName")
         start = _text(body, "ExclusiveStartStreamArn")
         streams = sorted(
-            (stream_arn(schema), schema)
-            for _, schema in self.tables.engine.tables.values()
-            if schema.stream and (table is None or schema.name == table)
+            (info.arn, info) for info in self._streams(table) if start is None or info.arn > start
         )
-        after = [(arn, schema) for arn, schema in streams if start is None or arn > start]
         out: Body = {
             "Streams": [
-                {"StreamArn": arn, "TableName": schema.name, "StreamLabel": schema.stream_label}
-                for arn, schema in after[:limit]
+                {"StreamArn": arn, "TableName": info.table, "StreamLabel": info.label}
+                for arn, info in streams[:limit]
             ]
         }
-        if len(after) > limit:
-            out["LastEvaluatedStreamArn"] = after[limit - 1][0]
+        if len(streams) > limit:
+            out["LastEvaluatedStreamArn"] = streams[limit - 1][0]
         return out
 
     def describe_stream(self, body: Body) -> Body:
-        schema = self._stream(body.get("StreamArn"))
-        bounds = self.log.bounds(schema.name, schema.stream_label)
+        info = self._stream(body.get("StreamArn"))
+        bounds = self.log.bounds(info.table, info.label)
         first = bounds.oldest if bounds.oldest is not None else bounds.horizon + 1
-        view = str((schema.stream or {}).get("StreamViewType") or "NEW_AND_OLD_IMAGES")
+        numbers = {"StartingSequenceNumber": sequence_number(first)}
+        if info.disabled is not None:  # a closed shard (no records: an empty range)
+            last = bounds.newest if bounds.newest is not None else first - 1
+            numbers["EndingSequenceNumber"] = sequence_number(last)
+        keys = [{"AttributeName": info.hash_key, "KeyType": "HASH"}]
+        if info.range_key is not None:
+            keys.append({"AttributeName": info.range_key, "KeyType": "RANGE"})
         return {
             "StreamDescription": {
-                "StreamArn": stream_arn(schema),
-                "StreamLabel": schema.stream_label,
-                "StreamStatus": "ENABLED",
-                "StreamViewType": view,
-                "CreationRequestDateTime": stream_created(schema),
-                "TableName": schema.name,
-                "KeySchema": schema.describe()["KeySchema"],
-                "Shards": [
-                    {
-                        "ShardId": shard_id(schema),
-                        "SequenceNumberRange": {"StartingSequenceNumber": sequence_number(first)},
-                    }
-                ],
+                "StreamArn": info.arn,
+                "StreamLabel": info.label,
+                "StreamStatus": "ENABLED" if info.disabled is None else "DISABLED",
+                "StreamViewType": info.view,
+                "CreationRequestDateTime": info.created,
+                "TableName": info.table,
+                "KeySchema": keys,
+                "Shards": [{"ShardId": info.shard, "SequenceNumberRange": numbers}],
             }
         }
 
     def get_shard_iterator(self, body: Body) -> Body:
-        schema = self._stream(body.get("StreamArn"))
-        if body.get("ShardId") != shard_id(schema):
+        info = self._stream(body.get("StreamArn"))
+        if body.get("ShardId") != info.shard:
             raise TableNotFound(
                 f"Requested resource not found: Shard does not exist: {body.get('ShardId')}"
             )
@@ -151,7 +146,7 @@ class StreamsApi:
                 f"1 validation error detected: Value '{kind}' at 'shardIteratorType' failed to "
                 f"satisfy constraint: Member must satisfy enum value set: {list(ITERATOR_TYPES)}"
             )
-        bounds = self.log.bounds(schema.name, schema.stream_label)
+        bounds = self.log.bounds(info.table, info.label)
         if kind == "TRIM_HORIZON":
             position = bounds.oldest - 1 if bounds.oldest is not None else bounds.horizon
         elif kind == "LATEST":
@@ -169,18 +164,18 @@ class StreamsApi:
                 )
             if seq > max(bounds.newest or 0, bounds.horizon):
                 raise ValidationError(f"Invalid SequenceNumber {number}: beyond the stream's end")
-        return {"ShardIterator": _iterator(schema, position)}
+        return {"ShardIterator": _iterator(info, position)}
 
     def get_records(self, body: Body) -> Body:
         limit = _limit(body, MAX_RECORDS, MAX_RECORDS)
         table, label, position, expires = _decode(body.get("ShardIterator"))
         if expires < time.time():
             raise ExpiredIterator("Iterator expired: it is older than 15 minutes")
-        found = self.tables.engine.tables.get(table)
-        if found is None or not found[1].stream or found[1].stream_label != label:
+        info = self._find(table, label)
+        if info is None:
             raise TableNotFound("Requested resource not found: Stream does not exist")
-        schema = found[1]
-        if position < self.log.bounds(table, label).horizon:
+        bounds = self.log.bounds(table, label)
+        if position < bounds.horizon:
             raise TrimmedDataAccess(
                 "The data you are trying to access has been trimmed: records after the "
                 "iterator's position are older than the stream's 24-hour retention"
@@ -193,13 +188,36 @@ class StreamsApi:
             records.append(record)
         if logged:
             position = logged[-1].seq
-        return {"Records": records, "NextShardIterator": _iterator(schema, position)}
+        out: Body = {"Records": records}
+        # a disabled stream gets no more records: past its last one, its shard has ended
+        if info.disabled is None or position < (bounds.newest or 0):
+            out["NextShardIterator"] = _iterator(info, position)
+        return out
 
-    def _stream(self, arn: object) -> TableSchema:
-        if isinstance(arn, str):
-            for _, schema in self.tables.engine.tables.values():
-                if schema.stream and stream_arn(schema) == arn:
-                    return schema
+    def _streams(self, table: str | None) -> list[StreamInfo]:
+        """The current streams (of ``table`` only, if given) and the disabled ones kept."""
+        current = [
+            StreamInfo.of(schema)
+            for _, schema in self.tables.engine.tables.values()
+            if schema.stream and (table is None or schema.name == table)
+        ]
+        return current + self.log.old_streams(table)
+
+    def _find(self, table: str, label: str) -> StreamInfo | None:
+        """The stream ``label`` of ``table``: its current one, else a disabled one kept."""
+        found = self.tables.engine.tables.get(table)
+        if found is not None and found[1].stream and found[1].stream_label == label:
+            return StreamInfo.of(found[1])
+        return next((i for i in self.log.old_streams(table) if i.label == label), None)
+
+    def _stream(self, arn: object) -> StreamInfo:
+        if isinstance(arn, str) and "/stream/" in arn:
+            # ``<table ARN>/stream/<label>``, a table's name has no ``/``
+            table_arn, _, label = arn.rpartition("/stream/")
+            _, _, table = table_arn.partition(":table/")
+            info = self._find(table, label)
+            if info is not None and info.arn == arn:
+                return info
         raise TableNotFound(f"Requested resource not found: Stream: {arn} not found")
 
 
@@ -220,8 +238,8 @@ def _limit(body: Body, default: int, maximum: int) -> int:
     return limit
 
 
-def _iterator(schema: TableSchema, position: int) -> str:
-    token = [schema.name, schema.stream_label, position, time.time() + ITERATOR_TTL]
+def _iterator(info: StreamInfo, position: int) -> str:
+    token = [info.table, info.label, position, time.time() + ITERATOR_TTL]
     return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
 
 

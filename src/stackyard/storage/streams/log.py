@@ -11,6 +11,12 @@ follow the table. Records are kept for 24 hours (DynamoDB's retention) whoever h
 each stream's *horizon* is the highest ``seq`` of its records removed by that retention, so a
 reader positioned before it knows it lost records (``TrimmedDataAccessException``).
 
+A stream turned off or replaced stays readable for the retention, as on DynamoDB: the engine's
+stream hook (:meth:`StreamLog.retire`, in the transaction of the table change) keeps what the
+API describes of it (:class:`.records.StreamInfo`) in ``stream_history`` with the time it was
+disabled. The retention removes an entry 24 hours after that time, or once every record of the
+stream has been removed.
+
 The retention removes a *prefix* of each table's records in ``seq`` order: it stops at a
 table's first record not yet expired, even if later ones of that table are older by their
 ``created`` time (a clock set back), so every record of a table after its horizon is still
@@ -23,13 +29,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from typing import Any, Protocol
 
 from ..tables.schema import TableSchema
 from ..tables.sqlite import SqliteTableStore
 from ..tables.values import Item
-from .records import change_record, sequence_number
+from .records import StreamInfo, change_record, ended_stream, sequence_number
 
 RETENTION = 24 * 3600.0
 _SCHEMA = (
@@ -40,6 +46,16 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS stream_positions (mapping TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS stream_trims (tbl TEXT NOT NULL, label TEXT NOT NULL, "
     "seq INTEGER NOT NULL, PRIMARY KEY (tbl, label))",
+    "CREATE TABLE IF NOT EXISTS stream_history (tbl TEXT NOT NULL, label TEXT NOT NULL, "
+    "arn TEXT NOT NULL, shard TEXT NOT NULL, view TEXT NOT NULL, created REAL NOT NULL, "
+    "hash_key TEXT NOT NULL, range_key TEXT, disabled REAL NOT NULL, PRIMARY KEY (tbl, label))",
+)
+HISTORY_COLUMNS = "tbl, label, arn, shard, view, created, hash_key, range_key, disabled"
+# entries of streams disabled before the cutoff, or whose records have all been removed
+HISTORY_GONE = (
+    "DELETE FROM {h} WHERE disabled < {p} OR (EXISTS (SELECT 1 FROM {t} t "
+    "WHERE t.tbl = {h}.tbl AND t.label = {h}.label) AND NOT EXISTS (SELECT 1 FROM {r} r "
+    "WHERE r.tbl = {h}.tbl AND r.label = {h}.label))"
 )
 
 
@@ -85,6 +101,15 @@ class StreamLog(Protocol):
 
     def bounds(self, table: str, label: str) -> Bounds: ...
 
+    def retire(self, before: TableSchema, after: TableSchema) -> None:
+        """Keep the stream of ``before`` as a disabled one if ``after`` (the table changed, in
+        the change's transaction) no longer has it."""
+        ...
+
+    def old_streams(self, table: str | None = None) -> list[StreamInfo]:
+        """The disabled streams kept (of ``table`` only, if given)."""
+        ...
+
     def lock(self, schemas: Sequence[TableSchema]) -> None:
         """Before a write to several tables: take what :meth:`append` takes for each of them,
         in one order every writer follows (so two such writes never wait on each other)."""
@@ -93,7 +118,8 @@ class StreamLog(Protocol):
     def trim(self, now: float | None = None, limit: int = 5000) -> int:
         """Delete each table's records older than the retention period at ``now``, in ``seq``
         order up to its first record not yet expired, looking at the oldest ``limit`` records
-        of the log; raise their streams' horizons. Answers how many were deleted (0 also when
+        of the log; raise their streams' horizons; forget the disabled streams past the
+        retention or without records left. Answers how many records were deleted (0 also when
         another node is trimming the same log)."""
         ...
 
@@ -222,6 +248,24 @@ class SqliteStreamLog:
         ).fetchone()
         return Bounds.of(oldest, newest, int(horizon[0]) if horizon else 0)
 
+    def retire(self, before: TableSchema, after: TableSchema) -> None:
+        ended = ended_stream(before, after)
+        if ended is None:
+            return
+        info = astuple(replace(ended, disabled=time.time()))
+        marks = ", ".join("?" * len(info))
+        self._db().execute(
+            f"INSERT OR IGNORE INTO stream_history ({HISTORY_COLUMNS}) VALUES ({marks})", info
+        )
+
+    def old_streams(self, table: str | None = None) -> list[StreamInfo]:
+        sql = f"SELECT {HISTORY_COLUMNS} FROM stream_history"
+        rows = self._db().execute(
+            sql + (" WHERE tbl = ?" if table is not None else ""),
+            (table,) if table is not None else (),
+        )
+        return [StreamInfo(*row) for row in rows]
+
     def lock(self, schemas: Sequence[TableSchema]) -> None:
         pass  # one writer: the tables' thread
 
@@ -238,4 +282,8 @@ class SqliteStreamLog:
             "ON CONFLICT (tbl, label) DO UPDATE SET seq = max(seq, excluded.seq)",
             [(table, label, seq) for (table, label), seq in horizons(gone).items()],
         )
+        gone_history = HISTORY_GONE.format(
+            h="stream_history", t="stream_trims", r="stream_records", p="?"
+        )
+        db.execute(gone_history, (cutoff,))
         return len(gone)

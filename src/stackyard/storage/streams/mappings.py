@@ -100,6 +100,7 @@ class Streams:
             raise TypeError(f"no stream log for the table store {type(store).__name__}")
         tables.engine.on_write = self.log.append
         tables.engine.before_writes = self.log.lock
+        tables.engine.on_stream_change = self.log.retire
         self.api = StreamsApi(tables, self.log)  # the DynamoDB Streams API over the same log
         self._wakeups: dict[str, list[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None

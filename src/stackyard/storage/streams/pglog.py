@@ -1,6 +1,7 @@
 """The stream log on PostgreSQL, shared by the nodes of one schema (tables created with the
 others by :mod:`..tables.postgres`): ``stream_records(seq bigserial, tbl, label, created,
-record)``, ``stream_positions(mapping, seq)`` and ``stream_trims(tbl, label, seq)``.
+record)``, ``stream_positions(mapping, seq)``, ``stream_trims(tbl, label, seq)`` and
+``stream_history`` (the disabled streams kept for the retention, see :mod:`.log`).
 
 :class:`PostgresStreamLog` is the :class:`.log.StreamLog` of the engine's write hook and of the
 DynamoDB Streams API; it runs on the tables' worker thread, on the table store's connection,
@@ -20,20 +21,32 @@ hold the lock the other waits for.
 
 Time: a record's ``created`` is the database's clock when it is inserted (under the table's
 lock, so it grows with ``seq`` within a table), never a node's: nodes whose clocks disagree
-cannot make the retention remove a record before an older one. The retention (:meth:`trim`)
-runs on one node at a time (a transaction-level advisory lock tried, not waited for).
+cannot make the retention remove a record before an older one; a disabled stream's time is the
+database's clock too. The retention (:meth:`trim`) runs on one node at a time (a
+transaction-level advisory lock tried, not waited for).
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..tables.schema import TableSchema
 from ..tables.values import Item
-from .log import RETENTION, Bounds, LoggedRecord, collect, expired_prefix, horizons, record_text
+from .log import (
+    HISTORY_COLUMNS,
+    HISTORY_GONE,
+    RETENTION,
+    Bounds,
+    LoggedRecord,
+    collect,
+    expired_prefix,
+    horizons,
+    record_text,
+)
+from .records import StreamInfo, ended_stream
 
 if TYPE_CHECKING:
     from ..tables.postgres import PostgresTableStore
@@ -71,6 +84,10 @@ class Statements:
     position: str
     start: str
     save: str
+    retire: str
+    old_streams: str
+    old_streams_of: str
+    trim_history: str
 
     @classmethod
     def of(cls, s: str) -> Statements:
@@ -98,6 +115,14 @@ class Statements:
             "ON CONFLICT (mapping) DO NOTHING",
             save=f"INSERT INTO {s}.stream_positions (mapping, seq) VALUES (%s, %s) "
             "ON CONFLICT (mapping) DO UPDATE SET seq = excluded.seq",
+            retire=f"INSERT INTO {s}.stream_history ({HISTORY_COLUMNS}) VALUES "
+            f"({'%s, ' * 8}extract(epoch FROM clock_timestamp())) "
+            "ON CONFLICT (tbl, label) DO NOTHING",
+            old_streams=f"SELECT {HISTORY_COLUMNS} FROM {s}.stream_history",
+            old_streams_of=f"SELECT {HISTORY_COLUMNS} FROM {s}.stream_history WHERE tbl = %s",
+            trim_history=HISTORY_GONE.format(
+                h=f"{s}.stream_history", t=f"{s}.stream_trims", r=records, p="%s"
+            ),
         )
 
 
@@ -136,6 +161,19 @@ class PostgresStreamLog:
         oldest, newest, horizon = self._rows(self.sql.bounds, (table, label) * 3)[0]
         return Bounds.of(oldest, newest, horizon)
 
+    def retire(self, before: TableSchema, after: TableSchema) -> None:
+        ended = ended_stream(before, after)
+        if ended is not None:
+            info = astuple(ended)[:-1]  # disabled: the database's clock
+            self.store.conn.execute(self.sql.retire, info)
+
+    def old_streams(self, table: str | None = None) -> list[StreamInfo]:
+        if table is None:
+            rows = self._rows(self.sql.old_streams, ())
+        else:
+            rows = self._rows(self.sql.old_streams_of, (table,))
+        return [StreamInfo(*row) for row in rows]
+
     def trim(self, now: float | None = None, limit: int = 5000) -> int:
         """``now`` defaults to the database's clock (the clock of ``created``)."""
         if not self._rows(self.sql.trim_lock, (TRIM_LOCK, self.store.schema_name))[0][0]:
@@ -143,12 +181,12 @@ class PostgresStreamLog:
         if now is None:
             now = float(self._rows("SELECT extract(epoch FROM clock_timestamp())", ())[0][0])
         gone = expired_prefix(self._rows(self.sql.trim_head, (limit,)), now - RETENTION)
-        if not gone:
-            return 0
-        self.store.conn.execute(self.sql.trim_delete, ([seq for seq, *_ in gone],))
-        raised = horizons(gone)
-        self.store.conn.execute(
-            self.sql.trim_raise,
-            ([t for t, _ in raised], [label for _, label in raised], list(raised.values())),
-        )
+        if gone:
+            self.store.conn.execute(self.sql.trim_delete, ([seq for seq, *_ in gone],))
+            raised = horizons(gone)
+            self.store.conn.execute(
+                self.sql.trim_raise,
+                ([t for t, _ in raised], [label for _, label in raised], list(raised.values())),
+            )
+        self.store.conn.execute(self.sql.trim_history, (now - RETENTION,))
         return len(gone)

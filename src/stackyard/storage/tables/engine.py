@@ -80,6 +80,9 @@ class Engine:
         # called before a write to several tables with streams, in its transaction (the
         # stream log takes their append locks in one order)
         self.before_writes: Callable[[Sequence[TableSchema]], None] | None = None
+        # called with a table before and after a change of its stream, in the change's
+        # transaction (the stream log keeps a stream turned off or replaced)
+        self.on_stream_change: Callable[[TableSchema, TableSchema], None] | None = None
         self._slow_stats: dict[int, tuple[float, tuple[int, int]]] = {}  # id -> (when, stats)
 
     def open(self) -> None:
@@ -214,11 +217,17 @@ class Engine:
         self, table_id: int, schema: TableSchema, stream: dict[str, Any] | None
     ) -> TableSchema:
         """Turn the table's stream on (``StreamSpecification``) or off (None)."""
-        schema = schema.with_stream(stream)
+        before, schema = schema, schema.with_stream(stream)
         with self.store.atomic():
             self.store.save_table(table_id, schema)
+            self.stream_changed(before, schema)
         self.tables[schema.name] = (table_id, schema)
         return schema
+
+    def stream_changed(self, before: TableSchema, after: TableSchema) -> None:
+        """Tell the stream log that the table ``before`` is now ``after`` (in the transaction)."""
+        if self.on_stream_change is not None and before.stream != after.stream:
+            self.on_stream_change(before, after)
 
     def describe_time_to_live(self, body: Body) -> Body:
         _, schema = self.table(body.get("TableName"))

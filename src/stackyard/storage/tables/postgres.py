@@ -69,6 +69,10 @@ CREATE INDEX IF NOT EXISTS stream_records_label ON {s}.stream_records (tbl, labe
 CREATE TABLE IF NOT EXISTS {s}.stream_positions (mapping text PRIMARY KEY, seq bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.stream_trims (
     tbl text NOT NULL, label text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (tbl, label));
+CREATE TABLE IF NOT EXISTS {s}.stream_history (
+    tbl text NOT NULL, label text NOT NULL, arn text NOT NULL, shard text NOT NULL,
+    view text NOT NULL, created double precision NOT NULL, hash_key text NOT NULL,
+    range_key text, disabled double precision NOT NULL, PRIMARY KEY (tbl, label));
 """
 
 

@@ -218,8 +218,15 @@ class Writes:
                 "One or more parameter values were invalid: Some index key attributes are not "
                 f"defined in AttributeDefinitions. Keys: [{', '.join(sorted(missing))}]"
             )
+        before = schema
         if body.get("StreamSpecification") is not None:
             stream = body["StreamSpecification"]
+            current = schema.stream
+            view = stream.get("StreamViewType")
+            if current and stream.get("StreamEnabled") and view != current.get("StreamViewType"):
+                raise ValidationError(
+                    f"Table already has an enabled stream: TableName: {schema.name}"
+                )
             schema = schema.with_stream(stream if stream.get("StreamEnabled") else None)
         new = schema.with_changes(attributes=attributes, indexes=tuple(indexes), **changes)
         store = self.engine.store
@@ -238,6 +245,7 @@ class Writes:
                         if name in names:
                             store.put_index(table_id, name, index_key, base)
             store.save_table(table_id, new)
+            self.engine.stream_changed(before, new)
         self.engine.tables[new.name] = (table_id, new)
         count, size = store.stats(table_id)
         return {"TableDescription": new.describe(count, size)}
