@@ -54,6 +54,9 @@ def test_a_stream_turned_off_is_listed_disabled_and_read_to_its_end(
     assert "EndingSequenceNumber" not in shard["SequenceNumberRange"]
 
     ddb.update_table(TableName=table, StreamSpecification={"StreamEnabled": False})
+    with pytest.raises(ddb.exceptions.ClientError) as refused:  # nothing left to disable
+        ddb.update_table(TableName=table, StreamSpecification={"StreamEnabled": False})
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
     write(ddb, table, 1)  # no stream: no record
     assert "LatestStreamArn" not in ddb.describe_table(TableName=table)["Table"]
     assert streams.list_streams(TableName=table)["Streams"] == [
@@ -121,16 +124,17 @@ def test_replaced_streams_are_kept_and_each_reads_its_own_records(
     ddb.update_table(TableName=table, StreamSpecification=spec)
     second = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     ddb.put_item(TableName=table, Item={"id": {"S": "b"}})
-    # another view type while enabled: UpdateTable refuses it, as DynamoDB does ...
-    with pytest.raises(ddb.exceptions.ClientError) as refused:
-        ddb.update_table(
-            TableName=table,
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
-        )
-    error = refused.value.response["Error"]
-    assert error["Code"] == "ValidationException"
-    assert error["Message"].startswith("Table already has an enabled stream")
-    ddb.update_table(TableName=table, StreamSpecification=spec)  # the same one: no change
+    # enabling a stream while one is enabled (any view type): UpdateTable refuses it, as
+    # DynamoDB documents; so is disabling where none is enabled (below) ...
+    for view in ("KEYS_ONLY", "NEW_IMAGE"):
+        with pytest.raises(ddb.exceptions.ClientError) as refused:
+            ddb.update_table(
+                TableName=table,
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
+            )
+        error = refused.value.response["Error"]
+        assert error["Code"] == "ValidationException"
+        assert error["Message"].startswith("Table already has an enabled stream")
     assert ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"] == second
     # ... a table declaration changes it: a new stream again
     streams_server.set_stream(table, {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})

@@ -157,8 +157,11 @@ def test_a_stream_turned_on_again_is_a_new_stream(streams_server: StreamsServer)
     ddb.update_table(TableName=table, StreamSpecification=spec)
     third = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     assert third not in (new_arn, first["LatestStreamArn"])
-    # the same specification again changes nothing
-    ddb.update_table(TableName=table, StreamSpecification=spec)
+    # enabling it again while it is enabled is refused (DynamoDB: ValidationException) and
+    # changes nothing
+    with pytest.raises(ddb.exceptions.ClientError) as refused:
+        ddb.update_table(TableName=table, StreamSpecification=spec)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"] == third
 
 

@@ -222,10 +222,13 @@ class Writes:
         if body.get("StreamSpecification") is not None:
             stream = body["StreamSpecification"]
             current = schema.stream
-            view = stream.get("StreamViewType")
-            if current and stream.get("StreamEnabled") and view != current.get("StreamViewType"):
+            if current and stream.get("StreamEnabled"):  # as DynamoDB: enable needs none on
                 raise ValidationError(
                     f"Table already has an enabled stream: TableName: {schema.name}"
+                )
+            if not current and not stream.get("StreamEnabled"):  # and disable needs one on
+                raise ValidationError(
+                    f"Table has no enabled stream to disable: TableName: {schema.name}"
                 )
             schema = schema.with_stream(stream if stream.get("StreamEnabled") else None)
         new = schema.with_changes(attributes=attributes, indexes=tuple(indexes), **changes)
