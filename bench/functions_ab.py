@@ -1,0 +1,115 @@
+"""Functions A/B benchmark: this tree against an earlier commit, alternating in one loop.
+
+Run by hand: ``.venv/bin/python bench/functions_ab.py --before REV [--rounds 3]`` (needs
+``wrk``: ``bash scripts/system-deps.sh --bench``). On a shared machine whose speed moves by
+tens of percent between runs a minute apart, two separate runs of ``bench/functions.py`` cannot
+resolve a 10 % change; alternating does:
+
+1. ``git archive REV src`` into a scratch folder: the "before" tree;
+2. for each of ``--rounds`` rounds, for before (that tree first on ``PYTHONPATH``, for the node
+   and its workers) then after (this checkout): ``stackyard up bench/apps/hello`` on free ports,
+   then for each route (``/hello``, HTTP API; ``/dev/hello``, REST) and each of
+   ``--connections``, ``wrk -t1 -cC`` for ``--warmup`` then ``--duration`` seconds, with the
+   CPU the node's whole process tree (node, span and log writers, workers) spent per request,
+   read from ``/proc``;
+3. prints every sample and, per route and connection count, the medians of before and after
+   and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from functions import APP, ROUTES, Children, Load, ensure_app, start_stackyard, wrk
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def python_path(path: Path | None) -> Iterator[None]:
+    """``path`` first on ``PYTHONPATH`` for the processes started meanwhile (None: as is)."""
+    saved = os.environ.get("PYTHONPATH")
+    if path is not None:
+        os.environ["PYTHONPATH"] = str(path) + (os.pathsep + saved if saved else "")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def archive(rev: str, into: Path) -> Path:
+    """The ``src`` folder of ``rev``, unpacked into ``into``."""
+    tar = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=tar, check=True)
+    return into / "src"
+
+
+def measure(tag: str, tmp: Path, args: argparse.Namespace) -> dict[tuple[str, int], Load]:
+    children = Children()
+    try:
+        server = start_stackyard(APP, tmp, children, tag)
+        return {
+            (path, connections): wrk(server, path, connections, args)
+            for _, path in ROUTES
+            for connections in args.connections
+        }
+    finally:
+        children.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--before", required=True, help="the commit to compare this tree with")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each")
+    parser.add_argument(
+        "--connections", type=lambda text: [int(c) for c in text.split(",")], default=[8, 32]
+    )
+    args = parser.parse_args()
+    ensure_app()
+    samples: dict[tuple[str, str, int], list[Load]] = {}
+    with tempfile.TemporaryDirectory(prefix="stackyard-ab-") as scratch:
+        tmp = Path(scratch)
+        before = archive(args.before, tmp)
+        for round_ in range(1, args.rounds + 1):
+            for side, path in (("before", before), ("after", None)):
+                with python_path(path):
+                    loads = measure(f"{side}-{round_}", tmp, args)
+                for (route, connections), load in loads.items():
+                    samples.setdefault((side, route, connections), []).append(load)
+                    print(
+                        f"round {round_} {side:6} {route:11} -c{connections:<3} "
+                        f"{load.rps:8,.0f} req/s  {load.cpu_us or float('nan'):6.0f} µs CPU/req",
+                        flush=True,
+                    )
+    print(f"\nmedians of {args.rounds} rounds, before = {args.before}, after = this tree")
+    print("| route, connections | req/s before → after | CPU µs/request before → after |")
+    print("|---|---:|---:|")
+    for _, route in ROUTES:
+        for connections in args.connections:
+            b, a = samples[("before", route, connections)], samples[("after", route, connections)]
+            rb = statistics.median(load.rps for load in b)
+            ra = statistics.median(load.rps for load in a)
+            cb = statistics.median(load.cpu_us or 0.0 for load in b)
+            ca = statistics.median(load.cpu_us or 0.0 for load in a)
+            print(
+                f"| `{route}`, {connections} | {rb:,.0f} → {ra:,.0f} ({ra / rb:.2f}x) "
+                f"| {cb:.0f} → {ca:.0f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
