@@ -23,6 +23,12 @@ Run by hand or with ``make bench`` (needs the Debian packages ``wrk`` and ``ngin
      kind of process answering the backend's 13 bytes itself (no gateway, no upstream call) —
      the floor of what any gateway on this server can reach,
    - through nginx ``proxy_pass`` (one worker) with an ``upstream { keepalive 64; }`` pool;
+   - with ``--paced RATE[,RATE...]``, direct, through the bare gateway and through nginx once
+     more at each fixed load of about RATE requests/s instead of as fast as they go: the same
+     connections, each waiting a random time between its requests (exponential, mean
+     ``connections / RATE``: Poisson arrivals, a wrk Lua ``delay()``), so the p99 shows what
+     each proxy adds to a request's latency when it is not saturated (at saturation, wrk's
+     latency is mostly the queue: ``connections / requests/s`` on average);
 3. prints requests/s, p50 and p99 for each, the proxy's CPU time per request (gateway process,
    nginx proxy worker; read from /proc, so Linux only — steadier than requests/s when the
    machine is shared) and that of the gateway's child processes (with tracing: the span
@@ -221,17 +227,51 @@ def children_cpu(pid: int | None) -> float | None:
     return sum(found) if found else None
 
 
+PACING = """
+local mean = {mean_ms}
+function delay()
+    return math.floor(-mean * math.log(1 - math.random()) + 0.5)
+end
+"""
+
+
+def pacing_scripts(tmp: Path, args: argparse.Namespace) -> dict[float, Path]:
+    """Per rate of ``--paced``, a wrk script making each connection wait an exponential time
+    (mean ``connections / rate``) before each request: about ``rate`` requests/s in all."""
+    scripts = {}
+    for rate in args.paced:
+        path = tmp / f"paced-{rate:g}.lua"
+        path.write_text(PACING.format(mean_ms=1000.0 * args.connections / rate))
+        scripts[rate] = path
+    return scripts
+
+
+def run_paced(
+    paced: dict[float, list[Result]],
+    scripts: dict[float, Path],
+    name: str,
+    port: int,
+    args: argparse.Namespace,
+    pid: int | None = None,
+) -> None:
+    for rate, script in scripts.items():
+        paced.setdefault(rate, []).append(run_wrk(name, port, args, pid, script=script))
+
+
 def run_wrk(
     name: str,
     port: int,
     args: argparse.Namespace,
     pid: int | None = None,
     headers: tuple[str, ...] = (),
+    script: Path | None = None,
 ) -> Result:
     url = f"http://{HOST}:{port}{PATH}"
     base = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
     for header in headers:
         base += ["-H", header]
+    if script is not None:
+        base += ["-s", str(script)]
     subprocess.run(
         [*base, "-d", f"{args.warmup}s", url], capture_output=True, timeout=60, check=True
     )
@@ -337,6 +377,40 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             print("| " + " | ".join(cells) + " |")
 
 
+def report_paced(rate: float, results: list[Result], args: argparse.Namespace) -> None:
+    """The runs at one fixed load (``--paced``): latency each proxy adds when not saturated."""
+    from rich.console import Console
+    from rich.table import Table
+
+    title = f"at a fixed load: about {rate:,.0f} requests/s, Poisson arrivals"
+    table = Table(title=f"{title}, {args.connections} connections, {args.duration}s")
+    for col in ("mode", "requests/s", "p50 ms", "p99 ms", "p99 added ms", "CPU µs/req", "errors"):
+        table.add_column(col, justify="left" if col in ("mode", "errors") else "right")
+    direct = results[0]
+    rows = []
+    for r in results:
+        added = "-" if r is direct else f"{r.p99_ms - direct.p99_ms:+.2f}"
+        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
+        rows.append([r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", added, cpu])
+        table.add_row(*rows[-1], r.errors)
+    console = Console()
+    console.print(table)
+    by = {r.name: r for r in results}
+    gw, ngx = by["stackyard gateway"], by["nginx proxy_pass"]
+    console.print(
+        f"p99 added vs direct at {gw.rps:,.0f} requests/s: gateway "
+        f"{gw.p99_ms - direct.p99_ms:+.2f} ms, nginx {ngx.p99_ms - direct.p99_ms:+.2f} ms"
+    )
+    if args.markdown:
+        print(
+            f"\n{title}:\n"
+            "\n| mode | requests/s | p50 ms | p99 ms | p99 added ms | CPU µs/req | errors |"
+            "\n|---|---:|---:|---:|---:|---:|---|"
+        )
+        for row, r in zip(rows, results, strict=True):
+            print("| " + " | ".join([*row, r.errors]) + " |")
+
+
 def bench(args: argparse.Namespace) -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk not found: bash scripts/system-deps.sh --bench")
@@ -354,11 +428,15 @@ def bench(args: argparse.Namespace) -> None:
             children.append(backend)
             wait_port(backend_port, backend)
             results = [run_wrk("direct", backend_port, args)]
+            paced: dict[float, list[Result]] = {}
+            scripts = pacing_scripts(tmp, args)
+            run_paced(paced, scripts, "direct", backend_port, args)
 
             gateway = start_gateway(gateway_port, backend_port, args.tune_gc)
             children.append(gateway)
             wait_port(gateway_port, gateway)
             results.append(run_wrk("stackyard gateway", gateway_port, args, gateway.pid))
+            run_paced(paced, scripts, "stackyard gateway", gateway_port, args, gateway.pid)
             stop(gateway)
 
             if args.server_floor:
@@ -415,10 +493,13 @@ def bench(args: argparse.Namespace) -> None:
             children.append(proxy)
             wait_port(proxy_port, proxy)
             results.append(run_wrk("nginx proxy_pass", proxy_port, args, proxy_worker(tmp)))
+            run_paced(paced, scripts, "nginx proxy_pass", proxy_port, args, proxy_worker(tmp))
         finally:
             for child in reversed(children):
                 stop(child)
     report(results, args)
+    for rate, measured in paced.items():
+        report_paced(rate, measured, args)
 
 
 NULL_SINK = "null-sink"
@@ -566,6 +647,13 @@ async def serve_alone(port: int) -> None:
     await server.stop()
 
 
+def _rates(text: str) -> list[float]:
+    rates = [float(part) for part in text.split(",") if part.strip()]
+    if not rates or min(rates) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive requests/s, got {text!r}")
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
@@ -597,6 +685,14 @@ def main() -> None:
         "--server-floor",
         action="store_true",
         help="also measure the gateway's server alone answering the backend's body itself",
+    )
+    parser.add_argument(
+        "--paced",
+        type=_rates,
+        default=[],
+        metavar="RATE[,RATE...]",
+        help="also measure direct, the bare gateway and nginx at about RATE requests/s "
+        "(Poisson arrivals): the latency each adds when not saturated",
     )
     parser.add_argument("--policy", default="none", help=argparse.SUPPRESS)
     parser.add_argument("--key-file", type=Path, help=argparse.SUPPRESS)
