@@ -73,8 +73,9 @@ def stack_diff(old: StackConfig, new: StackConfig) -> list[Change]:
         {k: getattr(new.api, k) for k in _API_SETTINGS},
     )
     changes += _named("alarm", old.alarms, new.alarms)
-    if old.tracing != new.tracing:
-        changes.append(Change("tracing", "sample_ratio", "changed"))
+    for setting in ("sample_ratio", "reservoir"):
+        if getattr(old.tracing, setting) != getattr(new.tracing, setting):
+            changes.append(Change("tracing", setting, "changed"))
     return changes
 
 

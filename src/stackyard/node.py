@@ -150,6 +150,7 @@ class Node:
             functions=self.functions,
             spans=self.telemetry,
             sample_ratio=stack.config.tracing.sample_ratio,
+            reservoir=stack.config.tracing.reservoir,
             metrics=self.telemetry.metrics,
             stage=settings.stage,
             api=stack.config.api,

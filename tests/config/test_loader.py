@@ -51,6 +51,15 @@ def test_valid_stack_with_variables(tmp_path: Path) -> None:
     assert loaded.file == (tmp_path / "stackyard.yml").resolve()
 
 
+def test_tracing_samples_like_xray_by_default(tmp_path: Path) -> None:
+    """Every trace up to 100 new ones a second, then 5 % of the rest; a stack can trace all."""
+    tracing = parse_stack("name: s\n", Path("s.yml"), {}).tracing
+    assert (tracing.reservoir, tracing.sample_ratio) == (100, 0.05)
+    text = "name: s\ntracing: {sample_ratio: 1, reservoir: 0}\n"
+    tracing = parse_stack(text, Path("s.yml"), {}).tracing
+    assert (tracing.reservoir, tracing.sample_ratio) == (0, 1.0)
+
+
 def test_every_error_is_reported_with_file_line_and_field() -> None:
     text = """\
 name: Shop
@@ -105,6 +114,8 @@ def test_route_to_unknown_service_names_its_line() -> None:
         ("name: s\nservices: {Bad_Name: {command: x}}\n", "name 'Bad_Name'"),
         ("name: s\napi: {routes: [{path: /x, service: a, methods: [FETCH]}]}\n", "FETCH"),
         ("name: s\nservices: {a: {command: '${vault:x}'}}\n", "unknown variable source"),
+        ("name: s\ntracing: {reservoir: -1}\n", "tracing.reservoir"),
+        ("name: s\ntracing: {sample_ratio: 2}\n", "tracing.sample_ratio"),
     ],
 )
 def test_bad_files_are_refused(text: str, expected: str) -> None:

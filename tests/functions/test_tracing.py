@@ -159,6 +159,36 @@ async def test_gateway_to_function_is_one_trace(serve: Factory) -> None:
         await gateway.stop()
 
 
+async def test_unsampled_gateway_request_to_a_function(serve: Factory) -> None:
+    """A request the gateway does not sample: the function gets the trace unsampled, in the
+    event's traceparent (the gateway's span as parent) and in ``_X_AMZN_TRACE_ID``; no span of
+    the gateway or the invocation is recorded."""
+    spans = SpanList()
+    served = await serve({"tracefn": fn("handlers.trace")}, spans=spans)
+    gateway = Gateway(functions=served.runtime, spans=spans, sample_ratio=0.0)
+    route = RouteSpec("/v2/trace", methods=frozenset({"GET"}), integration="function",
+                      function="tracefn", payload_version="2.0", resource="/v2/trace")  # fmt: skip
+    gateway.update(RouteTable(1, (route,), MappingProxyType({})))
+    await gateway.start()
+    server = AsgiServer(gateway, "127.0.0.1", free_port())
+    await server.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(server.url + "/v2/trace") as resp,
+        ):
+            assert resp.status == 200, await resp.text()
+            seen = await resp.json(content_type=None)
+            trace_id = resp.headers["x-trace-id"]
+        _, in_trace, parent, flags = seen["traceparent"].split("-")
+        assert (in_trace, flags) == (trace_id, "00") and parent != "0" * 16
+        assert xray_of({"body": json.dumps(seen)})[::2] == (trace_id, "0")
+        assert spans.spans == []
+    finally:
+        await server.stop()
+        await gateway.stop()
+
+
 async def test_async_invocations_continue_the_callers_trace(serve: Factory) -> None:
     """An ``Event`` invocation keeps the caller's context with the stored event: its delivery
     is a span of the caller's trace (W3C and X-Ray headers alike)."""

@@ -6,7 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from stackyard.gateway import RouteSpec
+from stackyard.gateway.tracecontext import new_trace_id
+from stackyard.gateway.tracing import Tracer
 from stackyard.registry.models import Endpoint
 from stackyard.serving import free_port
 from stackyard.telemetry import Span, Telemetry
@@ -137,6 +141,50 @@ async def test_sample_ratio_zero(make_backend, serve):
     # the caller's decision wins over the ratio
     await served.request("GET", "/items/1", headers={"traceparent": f"00-{TRACE}-{PARENT}-01"})
     assert len(spans.spans) == 2
+
+
+async def test_reservoir_then_ratio(make_backend, serve):
+    """X-Ray's rule shape: the first ``reservoir`` new traces of each second are recorded,
+    the others only at the ratio (0 here); an unsampled request still answers x-trace-id and
+    passes an unsampled traceparent upstream, naming the gateway's span."""
+    backend = await make_backend("b")
+    served, spans = await traced(serve, [backend], sample_ratio=0.0, reservoir=3)
+    answers = [await served.request("GET", f"/items/{i}") for i in range(10)]
+    recorded = {s.trace_id for s in spans.kind("SERVER")}
+    assert 3 <= len(recorded) <= 6  # 6 when a second ended during the ten requests
+    for status, headers, raw in answers:
+        assert status == 200
+        trace_id = headers["x-trace-id"]
+        [upstream] = seen(json.loads(raw), "traceparent")
+        _, in_trace, parent, flags = upstream.split("-")
+        assert in_trace == trace_id and len(parent) == 16 and parent != "0" * 16
+        assert flags == ("01" if trace_id in recorded else "00")
+    # every recorded trace has its CLIENT span; nothing of the unsampled ones was made
+    assert {s.trace_id for s in spans.kind("CLIENT")} == recorded
+    assert len(spans.spans) == 2 * len(recorded)
+
+
+def test_reservoir_refills_each_second():
+    clock = [100.2]
+    tracer = Tracer(SpanList(), sample_ratio=0.0, reservoir=2, clock=lambda: clock[0])
+    ids = [new_trace_id() for _ in range(4)]
+    assert [tracer.sample(i) for i in ids] == [True, True, False, False]
+    clock[0] = 100.9
+    assert tracer.sample(ids[0]) is False
+    clock[0] = 101.0
+    assert [tracer.sample(i) for i in ids] == [True, True, False, False]
+    # beyond the reservoir, the ratio decides by trace id, the same way every time
+    both = Tracer(SpanList(), sample_ratio=0.5, reservoir=1, clock=lambda: clock[0])
+    low, high = "0" * 16 + "1" * 16, "0" * 16 + "f" * 16
+    assert both.sample(high) is True  # the reservoir's one
+    assert [both.sample(low), both.sample(high), both.sample(low)] == [True, False, True]
+
+
+def test_sampling_settings_are_checked():
+    with pytest.raises(ValueError, match="reservoir"):
+        Tracer(SpanList(), reservoir=-1)
+    with pytest.raises(ValueError, match="sample_ratio"):
+        Tracer(SpanList(), sample_ratio=1.5)
 
 
 async def test_b3_single_in(make_backend, serve):

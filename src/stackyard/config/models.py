@@ -234,9 +234,12 @@ class FunctionConfig(_Model):
 
 
 class TracingConfig(_Model):
-    """Which share of requests without a caller's sampling decision the gateway traces."""
+    """Which requests without a caller's sampling decision the gateway traces, by a rule
+    shaped like X-Ray's: the first ``reservoir`` new traces of each second, then
+    ``sample_ratio`` of the others (``sample_ratio: 1`` traces every request)."""
 
-    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    sample_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
+    reservoir: int = Field(default=100, ge=0, le=1_000_000)
 
 
 BUCKET_NAME_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"  # S3's bucket naming rules

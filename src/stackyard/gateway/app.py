@@ -14,9 +14,10 @@ stage throttle) uses it, so a plain route pays for no step it does not use.
 
 Tracing (:mod:`.tracing`) is on when the gateway is given ``spans`` (a ``SpanRecorder``):
 SERVER span per request, CLIENT span per upstream try or function call, W3C/B3 propagation,
-``x-trace-id`` on every response; ``service_name`` (``gateway``) and ``sample_ratio`` (1.0)
-tune it. ``spans=None`` (the default): no tracing step, no span objects, the client's trace
-headers pass to the upstream unchanged.
+``x-trace-id`` on every response; ``service_name`` (``gateway``), ``sample_ratio`` (1.0) and
+``reservoir`` (0: traces taken each second before the ratio applies) tune it. ``spans=None``
+(the default): no tracing step, no span objects, the client's trace headers pass to the
+upstream unchanged.
 
 Endpoint state (in-flight counts, outlier ejections) and balancer positions are kept by the
 gateway across table swaps for the endpoints and services that stay.
@@ -171,6 +172,7 @@ class Gateway:
         spans: SpanRecorder | None = None,
         service_name: str = DEFAULT_SERVICE,
         sample_ratio: float = 1.0,
+        reservoir: int = 0,
         metrics: MetricsRecorder | None = None,
         stage: str = "dev",
         api: ApiConfig | None = None,
@@ -185,7 +187,7 @@ class Gateway:
         self.root = root  # relative file names in ``api`` (JWKS, schemas) are resolved here
         self.data_dir = data_dir  # where policy state is kept (keys, quotas); None: memory
         self.tracer = (
-            Tracer(spans, service=service_name, sample_ratio=sample_ratio)
+            Tracer(spans, service=service_name, sample_ratio=sample_ratio, reservoir=reservoir)
             if spans is not None
             else None
         )

@@ -111,9 +111,14 @@ class FunctionIntegration:
         auth: AuthContext | None = state.get("auth")
         key: ApiKey | None = state.get("api_key")
         call: _Call | None = None
+        traceparent: str | None = None
         if trace is not None:
-            call = _Call(trace, route.function)
-            outbound = trace.outbound(call.span_id)
+            if trace.sampled:
+                call = _Call(trace, route.function)
+                outbound = trace.outbound(call.span_id)
+            else:  # propagated, no CLIENT span (nor an invocation span)
+                outbound = trace.outbound(trace.span_id)
+                traceparent = format_traceparent(trace.trace_id, trace.span_id, False)
             headers = [h for h in headers if h[0] not in TRACE_HEADERS] + outbound
         request = ProxyRequest(
             method=scope["method"],
@@ -134,7 +139,7 @@ class FunctionIntegration:
         )
         event = rest_event(request) if rest else http_api_event(request)
         if call is None:
-            await self._invoke(route.function, json.dumps(event).encode(), None, rest, send)
+            await self._invoke(route.function, json.dumps(event).encode(), traceparent, rest, send)
             return
         error: str | None = None
         call.start()

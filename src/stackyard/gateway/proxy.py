@@ -168,8 +168,10 @@ class HttpProxy:
             upstream_target(scope, target.strip_prefix).encode("latin-1"),
         )
         if trace is not None:
-            await self._traced(scope, send, trace, method, start, fields, body, head.chunked)
-            return
+            if trace.sampled:
+                await self._traced(scope, send, trace, method, start, fields, body, head.chunked)
+                return
+            fields += trace.outbound_fields(trace.span_id)  # propagated, no CLIENT span
         resp, endpoint, _ = await self._exchange(method, start, fields, body, head.chunked, target)
         try:
             await self._relay(resp, method, target.timeout, send)

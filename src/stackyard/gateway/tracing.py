@@ -8,9 +8,13 @@ span objects, and the client's trace headers go to the upstream unchanged.
 
 - The request's context comes from ``traceparent``/``tracestate``/``b3``/``X-B3-*``
   (:mod:`.tracecontext`); a request without a valid one starts a new trace. Sampling: the
-  caller's decision when it sent one, else ``sample_ratio`` of the traces (by trace id, as
-  OpenTelemetry's ratio sampler does; 1.0 = all, the default). Unsampled requests still
-  propagate their context (flag 0) but record nothing.
+  caller's decision when it sent one, else the tracer's rule, shaped like X-Ray's: the first
+  ``reservoir`` new traces of each second, then ``sample_ratio`` of the others (by trace id, as
+  OpenTelemetry's ratio sampler does). ``Tracer``'s defaults, ``reservoir=0`` and
+  ``sample_ratio=1.0``, trace every request; a node uses its stack's ``tracing`` settings.
+  Unsampled requests still propagate their context (flag 0, the SERVER span's id as parent)
+  and answer ``x-trace-id``, but make and record no span: they cost little more than an
+  untraced request.
 - SERVER span: name ``<METHOD> <route template>`` (just the method when no route matched),
   local service ``service`` (``gateway``), parent = the caller's span, tags ``http.method``,
   ``http.route``, ``http.target`` (path and query as sent), ``http.status_code``,
@@ -70,23 +74,45 @@ _perf_ns = time.perf_counter_ns
 
 
 class Tracer:
-    """Where the gateway's spans go, its service name and its sampling ratio."""
+    """Where the gateway's spans go, its service name and its sampling rule: the first
+    ``reservoir`` new traces of each second (by ``clock``, seconds), then ``sample_ratio`` of
+    the others."""
 
     def __init__(
-        self, recorder: SpanRecorder, *, service: str = DEFAULT_SERVICE, sample_ratio: float = 1.0
+        self,
+        recorder: SpanRecorder,
+        *,
+        service: str = DEFAULT_SERVICE,
+        sample_ratio: float = 1.0,
+        reservoir: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0.0 <= sample_ratio <= 1.0:
             raise ValueError(f"sample_ratio must be within [0, 1], got {sample_ratio}")
+        if reservoir < 0:
+            raise ValueError(f"reservoir must be 0 or more, got {reservoir}")
         self.recorder = recorder
         self.service = service
         self.sample_ratio = sample_ratio
+        self.reservoir = reservoir
+        self._clock = clock
+        self._second = -1
+        self._left = 0  # traces the reservoir still takes in this second
         self._bound = int(sample_ratio * _MAX_ID)
         self.dropped = 0
         take = getattr(recorder, "record_gateway_request", None)
         self._take: Callable[[GatewayRecord], None] = take if callable(take) else self._as_spans
 
     def sample(self, trace_id: str) -> bool:
-        """The sampling decision for a new trace (the lower 64 bits of the id vs the ratio)."""
+        """The sampling decision for a new trace: the reservoir while this second's is not
+        used up, else the lower 64 bits of the id vs the ratio."""
+        if self.reservoir:
+            second = int(self._clock())
+            if second != self._second:
+                self._second, self._left = second, self.reservoir
+            if self._left:
+                self._left -= 1
+                return True
         if self.sample_ratio >= 1.0:
             return True
         return int(trace_id[16:], 16) < self._bound
@@ -147,7 +173,8 @@ class RequestTrace:
         return out
 
     def outbound_fields(self, span_id: str) -> bytes:
-        """:meth:`outbound` as header lines for the upstream request head."""
+        """:meth:`outbound` as header lines for the upstream request head (an unsampled
+        request passes its SERVER span's id: it makes no CLIENT span)."""
         if self.tracestate or self.b3:
             return b"".join(b"%s: %s\r\n" % pair for pair in self.outbound(span_id))
         flags = "01" if self.sampled else "00"
@@ -268,7 +295,7 @@ class TracedCorrelation:
         state["trace"] = trace
         answer, send = observe(scope, send)
         answer.headers = (*answer.headers, id_header, (TRACE_ID_HEADER, trace_id.encode()))
-        if not trace.sampled:
+        if not trace.sampled:  # propagated, not recorded
             await self.app(scope, receive, send)
             return
         timestamp = _time_ns()
