@@ -11,10 +11,12 @@ Run by hand or with ``make bench`` (needs the Debian packages ``wrk`` and ``ngin
      in a child process started by this script (``--serve-gateway``), route ``/{proxy+}``,
      ``stackyard.gateway.tune_gc()`` called after start-up, as a node should (``--no-tune-gc``
      to leave the collector as it is),
-   - with ``--tracing``, through the gateway twice more with tracing on: once with a recorder
-     that drops the spans (the gateway's own cost), once with a real ``Telemetry`` (span store
-     in the run's temp dir) recording them in the gateway process, as in a node
-     (``--sample-ratio`` sets the traced gateway's ratio, default 1.0: every request),
+   - with ``--tracing``, through the gateway three more times with tracing on: once tracing
+     every request with a recorder that drops the spans (the gateway's own cost of making
+     them), then with a real ``Telemetry`` (span store in the run's temp dir) recording them in
+     the gateway process, as in a node: with a node's default sampling (``tracing`` in
+     stackyard.yml: the first 100 new traces of each second, then 5 %; ``--sample-ratio`` and
+     ``--reservoir`` change it) and tracing every request,
    - with ``--policies``, through the gateway three more times: every request with an API key
      of a usage plan, checked against stage, route and plan throttles and a quota (limits too
      large to be reached, so every request is proxied), without and with tracing (a real
@@ -48,6 +50,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,6 +65,23 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 PATH = "/bench/item?x=1"
+Sampling = tuple[float, int]
+"""A traced gateway's sampling: (sample ratio, reservoir of traces per second)."""
+EVERY_REQUEST: Sampling = (1.0, 0)
+DROPPED = "gateway + tracing, spans dropped"
+TRACED = "stackyard gateway + tracing"
+TRACED_ALL = "gateway + tracing, every request"
+
+
+def describe(ratio: float, reservoir: int) -> str:
+    """A sampling rule in words."""
+    if ratio >= 1.0:
+        return "every request"
+    rest = f"{ratio * 100:.3g} %"
+    if reservoir:
+        return f"{reservoir} traces/s, then {rest} of the rest"
+    return f"{rest} of the requests"
+
 
 NGINX_BACKEND = """
 worker_processes 1;
@@ -167,7 +187,7 @@ def start_gateway(
     backend_port: int,
     tune_gc: bool = True,
     trace_dir: Path | None = None,
-    sample_ratio: float = 1.0,
+    sampling: Sampling = EVERY_REQUEST,
     policy: str = "none",
     key_file: Path | None = None,
 ) -> subprocess.Popen[bytes]:
@@ -178,7 +198,9 @@ def start_gateway(
     if not tune_gc:
         cmd.append("--no-tune-gc")
     if trace_dir is not None:
-        cmd += ["--trace-dir", str(trace_dir), "--sample-ratio", str(sample_ratio)]
+        ratio, reservoir = sampling
+        cmd += ["--trace-dir", str(trace_dir), "--sample-ratio", str(ratio)]
+        cmd += ["--reservoir", str(reservoir)]
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 
 
@@ -326,7 +348,10 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     from rich.table import Table
 
     by = {r.name: r for r in results}
-    table = Table(title=f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET {PATH}")
+    title = f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET {PATH}"
+    if args.rounds > 1:
+        title += f", medians of {args.rounds} rounds"
+    table = Table(title=title)
     for col in ("mode", "requests/s", "p50 ms", "p99 ms", "CPU µs/req", "writer µs/req", "errors"):
         table.add_column(col, justify="left" if col in ("mode", "errors") else "right")
     for r in results:
@@ -339,15 +364,20 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     console.print(table)
     gw, ngx, direct = by["stackyard gateway"], by["nginx proxy_pass"], by["direct"]
     console.print(f"gateway rps / nginx rps: {gw.rps / ngx.rps:.1%}")
-    if traced := by.get("stackyard gateway + tracing"):
+    if traced := by.get(TRACED):
         console.print(
-            f"tracing on / off (sample ratio {args.sample_ratio}): {traced.rps / gw.rps:.1%} of "
-            f"the rps (costs {1 - traced.rps / gw.rps:.1%})"
+            f"tracing on / off ({describe(args.sample_ratio, args.reservoir)}): "
+            f"{traced.rps / gw.rps:.1%} of the rps (costs {1 - traced.rps / gw.rps:.1%})"
         )
-    if dropped := by.get("gateway + tracing, spans dropped"):
+    if every := by.get(TRACED_ALL):
         console.print(
-            f"tracing, spans made but not stored / off: {dropped.rps / gw.rps:.1%} of the rps "
-            f"(the gateway's own cost: {1 - dropped.rps / gw.rps:.1%})"
+            f"tracing on / off (every request): {every.rps / gw.rps:.1%} of the rps "
+            f"(costs {1 - every.rps / gw.rps:.1%})"
+        )
+    if dropped := by.get(DROPPED):
+        console.print(
+            f"tracing every request, spans made but not stored / off: {dropped.rps / gw.rps:.1%}"
+            f" of the rps (the gateway's own cost: {1 - dropped.rps / gw.rps:.1%})"
         )
     for name in (KEYS, KEYS_TRACED):
         if policed := by.get(name):
@@ -383,6 +413,8 @@ def report_paced(rate: float, results: list[Result], args: argparse.Namespace) -
     from rich.table import Table
 
     title = f"at a fixed load: about {rate:,.0f} requests/s, Poisson arrivals"
+    if args.rounds > 1:
+        title += f", medians of {args.rounds} rounds"
     table = Table(title=f"{title}, {args.connections} connections, {args.duration}s")
     for col in ("mode", "requests/s", "p50 ms", "p99 ms", "p99 added ms", "CPU µs/req", "errors"):
         table.add_column(col, justify="left" if col in ("mode", "errors") else "right")
@@ -412,8 +444,63 @@ def report_paced(rate: float, results: list[Result], args: argparse.Namespace) -
 
 
 def bench(args: argparse.Namespace) -> None:
+    """``--rounds`` runs of every mode, one after the other; with more than one, the tables
+    show each mode's medians and each round's ratios are printed as it ends."""
     if not shutil.which("wrk"):
         sys.exit("wrk not found: bash scripts/system-deps.sh --bench")
+    rounds: list[tuple[list[Result], dict[float, list[Result]]]] = []
+    for number in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            print(f"round {number} of {args.rounds}", flush=True)
+        rounds.append(one_round(args))
+        if args.rounds > 1:
+            print_ratios(rounds[-1][0], args)
+    results = medians([r for r, _ in rounds])
+    report(results, args)
+    for rate in args.paced:
+        report_paced(rate, medians([paced[rate] for _, paced in rounds]), args)
+
+
+def medians(runs: list[list[Result]]) -> list[Result]:
+    """Per mode, the median of each figure over the runs (the modes in the first run's order)."""
+    if len(runs) == 1:
+        return runs[0]
+    out = []
+    for first in runs[0]:
+        same = [r for run in runs for r in run if r.name == first.name]
+
+        def mid(values: list[float | None]) -> float | None:
+            known = [v for v in values if v is not None]
+            return statistics.median(known) if known else None
+
+        out.append(
+            Result(
+                first.name,
+                statistics.median(r.rps for r in same),
+                statistics.median(r.p50_ms for r in same),
+                statistics.median(r.p99_ms for r in same),
+                "; ".join(sorted({r.errors for r in same} - {"-"})) or "-",
+                mid([r.cpu_us for r in same]),
+                mid([r.children_us for r in same]),
+            )
+        )
+    return out
+
+
+def print_ratios(results: list[Result], args: argparse.Namespace) -> None:
+    by = {r.name: r for r in results}
+    gw = by["stackyard gateway"]
+    parts = [f"gateway / nginx {gw.rps / by['nginx proxy_pass'].rps:.1%}"]
+    for name in (TRACED, TRACED_ALL, DROPPED, KEYS, KEYS_TRACED):
+        if name in by:
+            parts.append(f"{name} / gateway {by[name].rps / gw.rps:.1%}")
+    if CACHE_HIT in by:
+        parts.append(f"cache hit / gateway {by[CACHE_HIT].rps / gw.rps:.2f}x")
+    print("  ratios: " + ", ".join(parts), flush=True)
+
+
+def one_round(args: argparse.Namespace) -> tuple[list[Result], dict[float, list[Result]]]:
+    """Every mode once: the wrk results at full load and, per ``--paced`` rate, at that load."""
     children: list[subprocess.Popen[bytes]] = []
     user = "user root;" if os.geteuid() == 0 else ""
     with tempfile.TemporaryDirectory(prefix="stackyard-bench-") as tmpdir:
@@ -448,13 +535,16 @@ def bench(args: argparse.Namespace) -> None:
                 stop(gateway)
 
             if args.tracing:
-                sinks = [("gateway + tracing, spans dropped", tmp / NULL_SINK)]
-                sinks.append(("stackyard gateway + tracing", tmp / "traces"))
-                for name, sink in sinks:
+                sampling = (args.sample_ratio, args.reservoir)
+                sinks = [
+                    (DROPPED, tmp / NULL_SINK, EVERY_REQUEST),
+                    (TRACED, tmp / "traces", sampling),
+                ]
+                if sampling != EVERY_REQUEST:
+                    sinks.append((TRACED_ALL, tmp / "traces-all", EVERY_REQUEST))
+                for name, sink, how in sinks:
                     gateway_port = free_port()
-                    gateway = start_gateway(
-                        gateway_port, backend_port, args.tune_gc, sink, args.sample_ratio
-                    )
+                    gateway = start_gateway(gateway_port, backend_port, args.tune_gc, sink, how)
                     children.append(gateway)
                     wait_port(gateway_port, gateway)
                     results.append(run_wrk(name, gateway_port, args, gateway.pid))
@@ -474,7 +564,7 @@ def bench(args: argparse.Namespace) -> None:
                         backend_port,
                         args.tune_gc,
                         trace_dir,
-                        args.sample_ratio,
+                        (args.sample_ratio, args.reservoir),
                         policy=policy,
                         key_file=key_file,
                     )
@@ -497,12 +587,12 @@ def bench(args: argparse.Namespace) -> None:
         finally:
             for child in reversed(children):
                 stop(child)
-    report(results, args)
-    for rate, measured in paced.items():
-        report_paced(rate, measured, args)
+    return results, paced
 
 
 NULL_SINK = "null-sink"
+
+
 FLOOR = "floor"
 SERVER_ALONE = "server alone (ASGI hello world)"
 KEYS = "gateway + key, plan, throttle"
@@ -549,6 +639,7 @@ def serve_gateway(
     tune: bool,
     trace_dir: Path | None = None,
     sample_ratio: float = 1.0,
+    reservoir: int = 0,
     policy: str = "none",
     key_file: Path | None = None,
 ) -> None:
@@ -578,7 +669,7 @@ def serve_gateway(
         if telemetry is not None:
             await telemetry.start()
         api, route_policy = bench_api(policy)
-        gateway = Gateway(spans=recorder, sample_ratio=sample_ratio, api=api)
+        gateway = Gateway(spans=recorder, sample_ratio=sample_ratio, reservoir=reservoir, api=api)
         gateway.update(
             RouteTable(
                 version=1,
@@ -662,6 +753,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of every mode; the tables show medians"
+    )
+    parser.add_argument(
         "--no-tune-gc",
         dest="tune_gc",
         action="store_false",
@@ -673,7 +767,14 @@ def main() -> None:
         help="also measure the gateway with tracing on (a real Telemetry in a temp dir)",
     )
     parser.add_argument(
-        "--sample-ratio", type=float, default=1.0, help="the traced gateway's sample ratio"
+        "--sample-ratio",
+        type=float,
+        help="the traced gateway's sample ratio beyond the reservoir (default: a node's)",
+    )
+    parser.add_argument(
+        "--reservoir",
+        type=int,
+        help="new traces per second the traced gateway takes before the ratio (default: a node's)",
     )
     parser.add_argument(
         "--policies",
@@ -700,6 +801,13 @@ def main() -> None:
     parser.add_argument("--trace-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from stackyard.config.models import TracingConfig
+
+    node = TracingConfig()
+    if args.sample_ratio is None:
+        args.sample_ratio = node.sample_ratio
+    if args.reservoir is None:
+        args.reservoir = node.reservoir
     if args.serve_gateway:
         serve_gateway(
             args.serve_gateway,
@@ -707,6 +815,7 @@ def main() -> None:
             args.tune_gc,
             args.trace_dir,
             args.sample_ratio,
+            args.reservoir,
             args.policy,
             args.key_file,
         )
