@@ -67,9 +67,17 @@ os.register_at_fork(after_in_child=_reseed)  # forked workers must not repeat ea
 _time = time.time
 
 
+_second = -1
+_second_hex = ""
+
+
 def new_trace_id() -> str:
     """32 lowercase hex digits: the Unix time in seconds (8), then 24 random ones."""
-    return f"{int(_time()) & 0xFFFFFFFF:08x}{_random_bits(96):024x}"
+    global _second, _second_hex
+    now = int(_time())
+    if now != _second:
+        _second, _second_hex = now, f"{now & 0xFFFFFFFF:08x}"
+    return f"{_second_hex}{_random_bits(96):024x}"
 
 
 def new_span_id() -> str:

@@ -259,7 +259,7 @@ class TracedCorrelation:
         raw_id: bytes | None = None
         counter = 0
         traceparent: bytes | None = None
-        states: list[bytes] = []
+        states: list[bytes] | None = None
         b3: bytes | None = None
         multi: dict[bytes, bytes] | None = None
         trace_names = TRACE_HEADERS
@@ -273,7 +273,7 @@ class TracedCorrelation:
                 if name == TRACEPARENT:
                     traceparent = value if traceparent is None else b""
                 elif name == TRACESTATE:
-                    states.append(value)
+                    states = [value] if states is None else [*states, value]
                 elif name == B3:
                     b3 = value
                 else:
@@ -286,7 +286,7 @@ class TracedCorrelation:
             trace_id = new_trace_id()
             trace = RequestTrace(tracer, trace_id, None, tracer.sample(trace_id), None, False)
         else:
-            found = from_headers(traceparent, states, b3, multi)
+            found = from_headers(traceparent, states or [], b3, multi)
             trace_id = found.trace_id or new_trace_id()
             sampled = found.sampled if found.sampled is not None else tracer.sample(trace_id)
             trace = RequestTrace(
