@@ -68,6 +68,8 @@ PATH = "/bench/item?x=1"
 Sampling = tuple[float, int]
 """A traced gateway's sampling: (sample ratio, reservoir of traces per second)."""
 EVERY_REQUEST: Sampling = (1.0, 0)
+BARE = "stackyard gateway"
+NGINX = "nginx proxy_pass"
 DROPPED = "gateway + tracing, spans dropped"
 TRACED = "stackyard gateway + tracing"
 TRACED_ALL = "gateway + tracing, every request"
@@ -146,6 +148,8 @@ class Result:
     errors: str
     cpu_us: float | None = None  # CPU time of the proxy process per request (Linux only)
     children_us: float | None = None  # CPU of its child processes (span store writer) per request
+    baseline_rps: float | None = None  # a bare gateway's, measured just before this mode
+    paired: float | None = None  # rps / baseline_rps (with rounds: the median of the rounds')
 
 
 def free_port() -> int:
@@ -172,11 +176,26 @@ def nginx_binary() -> str:
     return found
 
 
+PINS: dict[str, list[str]] = {"proxy": [], "load": []}
+"""Command prefixes that pin the proxy under test and the load (wrk, the backend) to their
+CPUs (``--pin``); empty: the scheduler places every process."""
+
+
 def start_nginx(tmp: Path, name: str, config: str) -> subprocess.Popen[bytes]:
     conf = tmp / f"{name}.conf"
     conf.write_text(config)
+    pin = PINS["load"] if name == "backend" else PINS["proxy"]
     return subprocess.Popen(
-        [nginx_binary(), "-p", str(tmp), "-c", str(conf), "-e", str(tmp / f"{name}-error.log")],
+        [
+            *pin,
+            nginx_binary(),
+            "-p",
+            str(tmp),
+            "-c",
+            str(conf),
+            "-e",
+            str(tmp / f"{name}-error.log"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -191,7 +210,8 @@ def start_gateway(
     policy: str = "none",
     key_file: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, __file__, "--serve-gateway", str(port), "--upstream", str(backend_port)]
+    cmd = [*PINS["proxy"], sys.executable, __file__, "--serve-gateway", str(port)]
+    cmd += ["--upstream", str(backend_port)]
     cmd += ["--policy", policy]
     if key_file is not None:
         cmd += ["--key-file", str(key_file)]
@@ -289,7 +309,7 @@ def run_wrk(
     script: Path | None = None,
 ) -> Result:
     url = f"http://{HOST}:{port}{PATH}"
-    base = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
+    base = [*PINS["load"], "wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
     for header in headers:
         base += ["-H", header]
     if script is not None:
@@ -334,8 +354,9 @@ def proxy_worker(tmp: Path) -> int | None:
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         args = proc.args
-        program = str(args[0] if isinstance(args, list | tuple) else args)
-        proc.send_signal(signal.SIGTERM if "nginx" not in program else signal.SIGQUIT)
+        words = [str(a) for a in args] if isinstance(args, list | tuple) else [str(args)]
+        nginx = any(Path(word).name == "nginx" for word in words[:4])  # maybe after taskset
+        proc.send_signal(signal.SIGQUIT if nginx else signal.SIGTERM)
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -352,38 +373,39 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     if args.rounds > 1:
         title += f", medians of {args.rounds} rounds"
     table = Table(title=title)
-    for col in ("mode", "requests/s", "p50 ms", "p99 ms", "CPU µs/req", "writer µs/req", "errors"):
+    columns = ["mode", "requests/s", "p50 ms", "p99 ms", "CPU µs/req", "writer µs/req"]
+    columns += ["bare just before", "/ bare", "errors"]
+    for col in columns:
         table.add_column(col, justify="left" if col in ("mode", "errors") else "right")
-    for r in results:
-        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
-        kids = f"{r.children_us:.0f}" if r.children_us is not None else "-"
-        table.add_row(
-            r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", cpu, kids, r.errors
-        )
+    rows = [_cells(r) for r in results]
+    for cells in rows:
+        table.add_row(*cells)
     console = Console()
     console.print(table)
-    gw, ngx, direct = by["stackyard gateway"], by["nginx proxy_pass"], by["direct"]
+    gw, ngx, direct = by[BARE], by[NGINX], by["direct"]
     console.print(f"gateway rps / nginx rps: {gw.rps / ngx.rps:.1%}")
     if traced := by.get(TRACED):
+        ratio = versus_bare(traced, gw)
         console.print(
             f"tracing on / off ({describe(args.sample_ratio, args.reservoir)}): "
-            f"{traced.rps / gw.rps:.1%} of the rps (costs {1 - traced.rps / gw.rps:.1%})"
+            f"{ratio:.1%} of the rps (costs {1 - ratio:.1%})"
         )
     if every := by.get(TRACED_ALL):
+        ratio = versus_bare(every, gw)
         console.print(
-            f"tracing on / off (every request): {every.rps / gw.rps:.1%} of the rps "
-            f"(costs {1 - every.rps / gw.rps:.1%})"
+            f"tracing on / off (every request): {ratio:.1%} of the rps (costs {1 - ratio:.1%})"
         )
     if dropped := by.get(DROPPED):
+        ratio = versus_bare(dropped, gw)
         console.print(
-            f"tracing every request, spans made but not stored / off: {dropped.rps / gw.rps:.1%}"
-            f" of the rps (the gateway's own cost: {1 - dropped.rps / gw.rps:.1%})"
+            f"tracing every request, spans made but not stored / off: {ratio:.1%} of the rps "
+            f"(the gateway's own cost: {1 - ratio:.1%})"
         )
     for name in (KEYS, KEYS_TRACED):
         if policed := by.get(name):
-            console.print(f"{name} / bare gateway: {policed.rps / gw.rps:.1%} of the rps")
+            console.print(f"{name} / bare gateway: {versus_bare(policed, gw):.1%} of the rps")
     if hit := by.get(CACHE_HIT):
-        console.print(f"cache hit / bare gateway (proxied): {hit.rps / gw.rps:.2f} times")
+        console.print(f"cache hit / bare gateway (proxied): {versus_bare(hit, gw):.2f} times")
     console.print(
         f"p99 added vs direct: gateway {gw.p99_ms - direct.p99_ms:+.2f} ms, "
         f"nginx {ngx.p99_ms - direct.p99_ms:+.2f} ms"
@@ -395,16 +417,18 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             f"{gw.rps / floor.rps:.1%} of its rps"
         )
     if args.markdown:
-        print(
-            "\n| mode | requests/s | p50 ms | p99 ms | CPU µs/req | writer µs/req | errors |"
-            "\n|---|---:|---:|---:|---:|---:|---|"
-        )
-        for r in results:
-            cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
-            kids = f"{r.children_us:.0f}" if r.children_us is not None else "-"
-            cells = [r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", cpu, kids]
-            cells.append(r.errors)
+        print("\n| " + " | ".join(columns) + " |\n|---|" + "---:|" * 7 + "---|")
+        for cells in rows:
             print("| " + " | ".join(cells) + " |")
+
+
+def _cells(r: Result) -> list[str]:
+    cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
+    kids = f"{r.children_us:.0f}" if r.children_us is not None else "-"
+    before = f"{r.baseline_rps:,.0f}" if r.baseline_rps is not None else "-"
+    ratio = f"{r.paired:.1%}" if r.paired is not None else "-"
+    cells = [r.name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", cpu, kids]
+    return [*cells, before, ratio, r.errors]
 
 
 def report_paced(rate: float, results: list[Result], args: argparse.Namespace) -> None:
@@ -428,7 +452,7 @@ def report_paced(rate: float, results: list[Result], args: argparse.Namespace) -
     console = Console()
     console.print(table)
     by = {r.name: r for r in results}
-    gw, ngx = by["stackyard gateway"], by["nginx proxy_pass"]
+    gw, ngx = by[BARE], by[NGINX]
     console.print(
         f"p99 added vs direct at {gw.rps:,.0f} requests/s: gateway "
         f"{gw.p99_ms - direct.p99_ms:+.2f} ms, nginx {ngx.p99_ms - direct.p99_ms:+.2f} ms"
@@ -448,6 +472,12 @@ def bench(args: argparse.Namespace) -> None:
     show each mode's medians and each round's ratios are printed as it ends."""
     if not shutil.which("wrk"):
         sys.exit("wrk not found: bash scripts/system-deps.sh --bench")
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2 or not shutil.which("taskset"):
+            sys.exit("--pin needs two CPUs and taskset (util-linux)")
+        PINS["proxy"] = ["taskset", "-c", str(cpus[0])]
+        PINS["load"] = ["taskset", "-c", ",".join(str(c) for c in cpus[1:])]
     rounds: list[tuple[list[Result], dict[float, list[Result]]]] = []
     for number in range(1, args.rounds + 1):
         if args.rounds > 1:
@@ -482,31 +512,75 @@ def medians(runs: list[list[Result]]) -> list[Result]:
                 "; ".join(sorted({r.errors for r in same} - {"-"})) or "-",
                 mid([r.cpu_us for r in same]),
                 mid([r.children_us for r in same]),
+                mid([r.baseline_rps for r in same]),
+                mid([r.paired for r in same]),
             )
         )
     return out
 
 
+def versus_bare(result: Result, bare: Result) -> float:
+    """``result``'s rps over the bare gateway's: the one measured just before it if any."""
+    return result.paired if result.paired is not None else result.rps / bare.rps
+
+
 def print_ratios(results: list[Result], args: argparse.Namespace) -> None:
     by = {r.name: r for r in results}
-    gw = by["stackyard gateway"]
-    parts = [f"gateway / nginx {gw.rps / by['nginx proxy_pass'].rps:.1%}"]
+    gw = by[BARE]
+    parts = [f"gateway / nginx {gw.rps / by[NGINX].rps:.1%}"]
     for name in (TRACED, TRACED_ALL, DROPPED, KEYS, KEYS_TRACED):
         if name in by:
-            parts.append(f"{name} / gateway {by[name].rps / gw.rps:.1%}")
+            parts.append(f"{name} / gateway {versus_bare(by[name], gw):.1%}")
     if CACHE_HIT in by:
-        parts.append(f"cache hit / gateway {by[CACHE_HIT].rps / gw.rps:.2f}x")
+        parts.append(f"cache hit / gateway {versus_bare(by[CACHE_HIT], gw):.2f}x")
     print("  ratios: " + ", ".join(parts), flush=True)
 
 
 def one_round(args: argparse.Namespace) -> tuple[list[Result], dict[float, list[Result]]]:
-    """Every mode once: the wrk results at full load and, per ``--paced`` rate, at that load."""
+    """Every mode once: the wrk results at full load and, per ``--paced`` rate, at that load.
+
+    nginx ``proxy_pass`` is measured right after the bare gateway, and every other gateway
+    mode right after a bare gateway of its own (``Result.baseline_rps``): each ratio compares
+    two runs a few seconds apart, so a machine that slows down or speeds up during the round
+    (other tenants, the kernel writing a span store back) moves both sides alike. A mode's span
+    store is deleted once the mode is measured."""
     children: list[subprocess.Popen[bytes]] = []
     user = "user root;" if os.geteuid() == 0 else ""
     with tempfile.TemporaryDirectory(prefix="stackyard-bench-") as tmpdir:
         tmp = Path(tmpdir)
+
+        def measure(
+            name: str,
+            policy: str = "none",
+            trace_dir: Path | None = None,
+            sampling: Sampling = EVERY_REQUEST,
+            headers: tuple[str, ...] = (),
+        ) -> Result:
+            port = free_port()
+            gateway = start_gateway(
+                port, backend_port, args.tune_gc, trace_dir, sampling, policy, tmp / "api-key"
+            )
+            children.append(gateway)
+            wait_port(port, gateway)
+            if policy == "keys":
+                headers = (f"x-api-key: {(tmp / 'api-key').read_text().strip()}",)
+            result = run_wrk(name, port, args, gateway.pid, headers)
+            if name == BARE:
+                run_paced(paced, scripts, name, port, args, gateway.pid)
+            stop(gateway)
+            if trace_dir is not None and trace_dir.name != NULL_SINK:
+                shutil.rmtree(trace_dir, ignore_errors=True)
+            return result
+
+        def paired(name: str, **options: Any) -> Result:
+            baseline = measure(f"{BARE} (before: {name})")
+            result = measure(name, **options)
+            result.baseline_rps = baseline.rps
+            result.paired = result.rps / baseline.rps
+            return result
+
         try:
-            backend_port, gateway_port, proxy_port = free_port(), free_port(), free_port()
+            backend_port, proxy_port = free_port(), free_port()
             backend = start_nginx(
                 tmp,
                 "backend",
@@ -519,71 +593,33 @@ def one_round(args: argparse.Namespace) -> tuple[list[Result], dict[float, list[
             scripts = pacing_scripts(tmp, args)
             run_paced(paced, scripts, "direct", backend_port, args)
 
-            gateway = start_gateway(gateway_port, backend_port, args.tune_gc)
-            children.append(gateway)
-            wait_port(gateway_port, gateway)
-            results.append(run_wrk("stackyard gateway", gateway_port, args, gateway.pid))
-            run_paced(paced, scripts, "stackyard gateway", gateway_port, args, gateway.pid)
-            stop(gateway)
-
-            if args.server_floor:
-                gateway_port = free_port()
-                gateway = start_gateway(gateway_port, backend_port, args.tune_gc, policy=FLOOR)
-                children.append(gateway)
-                wait_port(gateway_port, gateway)
-                results.append(run_wrk(SERVER_ALONE, gateway_port, args, gateway.pid))
-                stop(gateway)
-
-            if args.tracing:
-                sampling = (args.sample_ratio, args.reservoir)
-                sinks = [
-                    (DROPPED, tmp / NULL_SINK, EVERY_REQUEST),
-                    (TRACED, tmp / "traces", sampling),
-                ]
-                if sampling != EVERY_REQUEST:
-                    sinks.append((TRACED_ALL, tmp / "traces-all", EVERY_REQUEST))
-                for name, sink, how in sinks:
-                    gateway_port = free_port()
-                    gateway = start_gateway(gateway_port, backend_port, args.tune_gc, sink, how)
-                    children.append(gateway)
-                    wait_port(gateway_port, gateway)
-                    results.append(run_wrk(name, gateway_port, args, gateway.pid))
-                    stop(gateway)
-
-            if args.policies:
-                key_file = tmp / "api-key"
-                modes = [
-                    (KEYS, "keys", None),
-                    (KEYS_TRACED, "keys", tmp / "traces-policies"),
-                    (CACHE_HIT, "cache", None),
-                ]
-                for name, policy, trace_dir in modes:
-                    gateway_port = free_port()
-                    gateway = start_gateway(
-                        gateway_port,
-                        backend_port,
-                        args.tune_gc,
-                        trace_dir,
-                        (args.sample_ratio, args.reservoir),
-                        policy=policy,
-                        key_file=key_file,
-                    )
-                    children.append(gateway)
-                    wait_port(gateway_port, gateway)
-                    headers: tuple[str, ...] = ()
-                    if policy == "keys":
-                        headers = (f"x-api-key: {key_file.read_text().strip()}",)
-                    results.append(run_wrk(name, gateway_port, args, gateway.pid, headers))
-                    stop(gateway)
-
+            results.append(measure(BARE))
             proxy_conf = NGINX_PROXY.format(
                 user=user, tmp=tmp, host=HOST, port=proxy_port, backend_port=backend_port
             )
             proxy = start_nginx(tmp, "proxy", proxy_conf)
             children.append(proxy)
             wait_port(proxy_port, proxy)
-            results.append(run_wrk("nginx proxy_pass", proxy_port, args, proxy_worker(tmp)))
-            run_paced(paced, scripts, "nginx proxy_pass", proxy_port, args, proxy_worker(tmp))
+            results.append(run_wrk(NGINX, proxy_port, args, proxy_worker(tmp)))
+            run_paced(paced, scripts, NGINX, proxy_port, args, proxy_worker(tmp))
+            stop(proxy)
+
+            if args.server_floor:
+                results.append(measure(SERVER_ALONE, FLOOR))
+            sampling = (args.sample_ratio, args.reservoir)
+            if args.tracing:
+                results.append(paired(DROPPED, trace_dir=tmp / NULL_SINK))
+                results.append(paired(TRACED, trace_dir=tmp / "traces", sampling=sampling))
+                if sampling != EVERY_REQUEST:
+                    results.append(paired(TRACED_ALL, trace_dir=tmp / "traces-all"))
+            if args.policies:
+                results.append(paired(KEYS, policy="keys"))
+                results.append(
+                    paired(
+                        KEYS_TRACED, policy="keys", trace_dir=tmp / "traces-keys", sampling=sampling
+                    )
+                )
+                results.append(paired(CACHE_HIT, policy="cache"))
         finally:
             for child in reversed(children):
                 stop(child)
@@ -754,6 +790,12 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     parser.add_argument(
         "--rounds", type=int, default=1, help="runs of every mode; the tables show medians"
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the proxy under test (with its child processes) on the first CPU, wrk and "
+        "the backend on the others",
     )
     parser.add_argument(
         "--no-tune-gc",
