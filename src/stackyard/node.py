@@ -30,6 +30,7 @@ from .functions.runtime import FunctionRuntime
 from .gateway import Gateway, tune_gc
 from .gateway.access_log import AccessLogWriter
 from .gateway.errors import InvalidRoute
+from .gateway.tracing import Sampler
 from .registry import DnsServer, Registry
 from .routes import route_table
 from .serving import AsgiServer
@@ -120,6 +121,7 @@ class Node:
             on_record=self.telemetry.log_sink,
         )
         self.function_logs = LogWriter(data_dir / "logs", on_record=self.telemetry.log_sink)
+        tracing = stack.config.tracing
         self.functions = FunctionRuntime(
             self.resources.functions(stack.config.functions),
             stack_root=stack.root,
@@ -131,6 +133,7 @@ class Node:
             logs=self.function_logs,
             spans=self.telemetry,
             metrics=self.telemetry.metrics,
+            sampler=Sampler(tracing.sample_ratio, tracing.reservoir),  # the gateway's rule
         )
         access = stack.config.api.access_log
         self.access_log = AccessLogWriter(

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 
 from stackyard.gateway import Gateway, RouteSpec, RouteTable
+from stackyard.gateway.tracing import Sampler
 from stackyard.serving import AsgiServer, free_port
 from stackyard.telemetry import Span
 
@@ -157,6 +158,27 @@ async def test_gateway_to_function_is_one_trace(serve: Factory) -> None:
     finally:
         await server.stop()
         await gateway.stop()
+
+
+async def test_invocations_that_start_a_trace_follow_the_sampler(serve: Factory) -> None:
+    """With a sampler (a node gives it its stack's rule), an Invoke without a trace context is
+    recorded only when the sampler takes its new trace: here the first two of each second. A
+    caller's sampled context is recorded whatever the sampler says."""
+    spans = SpanList()
+    sampler = Sampler(sample_ratio=0.0, reservoir=2)
+    served = await serve({"tracefn": fn("handlers.trace")}, spans=spans, sampler=sampler)
+    flags = []
+    for _ in range(6):
+        answer = await served.call("invoke", FunctionName="tracefn", Payload=b"{}")
+        flags.append(xray_of(json.loads(answer["Payload"].read()))[2])
+    recorded = len(spans.spans)
+    assert 2 <= recorded <= 4 and recorded < 6  # 4 when a second ended during the six calls
+    assert flags.count("1") == recorded and flags.count("0") == 6 - recorded
+    before = len(spans.spans)
+    answer = await invoke_with_header(
+        served, "tracefn", "X-Amzn-Trace-Id", f"Root=1-{TRACE[:8]}-{TRACE[8:]};Sampled=1"
+    )
+    assert len(spans.spans) == before + 1 and spans.spans[-1].trace_id == TRACE
 
 
 async def test_unsampled_gateway_request_to_a_function(serve: Factory) -> None:

@@ -5,7 +5,9 @@
 standard environment + the Lambda variables + the function's ``env``), the asynchronous
 dispatcher on ``<data_dir>/functions.sqlite3``, the scheduler of ``schedule`` events, and one
 memory watchdog task. ``routes()`` is the Lambda API (see ``api.py``) for the control port.
-Given ``spans`` (a ``SpanRecorder``), every invocation is a span (see ``tracing.py``).
+Given ``spans`` (a ``SpanRecorder``), invocations are spans (see ``tracing.py``): every one
+whose caller sampled its trace and, of those that start a trace, the ones ``sampler`` takes
+(every one without a sampler).
 """
 
 from __future__ import annotations
@@ -95,9 +97,11 @@ class FunctionRuntime:
         logs: LogWriter | None = None,
         spans: SpanRecorder | None = None,
         metrics: MetricsRecorder | None = None,
+        sampler: Callable[[str], bool] | None = None,
     ) -> None:
         self.functions = dict(functions)
         self.spans = spans
+        self.sampler = sampler
         self.metrics = metrics
         self.stack_root = stack_root
         self.data_dir = data_dir
@@ -279,7 +283,9 @@ class FunctionRuntime:
         if not payload_is_json:
             validate_payload(payload)
         loop = self._loop or asyncio.get_running_loop()
-        span = InvocationSpan.begin(name, traceparent, amzn_trace_id, self.spans is not None)
+        span = InvocationSpan.begin(
+            name, traceparent, amzn_trace_id, self.spans is not None, self.sampler
+        )
         invocation = Invocation(
             request_id=new_request_id(),
             payload=payload or b"{}",

@@ -5,8 +5,9 @@ caller) passed, else an X-Ray ``X-Amzn-Trace-Id`` (``Root=1-<8 hex>-<24 hex>;Par
 else it starts a new trace. Its span is a SERVER span named after the function, local service
 = the function name, parent = the caller's span, tags ``faas.invocation_id`` (the request id),
 ``faas.name`` and ``error`` (the function error kind, ``Unhandled``, or the exception that
-ended the invocation). Sampling: the caller's decision when it made one, else every
-invocation is recorded when the runtime has a span recorder.
+ended the invocation). Sampling: the caller's decision when it made one; an invocation that
+starts a trace is recorded when the runtime has a span recorder and its sampler (if any: a
+node gives it its stack's ``tracing`` rule, as the gateway's) takes the new trace.
 
 The worker gets the same trace in Lambda's form, ``Lambda-Runtime-Trace-Id:
 Root=1-<first 8 hex of the trace id>-<other 24>;Parent=<this span's id>;Sampled=<0|1>``, which
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..gateway.tracecontext import (
@@ -51,16 +53,23 @@ class InvocationSpan:
 
     @classmethod
     def begin(
-        cls, function: str, traceparent: str | None, amzn_trace_id: str | None, recording: bool
+        cls,
+        function: str,
+        traceparent: str | None,
+        amzn_trace_id: str | None,
+        recording: bool,
+        sampler: Callable[[str], bool] | None = None,
     ) -> InvocationSpan:
-        """The span of an invocation called with these headers (either may be None)."""
+        """The span of an invocation called with these headers (either may be None); a new
+        trace is sampled by ``sampler`` (every one without)."""
         found: tuple[str, str | None, bool | None] | None = None
         if traceparent:
             found = parse_traceparent(traceparent.encode("latin-1", "replace"))
         if found is None and amzn_trace_id:
             found = parse_xray(amzn_trace_id)
         if found is None:
-            return cls(function, new_trace_id(), None, recording)
+            new_id = new_trace_id()
+            return cls(function, new_id, None, recording and (sampler is None or sampler(new_id)))
         trace_id, parent_id, sampled = found
         return cls(function, trace_id, parent_id, recording if sampled is None else sampled)
 

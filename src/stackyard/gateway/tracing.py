@@ -73,16 +73,14 @@ _time_ns = time.time_ns
 _perf_ns = time.perf_counter_ns
 
 
-class Tracer:
-    """Where the gateway's spans go, its service name and its sampling rule: the first
+class Sampler:
+    """The sampling decision for traces that start here, shaped like X-Ray's rule: the first
     ``reservoir`` new traces of each second (by ``clock``, seconds), then ``sample_ratio`` of
-    the others."""
+    the others, by trace id (the lower 64 bits vs the ratio, as OpenTelemetry's ratio sampler
+    decides). Calling it decides for one new trace."""
 
     def __init__(
         self,
-        recorder: SpanRecorder,
-        *,
-        service: str = DEFAULT_SERVICE,
         sample_ratio: float = 1.0,
         reservoir: int = 0,
         clock: Callable[[], float] = time.monotonic,
@@ -91,21 +89,14 @@ class Tracer:
             raise ValueError(f"sample_ratio must be within [0, 1], got {sample_ratio}")
         if reservoir < 0:
             raise ValueError(f"reservoir must be 0 or more, got {reservoir}")
-        self.recorder = recorder
-        self.service = service
         self.sample_ratio = sample_ratio
         self.reservoir = reservoir
         self._clock = clock
         self._second = -1
         self._left = 0  # traces the reservoir still takes in this second
         self._bound = int(sample_ratio * _MAX_ID)
-        self.dropped = 0
-        take = getattr(recorder, "record_gateway_request", None)
-        self._take: Callable[[GatewayRecord], None] = take if callable(take) else self._as_spans
 
-    def sample(self, trace_id: str) -> bool:
-        """The sampling decision for a new trace: the reservoir while this second's is not
-        used up, else the lower 64 bits of the id vs the ratio."""
+    def __call__(self, trace_id: str) -> bool:
         if self.reservoir:
             second = int(self._clock())
             if second != self._second:
@@ -116,6 +107,28 @@ class Tracer:
         if self.sample_ratio >= 1.0:
             return True
         return int(trace_id[16:], 16) < self._bound
+
+
+class Tracer:
+    """Where the gateway's spans go, its service name and its sampling rule (a
+    :class:`Sampler` of ``sample_ratio``, ``reservoir`` and ``clock``)."""
+
+    def __init__(
+        self,
+        recorder: SpanRecorder,
+        *,
+        service: str = DEFAULT_SERVICE,
+        sample_ratio: float = 1.0,
+        reservoir: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.recorder = recorder
+        self.service = service
+        self.sample = Sampler(sample_ratio, reservoir, clock)
+        """The sampling decision for a new trace (see :class:`Sampler`)."""
+        self.dropped = 0
+        take = getattr(recorder, "record_gateway_request", None)
+        self._take: Callable[[GatewayRecord], None] = take if callable(take) else self._as_spans
 
     def _as_spans(self, record: GatewayRecord) -> None:
         for span in spans_of(record):
