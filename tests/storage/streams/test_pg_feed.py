@@ -10,11 +10,11 @@ import psycopg
 import pytest
 
 from stackyard.storage.streams.pgfeed import PostgresFeed, session_conninfo
-from stackyard.storage.streams.pglog import LEASE_LOCK
 from stackyard.storage.tables.postgres import PostgresTableStore
 from stackyard.testing import wait_until
 
 from ..postgres import fresh_schema
+from .leases import lease_holders
 
 
 @pytest.fixture
@@ -37,16 +37,6 @@ async def feeds(schema: tuple[str, str]) -> AsyncIterator[tuple[PostgresFeed, Po
     finally:
         for feed in (a, b):
             await feed.stop()
-
-
-def lease_holders(url: str, schema: str, mapping: str) -> list[int]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
-            "AND objid = hashtext(%s)::oid AND granted",
-            (LEASE_LOCK, f"{schema}|{mapping}"),
-        ).fetchall()
-    return [pid for (pid,) in rows]
 
 
 def test_feed_connections_ask_for_keepalives_and_keep_the_urls_options(

@@ -15,7 +15,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from botocore.exceptions import ClientError
 
 from stackyard.config.models import TableStorageConfig
 from stackyard.storage.streams.pglog import (
@@ -29,6 +28,7 @@ from stackyard.storage.tables.postgres import PostgresTableStore
 from stackyard.testing import wait_until
 
 from ..postgres import fresh_schema
+from ..races import race_increments
 from .conftest import StreamsServer
 from .test_trim import LATER, iterator, read_on
 
@@ -58,40 +58,7 @@ def test_concurrent_increments_log_each_committed_change_once_in_commit_order(
     )
     key = {"id": {"S": "c"}}
     ddb_a.put_item(TableName="counter", Item={**key, "n": {"N": "0"}})
-    done = [0, 0]
-    errors: list[BaseException] = []
-
-    def increment(index: int, ddb: Any) -> None:
-        try:
-            while done[index] < 30:
-                n = int(ddb.get_item(TableName="counter", Key=key)["Item"]["n"]["N"])
-                try:
-                    ddb.update_item(
-                        TableName="counter",
-                        Key=key,
-                        UpdateExpression="SET n = :new",
-                        ConditionExpression="n = :old",
-                        ExpressionAttributeValues={
-                            ":new": {"N": str(n + 1)},
-                            ":old": {"N": str(n)},
-                        },
-                    )
-                except ClientError as exc:  # lost the race: no record for it
-                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                        raise
-                    continue
-                done[index] += 1
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(target=increment, args=(i, ddb)) for i, ddb in enumerate((ddb_a, ddb_b))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
+    race_increments([ddb_a, ddb_b], "counter", key, each=30, timeout=120)
     arn = ddb_b.describe_table(TableName="counter")["Table"]["LatestStreamArn"]
     records, _ = read_on(streams_a, iterator(streams_a, arn, "TRIM_HORIZON"))
     assert [r["eventName"] for r in records] == ["INSERT"] + ["MODIFY"] * 60

@@ -17,11 +17,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from stackyard.storage.streams.pglog import LEASE_LOCK
 from stackyard.testing import NodeProcess, wait_until
 
 from ..postgres import fresh_schema
 from ..tables.conftest import make_client
+from .leases import end_lease_sessions
 
 STACK = """\
 name: pg-streams
@@ -171,12 +171,7 @@ def test_two_nodes_deliver_each_record_once_in_order(
 
     # PostgreSQL ends the connection holding the lease: it is taken again, nothing is lost
     settled(url, schema, more[-1][0])
-    with psycopg.connect(url, autocommit=True) as conn:
-        ended = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
-            "AND classid = %s AND objid = hashtext(%s)::oid AND granted",
-            (LEASE_LOCK, f"{schema}|count|events"),
-        ).fetchall()
+    ended = end_lease_sessions(url, schema, "count|events")
     assert ended == [(True,)]
     for n in range(5, 8):
         ddb.put_item(TableName="events", Item={"id": {"S": "after"}, "n": {"N": str(n)}})

@@ -25,6 +25,7 @@ from stackyard.config.models import TableStorageConfig
 from stackyard.storage.tables import Tables
 from stackyard.storage.tables.errors import StoreUnavailable
 
+from ..races import race_increments
 from .conftest import TablesServer, make_client, unique
 
 
@@ -133,39 +134,7 @@ def test_concurrent_conditional_updates_lose_nothing(pair: tuple[Any, Any]) -> N
     create(pair[0], name)
     key = {"pk": {"S": "counter"}, "sk": {"N": "0"}}
     pair[0].put_item(TableName=name, Item={**key, "n": {"N": "0"}})
-    done = [0, 0]
-    errors: list[BaseException] = []
-
-    def increment(index: int) -> None:
-        client = pair[index]
-        try:
-            while done[index] < 40:
-                n = int(client.get_item(TableName=name, Key=key)["Item"]["n"]["N"])
-                try:
-                    client.update_item(
-                        TableName=name,
-                        Key=key,
-                        UpdateExpression="SET n = :new",
-                        ConditionExpression="n = :old",
-                        ExpressionAttributeValues={
-                            ":new": {"N": str(n + 1)},
-                            ":old": {"N": str(n)},
-                        },
-                    )
-                except ClientError as exc:
-                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                        raise
-                    continue
-                done[index] += 1
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=increment, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
+    done = race_increments(list(pair), name, key, each=40, timeout=60)
     final = pair[1].get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]["n"]["N"]
     assert int(final) == sum(done) == 80
 
