@@ -40,7 +40,7 @@ from .body import read_request_body
 from .errors import GatewayError
 from .proxy import request_path
 from .router import RouteMatch
-from .tracecontext import TRACE_HEADERS, format_traceparent, new_span_id
+from .tracecontext import TRACE_HEADERS, new_span_id
 
 if TYPE_CHECKING:
     from .auth import AuthContext
@@ -113,12 +113,10 @@ class FunctionIntegration:
         call: _Call | None = None
         traceparent: str | None = None
         if trace is not None:
-            if trace.sampled:
-                call = _Call(trace, route.function)
-                outbound = trace.outbound(call.span_id)
-            else:  # propagated, no CLIENT span (nor an invocation span)
-                outbound = trace.outbound(trace.span_id)
-                traceparent = format_traceparent(trace.trace_id, trace.span_id, False)
+            # unsampled: propagated under the SERVER span, no CLIENT span (nor invocation span)
+            call = _Call(trace, route.function) if trace.sampled else None
+            outbound = trace.outbound(trace.span_id if call is None else call.span_id)
+            traceparent = outbound[0][1].decode()  # outbound starts with the traceparent
             headers = [h for h in headers if h[0] not in TRACE_HEADERS] + outbound
         request = ProxyRequest(
             method=scope["method"],
@@ -145,7 +143,7 @@ class FunctionIntegration:
         call.start()
         try:
             call.status = await self._invoke(
-                route.function, json.dumps(event).encode(), call.traceparent(), rest, send
+                route.function, json.dumps(event).encode(), traceparent, rest, send
             )
         except BaseException as exc:
             error = type(exc).__name__
@@ -199,10 +197,6 @@ class _Call:
     def start(self) -> None:
         self.start_ns = time.time_ns()
         self.began = time.perf_counter_ns()
-
-    def traceparent(self) -> str:
-        trace = self.trace
-        return format_traceparent(trace.trace_id, self.span_id, trace.sampled)
 
     def finish(self, error: str | None) -> None:
         self.trace.client_call(

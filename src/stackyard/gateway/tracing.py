@@ -177,7 +177,7 @@ class RequestTrace:
         self.clients: list[tuple[object, ...]] | None = None
 
     def outbound(self, span_id: str) -> list[tuple[bytes, bytes]]:
-        """The trace headers of a call whose CLIENT span is ``span_id``."""
+        """The trace headers of a call whose CLIENT span is ``span_id``, ``traceparent`` first."""
         out = [(TRACEPARENT, format_traceparent(self.trace_id, span_id, self.sampled).encode())]
         if self.tracestate:
             out.append((TRACESTATE, self.tracestate))
