@@ -312,8 +312,9 @@ async def test_key_from_the_authorizer_and_state_for_later_steps(stack: Starter)
     s = await stack({**API, "key_source": "authorizer"})
     gateway = s.gw.gateway
     key = await s.create("max", "gold")
+    (items,) = [route for route in gateway.table.routes if route.path == "/items"]
     pipeline = ErrorResponder(
-        RouteMatcher(_AuthorizerSide(UsageStep(_echo_key, gateway.usage)), gateway._live)
+        RouteMatcher(_AuthorizerSide(UsageStep(_echo_key, gateway.usage, items)), gateway._live)
     )
     server = AsgiServer(pipeline, "127.0.0.1", free_port())
     await server.start()

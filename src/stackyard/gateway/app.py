@@ -100,7 +100,7 @@ def route_chain(
     authorizer's context, so a client cannot forge one."""
     app = content.wrap_route(route, integration)  # validation → gzip → cache → transform
     if usage.applies(route):
-        app = UsageStep(app, usage)
+        app = UsageStep(app, usage, route)
     return Authorize(app, authorizers)
 
 

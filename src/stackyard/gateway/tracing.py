@@ -57,6 +57,7 @@ from .tracecontext import (
     format_traceparent,
     from_headers,
     new_span_id,
+    new_trace,
     new_trace_id,
 )
 
@@ -166,10 +167,11 @@ class RequestTrace:
         sampled: bool,
         tracestate: bytes | None,
         b3: bool,
+        span_id: str | None = None,
     ) -> None:
         self.tracer = tracer
         self.trace_id = trace_id
-        self.span_id = new_span_id()
+        self.span_id = span_id or new_span_id()  # the SERVER span's
         self.parent_id = parent_id
         self.sampled = sampled
         self.tracestate = tracestate
@@ -296,8 +298,10 @@ class TracedCorrelation:
         state, id_header = correlate(scope, raw_id, counter)
         tracer = self.tracer
         if traceparent is None and b3 is None and multi is None:
-            trace_id = new_trace_id()
-            trace = RequestTrace(tracer, trace_id, None, tracer.sample(trace_id), None, False)
+            trace_id, span_id = new_trace()
+            trace = RequestTrace(
+                tracer, trace_id, None, tracer.sample(trace_id), None, False, span_id
+            )
         else:
             found = from_headers(traceparent, states or [], b3, multi)
             trace_id = found.trace_id or new_trace_id()

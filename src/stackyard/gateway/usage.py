@@ -60,25 +60,6 @@ def route_bucket(route: RouteSpec) -> str:
     return "route:" + ",".join(sorted(route.methods)) + " " + route.path
 
 
-class _RouteBuckets:
-    """Bucket names by route object (a table's routes live until the next swap)."""
-
-    LIMIT = 4096
-
-    def __init__(self) -> None:
-        self._names: dict[int, tuple[RouteSpec, str]] = {}
-
-    def name(self, route: RouteSpec) -> str:
-        entry = self._names.get(id(route))
-        if entry is not None and entry[0] is route:
-            return entry[1]
-        if len(self._names) >= self.LIMIT:
-            self._names.clear()
-        name = route_bucket(route)
-        self._names[id(route)] = (route, name)
-        return name
-
-
 class UsagePlans:
     """Keys, quotas and throttle buckets of a gateway (see the module docstring)."""
 
@@ -211,36 +192,39 @@ class UsagePlans:
 
 
 class UsageStep:
-    """The pipeline step (see the module docstring)."""
+    """The pipeline step of one route (see the module docstring). The stage's and the route's
+    buckets are resolved when the route's chain is compiled (a deploy that changes the stage
+    throttle compiles the chains again); per request only the key is looked up."""
 
-    def __init__(self, app: ASGIApp, plans: UsagePlans) -> None:
+    def __init__(self, app: ASGIApp, plans: UsagePlans, route: RouteSpec) -> None:
         self.app = app
         self.plans = plans
-        self._route_buckets = _RouteBuckets()
+        policy = route.policy
+        self.api_key = policy.api_key
+        limits: list[Limit] = []
+        if plans.stage_limit is not None:
+            limits.append(plans.stage_limit)
+        if policy.throttle is not None:
+            limits.append((route_bucket(route), policy.throttle))
+        self.limits = tuple(limits)
+        # buckets in this process answer at once: no coroutine per request for them
+        buckets = plans.buckets
+        self._take = buckets.take if isinstance(buckets, LocalBuckets) else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         plans = self.plans
-        route: RouteSpec = scope["state"]["route"].route
-        policy = route.policy
-        stage_limit = plans.stage_limit
-        if not policy.api_key and policy.throttle is None and stage_limit is None:
-            await self.app(scope, receive, send)
-            return
-        limits: list[Limit] = []
-        if stage_limit is not None:
-            limits.append(stage_limit)
-        if policy.throttle is not None:
-            limits.append((self._route_buckets.name(route), policy.throttle))
+        limits = self.limits
         counter: QuotaCounter | None = None
-        if policy.api_key:
+        if self.api_key:
             key, plan = plans.identify(scope)
             scope["state"]["api_key"] = key
             if plan.quota is not None:
                 counter = plans.quotas.check(key.name, key.plan, plan.quota)
             if plan.throttle is not None:
-                limits.append(("key:" + key.name, plan.throttle))
+                limits = (*limits, ("key:" + key.name, plan.throttle))
         if limits:
-            wait = await plans.buckets.acquire(limits)
+            take = self._take
+            wait = take(limits) if take is not None else await plans.buckets.acquire(limits)
             if wait > 0.0:
                 raise Throttled(wait)
         if counter is not None:
