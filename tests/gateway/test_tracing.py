@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stackyard.gateway import RouteSpec
 from stackyard.gateway.tracecontext import new_trace_id
-from stackyard.gateway.tracing import Tracer
+from stackyard.gateway.tracing import Sampler, Tracer
 from stackyard.registry.models import Endpoint
 from stackyard.serving import free_port
 from stackyard.telemetry import Span, Telemetry
@@ -178,6 +180,15 @@ def test_reservoir_refills_each_second():
     low, high = "0" * 16 + "1" * 16, "0" * 16 + "f" * 16
     assert both.sample(high) is True  # the reservoir's one
     assert [both.sample(low), both.sample(high), both.sample(low)] == [True, False, True]
+
+
+@given(st.floats(min_value=0.0, max_value=1.0), st.integers(min_value=0, max_value=(1 << 64) - 1))
+def test_the_ratio_decides_on_the_lower_64_bits(ratio: float, low: int) -> None:
+    """As OpenTelemetry's ratio sampler: sampled when the trace id's lower 64 bits are below
+    ``ratio * 2**64``."""
+    sampler = Sampler(ratio)
+    trace_id = f"{(low * 7919) % (1 << 64):016x}{low:016x}"
+    assert sampler(trace_id) is (ratio >= 1.0 or low < int(ratio * (1 << 64)))
 
 
 def test_sampling_settings_are_checked():

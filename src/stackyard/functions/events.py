@@ -73,7 +73,7 @@ def new_request_id() -> str:
     ``getrandom`` system call per id: the bits come from a ``random.Random`` seeded from
     ``os.urandom`` (reseeded in forked children) — unique, not secret (request ids of
     invocations and events are no credentials)."""
-    h = "%032x" % ((_random_bits(128) & _UUID4_CLEAR) | _UUID4_SET)
+    h = ((_random_bits(128) & _UUID4_CLEAR) | _UUID4_SET).to_bytes(16).hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -26,7 +26,7 @@ gateway across table swaps for the endpoints and services that stay.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,7 +48,7 @@ from .mock import MockIntegration
 from .openapi import LiveDocument
 from .outlier import OutlierDetector, OutlierSettings
 from .proxy import HttpProxy, RouteTarget
-from .router import HostRouter
+from .router import HostRouter, RouteMatch
 from .static import ObjectSource, StaticSite
 from .steps import Correlation, ErrorResponder, RouteMatcher, RouterSource
 from .table import Balancer, RouteSpec, RouteTable
@@ -107,8 +107,9 @@ def route_chain(
 class RouteChain:
     """The last step every request takes: the matched route's own chain."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await scope["state"]["route"].target.app(scope, receive, send)
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        match: RouteMatch[RouteTarget] = scope["state"]["route"]
+        return match.target.app(scope, receive, send)
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,7 @@ class Gateway:
         await self.client.stop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # a coroutine function, as servers that tell ASGI 3 from ASGI 2 by it expect
         kind = scope["type"]
         if kind == "http":
             await self._pipeline(scope, receive, send)

@@ -11,6 +11,7 @@ Requests without an ``Origin`` header pass through untouched.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from ..asgi import ASGIApp, Message, Receive, Scope, Send
@@ -88,18 +89,21 @@ class Cors:
         self.app = app
         self.source = source
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = requested_method = requested_headers = None
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         for name, value in scope["headers"]:
             if name == b"origin":
-                origin = value
-            elif name == b"access-control-request-method":
+                return self._cross_origin(scope, receive, send, value)
+        return self.app(scope, receive, send)  # not a CORS request
+
+    async def _cross_origin(
+        self, scope: Scope, receive: Receive, send: Send, origin: bytes
+    ) -> None:
+        requested_method = requested_headers = None
+        for name, value in scope["headers"]:
+            if name == b"access-control-request-method":
                 requested_method = value
             elif name == b"access-control-request-headers":
                 requested_headers = value
-        if origin is None:
-            await self.app(scope, receive, send)
-            return
         if scope["method"] == "OPTIONS" and requested_method is not None:
             policy = self._policy_for(requested_method.decode("latin-1").upper(), scope)
             if policy is not None:

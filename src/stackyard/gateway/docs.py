@@ -12,7 +12,7 @@ NOTICE); no CDN.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 
 from ..asgi import ASGIApp, Receive, Scope, Send
@@ -81,12 +81,13 @@ class ApiDocs:
         self.source = source
         self.document = document
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         path: str = scope["path"]
         if not path.startswith(PREFIX) or self._claimed(scope):
-            await self.app(scope, receive, send)
-            return
-        rest = path[len(PREFIX) :]
+            return self.app(scope, receive, send)
+        return self._serve(scope, send, path[len(PREFIX) :])
+
+    async def _serve(self, scope: Scope, send: Send, rest: str) -> None:
         if rest in ("", "/", "/index.html"):
             body, content_type, cache_control = PAGE, _HTML, b"no-cache"
         elif rest == "/init.js":

@@ -1,6 +1,7 @@
 """The gateway's pipeline steps before the integration: correlation, error answers, route match.
 
-Each is a pure ASGI class (``__init__(app, ...)``, ``async __call__(scope, receive, send)``);
+Each is a pure ASGI class (``__init__(app, ...)``, ``__call__(scope, receive, send)``; the
+correlation and route-match steps return the next step's awaitable, see :mod:`stackyard.asgi`);
 ``app.build_pipeline`` assembles them once. Per-request values go in ``scope["state"]``:
 ``correlation_id`` (str), ``correlation_counter`` (int, already incremented) and ``route``
 (the :class:`~stackyard.gateway.router.RouteMatch`).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from collections.abc import Awaitable
 from typing import Protocol
 
 from ..asgi import ASGIApp, Receive, Scope, Send
@@ -44,7 +46,7 @@ def new_correlation_id() -> str:
     The bits come from a ``random.Random`` seeded from ``os.urandom`` (reseeded in forked
     children): unique for tracing, not secret (a correlation id is no credential).
     """
-    return "%032x" % ((_random_bits(128) & _UUID4_CLEAR) | _UUID4_SET)
+    return ((_random_bits(128) & _UUID4_CLEAR) | _UUID4_SET).to_bytes(16).hex()
 
 
 def _valid_id(value: bytes) -> bool:
@@ -76,10 +78,9 @@ class Correlation:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         raw_id: bytes | None = None
         counter = 0
         for name, value in scope["headers"]:
@@ -90,7 +91,7 @@ class Correlation:
         _, id_header = correlate(scope, raw_id, counter)
         answer, send = observe(scope, send)
         answer.headers = (*answer.headers, id_header)
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 DRAIN_LIMIT = 8 * 1024 * 1024
@@ -154,10 +155,10 @@ class RouteMatcher:
         self.app = app
         self.source = source
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         match = self.source.router.match(scope["method"], request_path(scope), scope["headers"])
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
         state["route"] = match
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)

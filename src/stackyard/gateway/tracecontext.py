@@ -77,27 +77,12 @@ def new_trace_id() -> str:
     now = int(_time())
     if now != _second:
         _second, _second_hex = now, f"{now & 0xFFFFFFFF:08x}"
-    return f"{_second_hex}{_random_bits(96):024x}"
-
-
-_NO_SPAN = "0" * 16
-
-
-def new_trace() -> tuple[str, str]:
-    """A new trace's id (as :func:`new_trace_id` makes them) and its first span's id (as
-    :func:`new_span_id`), from one draw of random bits."""
-    global _second, _second_hex
-    now = int(_time())
-    if now != _second:
-        _second, _second_hex = now, f"{now & 0xFFFFFFFF:08x}"
-    digits = f"{_random_bits(160):040x}"
-    span_id = digits[24:]
-    return _second_hex + digits[:24], span_id if span_id != _NO_SPAN else "0" * 15 + "1"
+    return _second_hex + _random_bits(96).to_bytes(12).hex()
 
 
 def new_span_id() -> str:
     """16 random lowercase hex digits, never all zero."""
-    return "%016x" % (_random_bits(64) or 1)
+    return (_random_bits(64) or 1).to_bytes(8).hex()
 
 
 class Incoming:

@@ -40,13 +40,14 @@ builds the spans; for any other ``SpanRecorder`` the tracer builds them and call
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ..asgi import ASGIApp, Receive, Scope, Send
 from ..telemetry.gateway_spans import FUNCTION_CALL, HTTP_TRY, REQUEST, GatewayRecord, spans_of
-from .answer import observe
+from .answer import Answer, observe
 from .steps import CORRELATION_COUNTER, CORRELATION_ID, correlate
 from .tracecontext import (
     B3,
@@ -57,7 +58,6 @@ from .tracecontext import (
     format_traceparent,
     from_headers,
     new_span_id,
-    new_trace,
     new_trace_id,
 )
 
@@ -93,21 +93,23 @@ class Sampler:
         self.sample_ratio = sample_ratio
         self.reservoir = reservoir
         self._clock = clock
-        self._second = -1
+        self._next_second = -math.inf  # when the reservoir is next refilled
         self._left = 0  # traces the reservoir still takes in this second
-        self._bound = int(sample_ratio * _MAX_ID)
+        bound = int(sample_ratio * _MAX_ID)
+        self._every = bound >= _MAX_ID
+        # the bound on the lower 64 bits as 16 hex digits: trace ids are lowercase hex, so
+        # comparing the digits as text orders them as the numbers they spell
+        self._bound = "" if self._every else f"{bound:016x}"
 
     def __call__(self, trace_id: str) -> bool:
         if self.reservoir:
-            second = int(self._clock())
-            if second != self._second:
-                self._second, self._left = second, self.reservoir
+            now = self._clock()
+            if now >= self._next_second:
+                self._next_second, self._left = math.floor(now) + 1.0, self.reservoir
             if self._left:
                 self._left -= 1
                 return True
-        if self.sample_ratio >= 1.0:
-            return True
-        return int(trace_id[16:], 16) < self._bound
+        return self._every or trace_id[16:] < self._bound
 
 
 class Tracer:
@@ -167,11 +169,10 @@ class RequestTrace:
         sampled: bool,
         tracestate: bytes | None,
         b3: bool,
-        span_id: str | None = None,
     ) -> None:
         self.tracer = tracer
         self.trace_id = trace_id
-        self.span_id = span_id or new_span_id()  # the SERVER span's
+        self.span_id = new_span_id()
         self.parent_id = parent_id
         self.sampled = sampled
         self.tracestate = tracestate
@@ -267,10 +268,9 @@ class TracedCorrelation:
         self.app = app
         self.tracer = tracer
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         raw_id: bytes | None = None
         counter = 0
         traceparent: bytes | None = None
@@ -298,10 +298,8 @@ class TracedCorrelation:
         state, id_header = correlate(scope, raw_id, counter)
         tracer = self.tracer
         if traceparent is None and b3 is None and multi is None:
-            trace_id, span_id = new_trace()
-            trace = RequestTrace(
-                tracer, trace_id, None, tracer.sample(trace_id), None, False, span_id
-            )
+            trace_id = new_trace_id()
+            trace = RequestTrace(tracer, trace_id, None, tracer.sample(trace_id), None, False)
         else:
             found = from_headers(traceparent, states or [], b3, multi)
             trace_id = found.trace_id or new_trace_id()
@@ -313,8 +311,16 @@ class TracedCorrelation:
         answer, send = observe(scope, send)
         answer.headers = (*answer.headers, id_header, (TRACE_ID_HEADER, trace_id.encode()))
         if not trace.sampled:  # propagated, not recorded
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._recorded(scope, receive, send, trace, answer)
+
+    async def _recorded(
+        self, scope: Scope, receive: Receive, send: Send, trace: RequestTrace, answer: Answer
+    ) -> None:
+        """The rest of a sampled request: its SERVER span, recorded when it ends."""
+        state = scope["state"]
+        tracer = self.tracer
+        trace_id = trace.trace_id
         timestamp = _time_ns()
         began = _perf_ns()
         error: str | None = None
@@ -325,7 +331,7 @@ class TracedCorrelation:
             raise
         finally:
             duration = _perf_ns() - began
-            match: RouteMatch[object] | None = state.get("route")  # type: ignore[assignment]
+            match: RouteMatch[object] | None = state.get("route")
             if match is None:
                 path = name = stage = None
             else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -207,11 +208,11 @@ class UsageStep:
         if policy.throttle is not None:
             limits.append((route_bucket(route), policy.throttle))
         self.limits = tuple(limits)
-        # buckets in this process answer at once: no coroutine per request for them
+        # buckets in this process answer at once: the step needs no coroutine of its own
         buckets = plans.buckets
         self._take = buckets.take if isinstance(buckets, LocalBuckets) else None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         plans = self.plans
         limits = self.limits
         counter: QuotaCounter | None = None
@@ -223,10 +224,27 @@ class UsageStep:
             if plan.throttle is not None:
                 limits = (*limits, ("key:" + key.name, plan.throttle))
         if limits:
-            take = self._take
-            wait = take(limits) if take is not None else await plans.buckets.acquire(limits)
+            if self._take is None:
+                return self._shared(scope, receive, send, limits, counter)
+            wait = self._take(limits)
             if wait > 0.0:
                 raise Throttled(wait)
         if counter is not None:
             plans.quotas.add(counter)
+        return self.app(scope, receive, send)
+
+    async def _shared(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        limits: tuple[Limit, ...],
+        counter: QuotaCounter | None,
+    ) -> None:
+        """The rest of the step with buckets kept elsewhere (a shared store answers later)."""
+        wait = await self.plans.buckets.acquire(limits)
+        if wait > 0.0:
+            raise Throttled(wait)
+        if counter is not None:
+            self.plans.quotas.add(counter)
         await self.app(scope, receive, send)

@@ -12,6 +12,7 @@ later steps and the function integration, and in the ``x-stackyard-authorizer`` 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 from ...asgi import ASGIApp, Receive, Scope, Send
 from .context import AUTHORIZER_HEADER
@@ -28,18 +29,21 @@ class Authorize:
         self.app = app
         self.authorizers = authorizers
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["state"]["route"].route.policy.authorizer is not None:
+            return self._authorize(scope, receive, send)
+        headers = scope["headers"]
+        for pair in headers:
+            if pair[0] == AUTHORIZER_HEADER:
+                scope["headers"] = [h for h in headers if h[0] != AUTHORIZER_HEADER]
+                break
+        return self.app(scope, receive, send)
+
+    async def _authorize(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = scope["state"]["route"]
         route = match.route
         name = route.policy.authorizer
         headers = scope["headers"]
-        if name is None:
-            for pair in headers:
-                if pair[0] == AUTHORIZER_HEADER:
-                    scope["headers"] = [h for h in headers if h[0] != AUTHORIZER_HEADER]
-                    break
-            await self.app(scope, receive, send)
-            return
         authorizer = self.authorizers.get(name)
         if authorizer is None:
             logger.error("route %s names the unknown authorizer %r", route.path, name)
