@@ -71,7 +71,6 @@ class LocalBuckets:
         now = self._clock()
         buckets = self._buckets
         wait = 0.0
-        states: list[list[float]] = []
         for name, config in limits:
             state = buckets.get(name)
             if state is None:
@@ -81,12 +80,13 @@ class LocalBuckets:
                 state[0] = tokens if tokens < config.burst else float(config.burst)
                 state[1] = now
             if state[0] < 1.0:
-                wait = max(wait, (1.0 - state[0]) / config.rate)
-            states.append(state)
+                short = (1.0 - state[0]) / config.rate
+                if short > wait:
+                    wait = short
         if wait > 0.0:
             return wait
-        for state in states:
-            state[0] -= 1.0
+        for name, _ in limits:  # every bucket has a token: take them
+            buckets[name][0] -= 1.0
         return 0.0
 
     def tokens(self, name: str) -> float | None:

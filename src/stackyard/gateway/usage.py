@@ -61,6 +61,24 @@ def route_bucket(route: RouteSpec) -> str:
     return "route:" + ",".join(sorted(route.methods)) + " " + route.path
 
 
+KEY_USES = 4096
+"""Key values whose :class:`KeyUse` is kept (more are resolved again)."""
+
+
+class KeyUse:
+    """A valid key as the usage step uses it, resolved once per key value: the key, its plan's
+    quota, its bucket (``key:<name>`` with the plan's throttle; None when the plan has none)
+    and the value as text."""
+
+    __slots__ = ("key", "limit", "quota", "value")
+
+    def __init__(self, key: ApiKey, plan: UsagePlanConfig, value: bytes | str) -> None:
+        self.key = key
+        self.quota = plan.quota
+        self.limit: Limit | None = ("key:" + key.name, plan.throttle) if plan.throttle else None
+        self.value = value if isinstance(value, str) else value.decode()
+
+
 class UsagePlans:
     """Keys, quotas and throttle buckets of a gateway (see the module docstring)."""
 
@@ -84,6 +102,7 @@ class UsagePlans:
     def configure(self, api: ApiConfig, stage: str) -> None:
         """Takes the (new) ``api`` section: plans, key source, stage throttle."""
         self.plans: dict[str, UsagePlanConfig] = dict(api.usage_plans)
+        self._uses: dict[bytes | str, KeyUse] = {}  # by key value, valid keys only
         self.from_authorizer = api.key_source == "authorizer"
         stage_config = api.stages.get(stage)
         throttle = stage_config.throttle if stage_config is not None else None
@@ -137,8 +156,9 @@ class UsagePlans:
 
     # -- the request path ------------------------------------------------------------------------
 
-    def identify(self, scope: Scope) -> tuple[ApiKey, UsagePlanConfig]:
-        """The request's valid key and its plan; raises :class:`Forbidden`."""
+    def identify(self, scope: Scope) -> KeyUse:
+        """The request's valid key with its plan's quota and bucket; raises
+        :class:`Forbidden`."""
         value: bytes | str | None = None
         if self.from_authorizer:
             auth = scope["state"].get("auth")
@@ -151,11 +171,18 @@ class UsagePlans:
         if not value:
             raise MissingApiKey()
         key = self.keys.lookup(value)
-        plan = self.plans.get(key.plan) if key is not None else None
-        if key is None or plan is None:
+        if key is None:
             raise InvalidApiKey()
-        scope["state"]["api_key_value"] = value if isinstance(value, str) else value.decode()
-        return key, plan
+        use = self._uses.get(value)
+        if use is None or use.key is not key:  # first seen, or the key changed since
+            plan = self.plans.get(key.plan)
+            if plan is None:
+                raise InvalidApiKey()
+            if len(self._uses) >= KEY_USES:
+                self._uses.clear()
+            use = self._uses[value] = KeyUse(key, plan, value)
+        scope["state"]["api_key_value"] = use.value
+        return use
 
     # -- admin -------------------------------------------------------------------------------------
 
@@ -217,12 +244,12 @@ class UsageStep:
         limits = self.limits
         counter: QuotaCounter | None = None
         if self.api_key:
-            key, plan = plans.identify(scope)
-            scope["state"]["api_key"] = key
-            if plan.quota is not None:
-                counter = plans.quotas.check(key.name, key.plan, plan.quota)
-            if plan.throttle is not None:
-                limits = (*limits, ("key:" + key.name, plan.throttle))
+            use = plans.identify(scope)
+            key = scope["state"]["api_key"] = use.key
+            if use.quota is not None:
+                counter = plans.quotas.check(key.name, key.plan, use.quota)
+            if use.limit is not None:
+                limits = (*limits, use.limit)
         if limits:
             if self._take is None:
                 return self._shared(scope, receive, send, limits, counter)
