@@ -11,6 +11,8 @@ step's inner app returns, the ``Answer`` holds what was sent (status 0: nothing 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from ..asgi import Message, Scope, Send
 
 
@@ -35,7 +37,7 @@ def observe(scope: Scope, send: Send) -> tuple[Answer, Send]:
         return answer, send
     answer = state["answer"] = Answer()
 
-    async def noting(message: Message) -> None:
+    def noting(message: Message) -> Awaitable[None]:  # returns the server's send, not awaiting it
         kind = message["type"]
         if kind == "http.response.body":
             answer.size += len(message.get("body", b""))
@@ -47,6 +49,6 @@ def observe(scope: Scope, send: Send) -> tuple[Answer, Send]:
                     headers.extend(answer.headers)
                 else:
                     message["headers"] = [*(headers or ()), *answer.headers]
-        await send(message)
+        return send(message)
 
     return answer, noting
