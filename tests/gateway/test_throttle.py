@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import aiohttp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stackyard.asgi import Receive, Scope, Send
 from stackyard.config.api import ApiConfig, MockConfig, ThrottleConfig
 from stackyard.gateway import RouteSpec
 from stackyard.gateway.policy import RoutePolicy
-from stackyard.gateway.throttle import LocalBuckets, retry_after_seconds
+from stackyard.gateway.steps import ErrorResponder
+from stackyard.gateway.throttle import Limit, LocalBuckets, retry_after_seconds
+from stackyard.gateway.usage import UsagePlans, UsageStep
+from stackyard.serving import AsgiServer, free_port
 
 from .conftest import Served, make_table
 
@@ -171,3 +176,71 @@ async def test_each_key_has_its_own_bucket_and_throttled_requests_use_no_quota(
     assert usage.usage(a.name)["quota"]["used"] == 2
     # a refused key never reaches the buckets
     assert (await gw.request("GET", "/k", headers={"x-api-key": "nope"}))[0] == 403
+
+
+async def test_a_deploy_changes_the_stage_and_plan_throttles_of_routes_already_served(
+    serve: Factory,
+) -> None:
+    """The usage step resolves the stage's bucket when the route's chain is compiled, and a
+    key's when it first sees the key: ``Gateway.configure`` (a deploy) reaches both."""
+    tight = {
+        "throttle": {"rate": 0.01, "burst": 1},
+        "usage_plans": {"p": {"throttle": {"rate": 0.01, "burst": 1}}},
+    }
+    routes = [
+        RouteSpec("/open", integration="mock", mock=OK),
+        RouteSpec("/keyed", integration="mock", mock=OK, policy=RoutePolicy(api_key=True)),
+    ]
+    gw = await _served(serve, tight, routes)
+    _, key = await gw.gateway.usage.create_key("k", "p")
+    keyed = {"x-api-key": key}
+    assert [(await gw.request("GET", "/open"))[0] for _ in range(2)] == [200, 429]
+
+    # no stage throttle: /open passes; the plan's bucket still holds /keyed to 1
+    gw.gateway.configure(ApiConfig.model_validate({"usage_plans": tight["usage_plans"]}))
+    assert [(await gw.request("GET", "/open"))[0] for _ in range(3)] == [200] * 3
+    statuses = [(await gw.request("GET", "/keyed", headers=keyed))[0] for _ in range(2)]
+    assert statuses == [200, 429]
+
+    # the plan's throttle raised: the same key, already seen, gets the new rate
+    wide = {"p": {"throttle": {"rate": 1_000_000, "burst": 100}}}
+    gw.gateway.configure(ApiConfig.model_validate({"usage_plans": wide}))
+    statuses = [(await gw.request("GET", "/keyed", headers=keyed))[0] for _ in range(5)]
+    assert statuses == [200] * 5
+
+
+class _Elsewhere:
+    """Buckets answered asynchronously, as a shared store would (here backed by memory)."""
+
+    def __init__(self) -> None:
+        self.held = LocalBuckets()
+        self.asked = 0
+
+    async def acquire(self, limits: Sequence[Limit]) -> float:
+        self.asked += 1
+        await asyncio.sleep(0)  # the answer comes back later, from another party
+        return self.held.take(limits)
+
+
+async def _mock_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def test_buckets_kept_elsewhere_are_awaited() -> None:
+    api = ApiConfig.model_validate({"throttle": {"rate": 0.01, "burst": 2}})
+    elsewhere = _Elsewhere()
+    plans = UsagePlans(api, "dev", None, buckets=elsewhere)
+    step = UsageStep(_mock_answer, plans, RouteSpec("/x", integration="mock", mock=OK))
+    server = AsgiServer(ErrorResponder(step), "127.0.0.1", free_port())
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            statuses = []
+            for _ in range(3):
+                async with session.get(server.url + "/x") as resp:
+                    statuses.append((resp.status, resp.headers.get("retry-after")))
+        assert statuses == [(200, None), (200, None), (429, "100")]
+        assert elsewhere.asked == 3
+    finally:
+        await server.stop()

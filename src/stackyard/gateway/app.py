@@ -73,7 +73,11 @@ def build_pipeline(
 ) -> ASGIApp:
     """The steps every request takes, outermost first, ending with the route match, which
     hands the request to the matched route's chain (the correlation step traces with a tracer;
-    with metrics, every answer is counted and timed; with an access log, logged)."""
+    with metrics, every answer is counted and timed; with an access log, logged).
+
+    The app returned is not itself a coroutine function (its first steps return the next
+    one's awaitable, see :mod:`stackyard.asgi`): serve it through :class:`Gateway`, whose
+    ``__call__`` is, for servers that tell ASGI 3 from ASGI 2 by that."""
     app: ASGIApp = RouteMatcher(RouteChain(), source)
     if docs is not None:  # /_docs, when no route claims it
         app = ApiDocs(app, source, docs)

@@ -78,7 +78,8 @@ class Sampler:
     """The sampling decision for traces that start here, shaped like X-Ray's rule: the first
     ``reservoir`` new traces of each second (by ``clock``, seconds), then ``sample_ratio`` of
     the others, by trace id (the lower 64 bits vs the ratio, as OpenTelemetry's ratio sampler
-    decides). Calling it decides for one new trace."""
+    decides). Calling it decides for one new trace, given its id as 32 lowercase hex digits
+    (as every id the gateway makes or parses is)."""
 
     def __init__(
         self,
@@ -104,7 +105,7 @@ class Sampler:
     def __call__(self, trace_id: str) -> bool:
         if self.reservoir:
             now = self._clock()
-            if now >= self._next_second:
+            if now >= self._next_second or now < self._next_second - 1.0:  # a new second
                 self._next_second, self._left = math.floor(now) + 1.0, self.reservoir
             if self._left:
                 self._left -= 1

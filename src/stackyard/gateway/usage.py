@@ -75,7 +75,8 @@ class KeyUse:
     def __init__(self, key: ApiKey, plan: UsagePlanConfig, value: bytes | str) -> None:
         self.key = key
         self.quota = plan.quota
-        self.limit: Limit | None = ("key:" + key.name, plan.throttle) if plan.throttle else None
+        throttle = plan.throttle
+        self.limit: Limit | None = ("key:" + key.name, throttle) if throttle is not None else None
         self.value = value if isinstance(value, str) else value.decode()
 
 
@@ -237,7 +238,7 @@ class UsageStep:
         self.limits = tuple(limits)
         # buckets in this process answer at once: the step needs no coroutine of its own
         buckets = plans.buckets
-        self._take = buckets.take if isinstance(buckets, LocalBuckets) else None
+        self._take = buckets.take if type(buckets) is LocalBuckets else None
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         plans = self.plans
