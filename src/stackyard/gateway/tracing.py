@@ -289,7 +289,9 @@ class TracedCorrelation:
                 if name == TRACEPARENT:
                     traceparent = value if traceparent is None else b""
                 elif name == TRACESTATE:
-                    states = [value] if states is None else [*states, value]
+                    if states is None:
+                        states = []
+                    states.append(value)
                 elif name == B3:
                     b3 = value
                 else:
