@@ -10,6 +10,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from stackyard.functions.errors import TooManyRequests
+
 from .conftest import Factory, fn
 
 
@@ -36,6 +38,20 @@ async def test_timeout_kills_the_worker_and_replaces_it(serve: Factory) -> None:
     result, body = await _payload(served, "sleepy", {"seconds": 0})
     assert "FunctionError" not in result and body == {"slept": 0}
     assert first not in pool.workers
+
+
+async def test_each_invocation_times_out_at_its_own_deadline(serve: Factory) -> None:
+    """A worker arms one deadline timer for many invocations: an invocation that starts after
+    an earlier one's deadline would have passed still gets its whole timeout."""
+    served = await serve({"sleepy": fn("handlers.sleepy", timeout=1, concurrency=1)})
+    _, body = await _payload(served, "sleepy", {"seconds": 0})
+    assert body == {"slept": 0}
+    await asyncio.sleep(0.6)
+    began = time.monotonic()
+    result, error = await _payload(served, "sleepy", {"seconds": 30})
+    assert 1.0 <= time.monotonic() - began < 2.0
+    assert result["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Sandbox.Timedout"
 
 
 async def test_crash_is_reported_and_worker_replaced(serve: Factory) -> None:
@@ -76,6 +92,53 @@ async def test_concurrency_limit_queues_then_throttles(serve: Factory) -> None:
     assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
     _, body = await slow
     assert body == {"slept": 1.5}
+
+
+async def test_queued_callers_time_out_each_at_its_own_deadline(serve: Factory) -> None:
+    served = await serve(
+        {"sleepy": fn("handlers.sleepy", concurrency=1, warm=1)}, queue_timeout=0.5
+    )
+    runtime = served.runtime
+    slow = asyncio.create_task(runtime.invoke("sleepy", b'{"seconds": 1.5}'))
+    await asyncio.sleep(0.1)
+
+    async def queued() -> float:
+        began = time.monotonic()
+        with pytest.raises(TooManyRequests):
+            await runtime.invoke("sleepy", b'{"seconds": 0}')
+        return time.monotonic() - began
+
+    first = asyncio.create_task(queued())
+    await asyncio.sleep(0.25)
+    second = asyncio.create_task(queued())
+    waited = await asyncio.gather(first, second)
+    assert all(0.45 <= seconds < 1.0 for seconds in waited), waited
+    assert runtime.pools["sleepy"].queued == 0
+    assert (await slow).function_error is None
+
+
+async def test_a_caller_gone_from_the_queue_loses_no_worker(serve: Factory) -> None:
+    served = await serve({"hello": fn("handlers.hello", concurrency=1, warm=1)})
+    pool = served.runtime.pools["hello"]
+    worker = await pool._acquire()
+    gone = asyncio.create_task(pool._acquire())
+    await asyncio.sleep(0.01)
+    assert pool.queued == 1
+    pool._release(worker)  # handed to the caller in the queue, which goes away before it runs
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert pool.idle == 1 and pool.queued == 0
+    worker = await pool._acquire()
+    waiting = asyncio.create_task(pool._acquire())
+    await asyncio.sleep(0.01)
+    waiting.cancel()  # cancelled while still waiting: it leaves the queue
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert pool.queued == 0
+    pool._release(worker)
+    result, body = await _payload(served, "hello", {"name": "again"})
+    assert "FunctionError" not in result and body["hello"] == "again"
 
 
 async def test_queued_request_waits_for_a_free_worker(serve: Factory) -> None:

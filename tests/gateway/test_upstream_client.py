@@ -320,6 +320,34 @@ async def test_wait_for_head_times_out(raw, client):
     assert not pool.idle and not pool.conns  # a timed-out connection is closed, not pooled
 
 
+async def test_each_wait_on_a_reused_connection_keeps_its_own_limit(raw, client):
+    """The connection's deadline timer is armed once: a later wait with a shorter limit, and
+    one that starts after an earlier wait's deadline would have passed, still time out at
+    their own deadlines."""
+
+    async def handler(reader, writer):  # per connection: answers the first request only
+        await server.read_head(reader)
+        writer.write(answer(b"ok"))
+        await server.read_head(reader)
+        await asyncio.sleep(5)
+
+    server = await raw(handler)
+    pool = client.pool("127.0.0.1", server.port)
+    assert await get(pool, wait=5.0) == (200, b"ok")  # arms the timer 5 s ahead
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout):
+        await get(pool, wait=0.2)  # a shorter limit on the same connection
+    assert 0.15 < time.monotonic() - started < 1.0
+    await asyncio.sleep(0.05)
+    assert await get(pool, wait=0.3) == (200, b"ok")  # a new connection, timer 0.3 s ahead
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout):  # the timer fires at the old deadline, then moves
+        await get(pool, wait=0.3)
+    assert 0.25 < time.monotonic() - started < 1.0
+    assert server.connections == 2
+
+
 async def test_stalled_body_times_out_mid_stream(raw, client):
     async def handler(reader, writer):
         await server.read_head(reader)

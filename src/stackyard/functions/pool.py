@@ -4,7 +4,10 @@
   with the pool and replaced when they die, so a warm invoke never waits for a process.
 - An invoke takes an idle worker (most recently used first, to keep caches hot), or starts a
   new one (cold start) while under the limit, or waits in a FIFO queue of at most
-  ``max_queued`` callers for at most ``queue_timeout`` seconds → ``TooManyRequests``.
+  ``max_queued`` callers for at most ``queue_timeout`` seconds → ``TooManyRequests``. Every
+  waiter has the same timeout, so the queue is in deadline order too: one timer, at the first
+  waiter's deadline, expires the waiters (an event loop timer per waiter would cost more than
+  the rest of its wait).
 - A worker that died (timeout, crash, out of memory) is dropped; its slot goes to the first
   waiter, and the pool tops itself up to ``warm`` in the background.
 """
@@ -48,7 +51,9 @@ class FunctionPool:
         self.max_queued = max_queued
         self.workers: set[Worker] = set()
         self._idle: list[Worker] = []
-        self._waiters: deque[asyncio.Future[Worker | None]] = deque()
+        self._waiters: deque[tuple[float, asyncio.Future[Worker | None]]] = deque()
+        """(deadline, waiter) of the callers waiting, oldest first."""
+        self._expiry: asyncio.TimerHandle | None = None
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._reapers: set[asyncio.Task[None]] = set()
@@ -75,8 +80,11 @@ class FunctionPool:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         while self._waiters:
-            waiter = self._waiters.popleft()
+            _, waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(RuntimeStopped(f"function {self.spec.function} is stopping"))
         for task in list(self._tasks):
@@ -117,25 +125,61 @@ class FunctionPool:
                 return await self._spawn()
             if len(self._waiters) >= self.max_queued:
                 raise TooManyRequests(_throttle_message(self.spec.function))
-            waiter: asyncio.Future[Worker | None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                async with asyncio.timeout(self.queue_timeout):
-                    worker_or_slot = await waiter
-            except TimeoutError:
-                raise TooManyRequests(_throttle_message(self.spec.function)) from None
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+            worker_or_slot = await self._wait()
             if worker_or_slot is not None:
                 return worker_or_slot
             if len(self.workers) < self.concurrency:  # a slot was freed for us
                 return await self._spawn()
 
+    async def _wait(self) -> Worker | None:
+        """Wait in the queue for a worker (or, None, a free slot); raises ``TooManyRequests``
+        when the queue timeout passes first."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Worker | None] = loop.create_future()
+        self._waiters.append((loop.time() + self.queue_timeout, waiter))
+        if self._expiry is None:
+            self._expiry = loop.call_later(self.queue_timeout, self._expire)
+        try:
+            return await waiter
+        except asyncio.CancelledError:  # the caller went away: what it was handed goes on
+            if waiter.done() and not waiter.cancelled():
+                handed = waiter.result()
+                if handed is not None:
+                    self._release(handed)
+                elif not self._stopping:
+                    self._pass_slot()
+            else:
+                self._waiters = deque(item for item in self._waiters if item[1] is not waiter)
+            raise
+
+    def _expire(self) -> None:
+        """Fail the waiters whose deadline passed; the timer moves to the next deadline."""
+        self._expiry = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        waiters = self._waiters
+        while waiters:
+            deadline, waiter = waiters[0]
+            if deadline - now > _EARLY:
+                self._expiry = loop.call_at(deadline, self._expire)
+                return
+            waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(TooManyRequests(_throttle_message(self.spec.function)))
+
+    def _pass_slot(self) -> bool:
+        """Give a free slot (None) to the first waiter; False when nobody waits."""
+        while self._waiters:
+            _, waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return True
+        return False
+
     def _release(self, worker: Worker) -> None:
         if worker.alive and not self._stopping:
             while self._waiters:
-                waiter = self._waiters.popleft()
+                _, waiter = self._waiters.popleft()
                 if not waiter.done():
                     waiter.set_result(worker)
                     return
@@ -155,11 +199,8 @@ class FunctionPool:
         reaper.add_done_callback(self._reapers.discard)
         if self._stopping:
             return
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        if self._pass_slot():
+            return
         if worker.was_ready and len(self.workers) < self.warm:
             self._spawn_warm()  # not for workers that failed init: no crash loop
 
@@ -191,6 +232,11 @@ class FunctionPool:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+_EARLY = 0.001
+"""A timer that fires this close to a deadline (the loop's clock has millisecond steps) has
+reached it."""
 
 
 def _throttle_message(function: str) -> str:

@@ -55,6 +55,9 @@ INIT_TIMEOUT = 10.0
 """Longest initialisation (process start to first ``invocation/next``), as on AWS."""
 
 TAIL_BYTES = 4096
+_EARLY = 0.001
+"""A timer that fires this close to its deadline (the loop's clock has millisecond steps) has
+reached it."""
 _SIGNALS = {
     signal.SIGKILL: "killed",
     signal.SIGTERM: "terminated",
@@ -118,7 +121,11 @@ class Worker:
         self._started_at = 0.0
         self._init_ms: float | None = None
         self._max_memory_mb = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # the initialisation's
+        self._timed: Invocation | None = None  # the delivered invocation, until its outcome
+        self._deadline = 0.0
+        self._clock: asyncio.TimerHandle | None = None  # the invocations' deadline timer
+        self._clock_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.log_stream = log_stream_name()
 
@@ -280,17 +287,42 @@ class Worker:
             self._kill("init")
 
     def _arm_timeout(self, invocation: Invocation) -> None:
+        """The invocation was delivered: its timeout runs from now. The worker's one deadline
+        timer is armed when it is not, and otherwise moved only when it fires before this
+        deadline — not set and cancelled for every invocation (an event loop timer costs more
+        than the rest of a short invocation's bookkeeping)."""
         self._disarm()
         assert self._loop is not None
-        self._timer = self._loop.call_later(invocation.timeout, self._timed_out, invocation)
+        self._timed = invocation
+        deadline = self._deadline = self._loop.time() + invocation.timeout
+        if self._clock is None or deadline < self._clock_at:
+            self._arm_clock(deadline)
+
+    def _arm_clock(self, when: float) -> None:
+        assert self._loop is not None
+        if self._clock is not None:
+            self._clock.cancel()
+        self._clock = self._loop.call_at(when, self._on_clock)
+        self._clock_at = when
+
+    def _on_clock(self) -> None:
+        self._clock = None
+        invocation = self._timed
+        if invocation is None or invocation.outcome.done() or self._loop is None:
+            return
+        if self._deadline - self._loop.time() > _EARLY:  # armed for an earlier invocation
+            self._arm_clock(self._deadline)
+            return
+        self._timed_out(invocation)
 
     def _disarm(self) -> None:
+        """No invocation is timed any more (and the initialisation is over)."""
+        self._timed = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _timed_out(self, invocation: Invocation) -> None:
-        self._timer = None
         if invocation.outcome.done():
             return
         self._kill("timeout")
@@ -326,6 +358,9 @@ class Worker:
         await self._exited
         self.state = "dead"
         self._disarm()
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
         if self.pid:
             signal_group(self.pid, signal.SIGKILL)  # leftovers of the group (shell children)
         if self._api is not None:
