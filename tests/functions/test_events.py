@@ -44,7 +44,7 @@ def test_http_api_event_matches_the_documented_example() -> None:
         path_parameters={"parameter1": "value1"},
         stage_variables={"stageVariable1": "value1", "stageVariable2": "value2"},
         request_id="id",
-        time=WHEN,
+        time=WHEN.timestamp(),
         api_id="api-id",
         account_id="123456789012",
     )
@@ -100,7 +100,7 @@ def test_http_api_event_leaves_out_absent_fields_and_names_the_route() -> None:
         route="/items/{id}",
         route_method="GET",
         path_parameters={"id": "7"},
-        time=WHEN,
+        time=WHEN.timestamp(),
     )
     event = http_api_event(request)
     assert event["routeKey"] == "GET /items/{id}"
@@ -129,7 +129,7 @@ def test_rest_event_matches_the_documented_example() -> None:
         stage="$default",
         route="/my/path",
         request_id="id=",
-        time=WHEN,
+        time=WHEN.timestamp(),
         api_id="id",
         account_id="123456789012",
     )

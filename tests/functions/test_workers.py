@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 from stackyard.functions.errors import TooManyRequests
+from stackyard.functions.worker import ProcStatus
 
 from .conftest import Factory, fn
 
@@ -194,3 +196,20 @@ async def test_workers_run_under_sched_batch(serve: Factory) -> None:
         for worker in pool.workers:
             assert os.sched_getscheduler(worker.pid) == os.SCHED_BATCH
     assert os.sched_getscheduler(0) != os.SCHED_BATCH  # the node keeps its own policy
+
+
+def test_proc_status_reads_the_process_anew_each_time() -> None:
+    status = ProcStatus(os.getpid())
+    rss, peak, missing = status.kb(b"VmRSS:", b"VmHWM:", b"VmNothing:")
+    assert rss is not None and peak is not None and peak >= rss > 0 and missing is None
+    block = bytearray(64 * 1024 * 1024)  # touched: resident
+    [grown] = status.kb(b"VmRSS:")
+    assert grown is not None and grown >= rss + 60 * 1024
+    del block
+    status.close()
+    assert status.kb(b"VmRSS:") == [None]
+    child = subprocess.Popen(["sleep", "0"])
+    gone = ProcStatus(child.pid)
+    child.wait()
+    assert gone.kb(b"VmRSS:") == [None]  # a process that exited has no memory to report
+    gone.close()

@@ -28,6 +28,7 @@ import binascii
 import json
 import os
 import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,9 +78,10 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ProxyRequest:
-    """A request matched to a function route, as the gateway hands it over."""
+    """A request matched to a function route, as the gateway hands it over (one per request:
+    a plain slotted class, not a frozen dataclass, whose fields cost a call each to set)."""
 
     method: str
     path: str
@@ -104,7 +106,8 @@ class ProxyRequest:
     """The request's API key and the key's name, on routes that need one (REST events'
     ``requestContext.identity.apiKey`` / ``apiKeyId``)."""
     api_key_id: str | None = None
-    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    time: float = field(default_factory=time.time)
+    """When the request came in, in seconds since the epoch."""
     api_id: str = "stackyard"
     account_id: str = "000000000000"
     protocol: str = "HTTP/1.1"
@@ -140,7 +143,7 @@ def rest_event(request: ProxyRequest) -> dict[str, Any]:
     body, encoded = _body(request)
     lowered = {k.lower(): v for k, v in headers.items()}
     domain = lowered.get("host", "localhost")
-    epoch_ms = int(request.time.timestamp() * 1000)
+    epoch_ms = int(request.time * 1000)
     return {
         "resource": request.route,
         "path": request.path,
@@ -240,7 +243,7 @@ def http_api_event(request: ProxyRequest) -> dict[str, Any]:
         "routeKey": route_key,
         "stage": request.stage or "$default",
         "time": _request_time(request.time),
-        "timeEpoch": int(request.time.timestamp() * 1000),
+        "timeEpoch": int(request.time * 1000),
     }
     body, encoded = _body(request)
     if body is not None:
@@ -293,14 +296,14 @@ def _query_pairs(query: str) -> list[tuple[str, str]]:
 _last_request_time: tuple[int, str] = (-1, "")
 
 
-def _request_time(moment: datetime) -> str:
-    """``12/Mar/2020:19:03:58 +0000`` (CLF, English month, UTC); the text of the last second
-    is kept (requests of the same second share it)."""
+def _request_time(moment: float) -> str:
+    """``12/Mar/2020:19:03:58 +0000`` (CLF, English month, UTC) of ``moment`` (epoch seconds);
+    the text of the last second is kept (requests of the same second share it)."""
     global _last_request_time
-    second = int(moment.timestamp())
+    second = int(moment)
     if _last_request_time[0] == second:
         return _last_request_time[1]
-    utc = moment.astimezone(UTC)
+    utc = datetime.fromtimestamp(second, UTC)
     text = f"{utc.day:02d}/{_MONTHS[utc.month - 1]}/{utc:%Y:%H:%M:%S} +0000"
     _last_request_time = (second, text)
     return text

@@ -126,6 +126,7 @@ class Worker:
         self._deadline = 0.0
         self._clock: asyncio.TimerHandle | None = None  # the invocations' deadline timer
         self._clock_at = 0.0
+        self._status = ProcStatus(0)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.log_stream = log_stream_name()
 
@@ -174,6 +175,7 @@ class Worker:
         self._process = asyncio.subprocess.Process(transport, protocol, loop)
         self._exited = protocol.exited
         self.pid = self._process.pid
+        self._status = ProcStatus(self.pid)
         batch_scheduling(self.pid)
         assert self._process.stdout is not None and self._process.stderr is not None
         self._tasks = [
@@ -239,7 +241,7 @@ class Worker:
         its peak for REPORT's "Max Memory Used" (sampled here, not after every invocation)."""
         if self.state != "busy" or not self.pid:
             return
-        rss, peak = _status_kb(self.pid, "VmRSS", "VmHWM")
+        rss, peak = self._status.kb(b"VmRSS:", b"VmHWM:")
         if peak is not None:
             self._max_memory_mb = max(self._max_memory_mb, math.ceil(peak / 1024))
         if rss is not None and rss > self.spec.memory_mb * 1024:
@@ -357,6 +359,7 @@ class Worker:
         assert self._exited is not None and self._process is not None
         await self._exited
         self.state = "dead"
+        self._status.close()
         self._disarm()
         if self._clock is not None:
             self._clock.cancel()
@@ -391,7 +394,7 @@ class Worker:
         invocation.resolve(Outcome(error_payload("Runtime.ExitError", message), "Unhandled"))
 
     def _peak_memory_mb(self) -> int:
-        [peak] = _status_kb(self.pid, "VmHWM") if self.pid else [None]
+        [peak] = self._status.kb(b"VmHWM:")
         return math.ceil(peak / 1024) if peak else self._max_memory_mb
 
 
@@ -401,18 +404,39 @@ def log_stream_name() -> str:
     return f"{day}/[$LATEST]{os.urandom(16).hex()}"
 
 
-def _status_kb(pid: int, *keys: str) -> list[int | None]:
-    """``kB`` fields of ``/proc/<pid>/status``, in the order asked (None when unreadable)."""
-    found: dict[str, int] = {}
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                key = line.split(":", 1)[0]
-                if key in keys:
-                    found[key] = int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return [found.get(key) for key in keys]
+class ProcStatus:
+    """``/proc/<pid>/status`` of one process, kept open: each look at it is one ``pread``
+    (the kernel makes the text anew at offset 0), not an open, a read and a close."""
+
+    def __init__(self, pid: int) -> None:
+        self._fd = -1
+        if pid:
+            with contextlib.suppress(OSError):
+                self._fd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+
+    def kb(self, *keys: bytes) -> list[int | None]:
+        """The ``kB`` fields named ``keys`` (with their colon: ``b"VmRSS:"``), in that order;
+        None for one that cannot be read (the process is gone, the field does not exist)."""
+        try:
+            text = os.pread(self._fd, 16384, 0) if self._fd >= 0 else b""
+        except OSError:
+            text = b""
+        found: list[int | None] = []
+        for key in keys:
+            at = text.find(b"\n" + key)
+            value = None
+            if at >= 0:
+                fields = text[at + len(key) + 1 : text.find(b"\n", at + 1)].split()
+                if fields and fields[0].isdigit():
+                    value = int(fields[0])
+            found.append(value)
+        return found
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
 
 
 def batch_scheduling(pid: int) -> bool:
