@@ -5,13 +5,21 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stackyard.gateway.access_log import AccessEntry, AccessLogWriter, iso_millis
+from stackyard.gateway.access_log import (
+    AccessEntry,
+    AccessLogWriter,
+    access_entry,
+    access_record,
+    iso_millis,
+)
+from stackyard.gateway.router import RouteMatch
 from stackyard.gateway.table import RouteSpec
 
 START = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
@@ -25,9 +33,12 @@ def entry(n: int, status: int = 200, route: str = "/a") -> AccessEntry:
         "query_string": b"",
         "headers": [(b"user-agent", b"t/1")],
         "client": ("127.0.0.1", 1),
+        "state": {
+            "route": RouteMatch(RouteSpec(route, "svc"), None, {}),
+            "correlation_id": f"c{n}",
+        },
     }
-    spec = RouteSpec(route, "svc")
-    return (START + n, scope, spec, None, None, None, f"c{n}", status, 10, 1.5)
+    return (START + n, *access_entry(scope, status, 10, 1.5)[1:])
 
 
 async def test_lines_are_written_in_batches_and_rotated(tmp_path: Path) -> None:
@@ -85,3 +96,49 @@ def test_recent_records_are_bounded_and_filtered() -> None:
 def test_record_times_are_those_datetime_writes(moment: float) -> None:
     expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
     assert iso_millis(moment) == expected.replace("+00:00", "Z")
+
+
+def test_an_entry_keeps_nothing_of_the_request_alive() -> None:
+    """Entries are plain values: the latest ten thousand requests' scopes, states and traces
+    are not held (they would be, through a reference to the scope)."""
+    trace = SimpleNamespace(trace_id="a" * 32, span_id="b" * 16)
+    scope: dict[str, Any] = {
+        "method": "POST",
+        "path": "/f/é",
+        "query_string": b"a=1",
+        "headers": [(b"x-other", b"1"), (b"user-agent", b"t/2")],
+        "client": ("10.0.0.1", 5),
+        "state": {
+            "route": RouteMatch(
+                RouteSpec("/f/{x}", function="fn", integration="function"), None, {}
+            ),
+            "trace": trace,
+            "api_key": SimpleNamespace(name="k1"),
+            "auth": SimpleNamespace(principal_id="p1"),
+            "correlation_id": "c-1",
+        },
+    }
+    entry = access_entry(scope, 201, 7, 2.34567)
+    assert all(value is None or type(value) in (str, int, float) for value in entry)
+    record = access_record(entry)
+    assert {k: v for k, v in record.items() if k != "time"} == {
+        "method": "POST",
+        "path": "/f/é",
+        "query": "a=1",
+        "route": "/f/{x}",
+        "status": 201,
+        "duration_ms": 2.346,
+        "bytes": 7,
+        "correlation_id": "c-1",
+        "trace_id": "a" * 32,
+        "span_id": "b" * 16,
+        "client": "10.0.0.1",
+        "user_agent": "t/2",
+        "api_key": "k1",
+        "principal": "p1",
+        "integration": "function:fn",
+    }
+    assert iso_millis(entry[0]) == record["time"]
+    unmatched = access_record(access_entry({"method": "GET", "path": "/", "headers": []}, 0, 0, 1))
+    assert unmatched["route"] is None and unmatched["integration"] is None
+    assert unmatched["client"] is None and unmatched["correlation_id"] is None

@@ -2,10 +2,10 @@
 
 :class:`AccessLog` is the pipeline step (just inside the correlation step, so it sees the
 correlation id and, after the answer, the matched route, the API key and the principal); it
-hands each answer's raw facts (an :data:`AccessEntry`, no formatting on the request path) to a
-sink, which makes the JSON record (:func:`access_record`) when it writes, forwards or is
-asked. :class:`AccessLogWriter` is the node's sink: it
-keeps the latest records in memory for ``GET /_stackyard/api/requests`` (filters: ``status``,
+hands each answer's values (an :data:`AccessEntry`: plain text and numbers, nothing of the
+request kept alive) to a sink, which makes the JSON record (:func:`access_record`) when it
+writes, forwards or is asked. :class:`AccessLogWriter` is the node's sink: it
+keeps the latest entries in memory for ``GET /_stackyard/api/requests`` (filters: ``status``,
 ``route``, ``method``, ``correlation_id``, ``since``), appends them as JSON lines to
 ``<data dir>/logs/gateway-access.log`` (written in batches every ``flush_interval`` seconds
 or ``batch`` records, rotated at ``max_bytes`` with one old generation kept) and passes each
@@ -36,9 +36,32 @@ from .answer import observe
 
 logger = logging.getLogger(__name__)
 
+FIELDS = (
+    "time",
+    "method",
+    "path",
+    "query",
+    "route",
+    "status",
+    "duration_ms",
+    "bytes",
+    "correlation_id",
+    "trace_id",
+    "span_id",
+    "client",
+    "user_agent",
+    "api_key",
+    "principal",
+    "integration",
+)
+"""The fields of a record, in the order of an entry's values."""
+
 AccessEntry = tuple[Any, ...]
-"""One answered request as the step saw it (see :func:`access_entry`); made into a record
-(:func:`access_record`) only when it is written, forwarded or asked for, off the request path."""
+"""One answered request: the values of its record's ``FIELDS``, ``time`` as epoch seconds (see
+:func:`access_entry`). Only text and numbers: an entry keeps nothing of the request alive (its
+scope, state, trace, route match), so what a request made is freed when it ends even though the
+latest entries are kept — holding ten thousand requests' objects costs every later request
+memory it cannot reuse while warm."""
 
 AccessSink = Callable[[AccessEntry], None]
 
@@ -69,35 +92,23 @@ class AccessLog:
 
 
 def access_entry(scope: Scope, status: int, size: int, duration_ms: float) -> AccessEntry:
-    """The raw facts of one answered request (status 0: no answer was started): no
-    formatting here, this runs once per request."""
+    """The entry of one answered request (status 0: no answer was started)."""
     state: Mapping[str, Any] = scope.get("state") or {}
     match = state.get("route")
-    return (
-        time.time(),
-        scope,
-        match.route if match is not None else None,
-        state.get("trace"),
-        state.get("api_key"),
-        state.get("auth"),
-        state.get("correlation_id"),
-        status,
-        size,
-        duration_ms,
-    )
-
-
-def access_record(entry: AccessEntry) -> dict[str, Any]:
-    """The access-log record of an entry (the fields of the module docstring)."""
-    moment, scope, route, trace, key, auth, correlation_id, status, size, duration_ms = entry
+    route = match.route if match is not None else None
+    trace = state.get("trace")
+    key = state.get("api_key")
+    auth = state.get("auth")
     client = scope.get("client")
     user_agent = None
     for name, value in scope["headers"]:
         if name == b"user-agent":
             user_agent = value.decode("latin-1")
             break
-    integration = None
-    if route is not None:
+    if route is None:
+        path = integration = None
+    else:
+        path = route.path
         integration = (
             "mock"
             if route.integration == "mock"
@@ -105,24 +116,31 @@ def access_record(entry: AccessEntry) -> dict[str, Any]:
             if route.integration == "function"
             else f"service:{route.service}"
         )
-    return {
-        "time": iso_millis(moment),
-        "method": scope["method"],
-        "path": scope["path"],
-        "query": scope.get("query_string", b"").decode("latin-1"),
-        "route": route.path if route is not None else None,
-        "status": status,
-        "duration_ms": round(duration_ms, 3),
-        "bytes": size,
-        "correlation_id": correlation_id,
-        "trace_id": getattr(trace, "trace_id", None),
-        "span_id": getattr(trace, "span_id", None),
-        "client": str(client[0]) if client else None,
-        "user_agent": user_agent,
-        "api_key": getattr(key, "name", None),
-        "principal": getattr(auth, "principal_id", None),
-        "integration": integration,
-    }
+    return (
+        time.time(),
+        scope["method"],
+        scope["path"],
+        scope.get("query_string", b"").decode("latin-1"),
+        path,
+        status,
+        round(duration_ms, 3),
+        size,
+        state.get("correlation_id"),
+        getattr(trace, "trace_id", None),
+        getattr(trace, "span_id", None),
+        str(client[0]) if client else None,
+        user_agent,
+        getattr(key, "name", None),
+        getattr(auth, "principal_id", None),
+        integration,
+    )
+
+
+def access_record(entry: AccessEntry) -> dict[str, Any]:
+    """The access-log record of an entry (the fields of the module docstring)."""
+    record = dict(zip(FIELDS, entry, strict=True))
+    record["time"] = iso_millis(entry[0])
+    return record
 
 
 _second = -1
@@ -219,13 +237,13 @@ class AccessLogWriter:
         after = _epoch(since) if since is not None else None
         out: list[dict[str, Any]] = []
         for entry in reversed(self.recent):
-            moment, scope, route_spec, _, _, _, correlation, answered = entry[:8]
+            moment, entry_method, _, _, entry_route, answered, _, _, correlation = entry[:9]
             if after is not None and moment < after:
                 break
             if (
                 (statuses and answered not in statuses)
-                or (route is not None and getattr(route_spec, "path", None) != route)
-                or (method is not None and scope["method"] != method)
+                or (route is not None and entry_route != route)
+                or (method is not None and entry_method != method)
                 or (correlation_id is not None and correlation != correlation_id)
             ):
                 continue
