@@ -15,8 +15,10 @@ from stackyard.functions.events import (
     HttpResponse,
     ProxyRequest,
     http_api_event,
+    http_api_event_json,
     http_api_response,
     rest_event,
+    rest_event_json,
     rest_response,
 )
 
@@ -407,3 +409,41 @@ def test_binary_response_round_trip(body: bytes, status: int) -> None:
     for mapper in (rest_response, http_api_response):
         response = mapper(json.dumps(result).encode())
         assert response.status == status and response.body == body
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    request=requests,
+    authorizer=st.none() | st.dictionaries(st.text(max_size=6), json_values, max_size=3),
+    stage_variables=st.none() | st.dictionaries(token, st.text(max_size=8), max_size=3),
+    api_key=st.none() | st.text(max_size=8),
+    api_key_id=st.none() | st.text(max_size=8),
+)
+def test_written_events_carry_every_value_as_given(
+    request: ProxyRequest,
+    authorizer: dict[str, object] | None,
+    stage_variables: dict[str, str] | None,
+    api_key: str | None,
+    api_key_id: str | None,
+) -> None:
+    """The events are written as JSON text field by field: any text (quotes, backslashes,
+    control and non-ASCII characters) and any authorizer context comes out as it went in."""
+    request.authorizer = authorizer
+    request.stage_variables = stage_variables
+    request.api_key, request.api_key_id = api_key, api_key_id
+    v1 = json.loads(rest_event_json(request))
+    v2 = json.loads(http_api_event_json(request))
+    for event in (v1, v2):
+        assert event.get("stageVariables") == (stage_variables or None)
+    assert v1["path"] == request.path and v2["rawPath"] == request.path
+    assert v2["rawQueryString"] == request.query
+    assert v1["requestContext"]["identity"]["apiKey"] == api_key
+    assert v1["requestContext"]["identity"]["apiKeyId"] == api_key_id
+    if authorizer is None:
+        assert v1["requestContext"]["authorizer"] == {"claims": None, "scopes": None}
+        assert "authorizer" not in v2["requestContext"]
+    else:
+        assert v1["requestContext"]["authorizer"] == authorizer
+        assert v2["requestContext"]["authorizer"] == authorizer
+    assert v1["requestContext"]["requestTimeEpoch"] == int(request.time * 1000)
+    assert v2["requestContext"]["timeEpoch"] == int(request.time * 1000)

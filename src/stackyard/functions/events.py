@@ -1,8 +1,9 @@
 """API Gateway → Lambda proxy events and back (pure functions, no I/O).
 
-``rest_event`` builds the REST API payload 1.0 and ``http_api_event`` the HTTP API payload 2.0
-from a :class:`ProxyRequest` (what the gateway knows about a matched request), field by field as
-the API Gateway developer guide documents them:
+``rest_event_json`` writes the REST API payload 1.0 and ``http_api_event_json`` the HTTP API
+payload 2.0 (compact JSON, as the function gets it; ``rest_event``/``http_api_event`` are the
+same as dicts) from a :class:`ProxyRequest` (what the gateway knows about a matched request),
+field by field as the API Gateway developer guide documents them:
 
 - 1.0: ``headers`` keep the client's spelling, last value wins, all values in
   ``multiValueHeaders``; ``queryStringParameters`` last value wins, all values in
@@ -32,6 +33,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -55,6 +57,9 @@ _TEXT_TYPES = frozenset(
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 Headers = list[tuple[bytes, bytes]]
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # any value, as json.dumps, compact
+_text = encode_basestring_ascii  # a string, as _encode writes it
 
 _random_bits = random.Random(os.urandom(32)).getrandbits
 _UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
@@ -125,6 +130,19 @@ class HttpResponse:
 
 def rest_event(request: ProxyRequest) -> dict[str, Any]:
     """The REST API (payload 1.0) proxy event."""
+    value: dict[str, Any] = json.loads(rest_event_json(request))
+    return value
+
+
+def http_api_event(request: ProxyRequest) -> dict[str, Any]:
+    """The HTTP API (payload 2.0) proxy event."""
+    value: dict[str, Any] = json.loads(http_api_event_json(request))
+    return value
+
+
+def rest_event_json(request: ProxyRequest) -> bytes:
+    """:func:`rest_event` as the JSON a function gets, written field by field (the gateway
+    sends it as it is: no dict is built and walked by the encoder on the request path)."""
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
     names: dict[str, str] = {}  # lowercase → first spelling seen
@@ -134,70 +152,52 @@ def rest_event(request: ProxyRequest) -> dict[str, Any]:
         value = raw_value.decode("latin-1")
         headers[name] = value
         multi_headers.setdefault(name, []).append(value)
-    query = _query_pairs(request.query)
     query_single: dict[str, str] = {}
     query_multi: dict[str, list[str]] = {}
-    for key, value in query:
+    for key, value in _query_pairs(request.query):
         query_single[key] = value
         query_multi.setdefault(key, []).append(value)
     body, encoded = _body(request)
-    lowered = {k.lower(): v for k, v in headers.items()}
-    domain = lowered.get("host", "localhost")
-    epoch_ms = int(request.time * 1000)
-    return {
-        "resource": request.route,
-        "path": request.path,
-        "httpMethod": request.method,
-        "headers": headers or None,
-        "multiValueHeaders": multi_headers or None,
-        "queryStringParameters": query_single or None,
-        "multiValueQueryStringParameters": query_multi or None,
-        "requestContext": {
-            "accountId": request.account_id,
-            "apiId": request.api_id,
-            "authorizer": (
-                dict(request.authorizer)
-                if request.authorizer is not None
-                else {"claims": None, "scopes": None}
-            ),
-            "domainName": domain,
-            "domainPrefix": domain.split(".", 1)[0],
-            "extendedRequestId": request.request_id,
-            "httpMethod": request.method,
-            "identity": {
-                "accessKey": None,
-                "accountId": None,
-                "apiKey": request.api_key,
-                "apiKeyId": request.api_key_id,
-                "caller": None,
-                "cognitoAuthenticationProvider": None,
-                "cognitoAuthenticationType": None,
-                "cognitoIdentityId": None,
-                "cognitoIdentityPoolId": None,
-                "principalOrgId": None,
-                "sourceIp": request.source_ip,
-                "user": None,
-                "userAgent": lowered.get("user-agent"),
-                "userArn": None,
-            },
-            "path": f"/{request.stage}{request.path}" if request.stage else request.path,
-            "protocol": request.protocol,
-            "requestId": request.request_id,
-            "requestTime": _request_time(request.time),
-            "requestTimeEpoch": epoch_ms,
-            "resourceId": None,
-            "resourcePath": request.route,
-            "stage": request.stage,
-        },
-        "pathParameters": dict(request.path_parameters) if request.path_parameters else None,
-        "stageVariables": dict(request.stage_variables) if request.stage_variables else None,
-        "body": body,
-        "isBase64Encoded": encoded,
-    }
+    host = names.get("host")
+    domain = headers[host] if host is not None else "localhost"
+    agent = names.get("user-agent")
+    authorizer = (
+        _encode(dict(request.authorizer))
+        if request.authorizer is not None
+        else '{"claims":null,"scopes":null}'
+    )
+    stage, path, route = request.stage, request.path, _text(request.route)
+    request_id, method = _text(request.request_id), _text(request.method)
+    return (
+        f'{{"resource":{route},"path":{_text(path)},"httpMethod":{method}'
+        f',"headers":{_encode(headers or None)}'
+        f',"multiValueHeaders":{_encode(multi_headers or None)}'
+        f',"queryStringParameters":{_encode(query_single or None)}'
+        f',"multiValueQueryStringParameters":{_encode(query_multi or None)}'
+        f',"requestContext":{{"accountId":{_text(request.account_id)}'
+        f',"apiId":{_text(request.api_id)},"authorizer":{authorizer}'
+        f',"domainName":{_text(domain)},"domainPrefix":{_text(domain.split(".", 1)[0])}'
+        f',"extendedRequestId":{request_id},"httpMethod":{method}'
+        f',"identity":{{"accessKey":null,"accountId":null,"apiKey":{_encode(request.api_key)}'
+        f',"apiKeyId":{_encode(request.api_key_id)},"caller":null'
+        f',"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null'
+        f',"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null'
+        f',"sourceIp":{_text(request.source_ip)},"user":null'
+        f',"userAgent":{_text(headers[agent]) if agent is not None else "null"},"userArn":null}}'
+        f',"path":{_text(f"/{stage}{path}" if stage else path)}'
+        f',"protocol":{_text(request.protocol)},"requestId":{request_id}'
+        f',"requestTime":"{_request_time(request.time)}"'  # digits, letters, "/", ":", "+"
+        f',"requestTimeEpoch":{int(request.time * 1000)},"resourceId":null'
+        f',"resourcePath":{route},"stage":{_text(stage)}}}'
+        f',"pathParameters":{_encode(dict(request.path_parameters or {}) or None)}'
+        f',"stageVariables":{_encode(dict(request.stage_variables or {}) or None)}'
+        f',"body":{_encode(body)},"isBase64Encoded":{"true" if encoded else "false"}}}'
+    ).encode()
 
 
-def http_api_event(request: ProxyRequest) -> dict[str, Any]:
-    """The HTTP API (payload 2.0) proxy event."""
+def http_api_event_json(request: ProxyRequest) -> bytes:
+    """:func:`http_api_event` as the JSON a function gets, written field by field (as
+    :func:`rest_event_json`)."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for raw_name, raw_value in request.headers:
@@ -211,49 +211,43 @@ def http_api_event(request: ProxyRequest) -> dict[str, Any]:
     for key, value in _query_pairs(request.query):
         query[key] = f"{query[key]},{value}" if key in query else value
     if request.route == "$default":
-        route_key = "$default"
+        route_key = '"$default"'
     else:
-        route_key = f"{request.route_method or request.method} {request.route}"
+        route_key = _text(f"{request.route_method or request.method} {request.route}")
     domain = headers.get("host", "localhost")
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": request.path,
-        "rawQueryString": request.query,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    event["headers"] = headers
-    if query:
-        event["queryStringParameters"] = query
-    event["requestContext"] = {
-        "accountId": request.account_id,
-        "apiId": request.api_id,
-        **({"authorizer": dict(request.authorizer)} if request.authorizer is not None else {}),
-        "domainName": domain,
-        "domainPrefix": domain.split(".", 1)[0],
-        "http": {
-            "method": request.method,
-            "path": request.path,
-            "protocol": request.protocol,
-            "sourceIp": request.source_ip,
-            "userAgent": headers.get("user-agent", ""),
-        },
-        "requestId": request.request_id,
-        "routeKey": route_key,
-        "stage": request.stage or "$default",
-        "time": _request_time(request.time),
-        "timeEpoch": int(request.time * 1000),
-    }
     body, encoded = _body(request)
+    parts = [
+        f'{{"version":"2.0","routeKey":{route_key},"rawPath":{_text(request.path)}'
+        f',"rawQueryString":{_text(request.query)}'
+    ]
+    if cookies:
+        parts.append(f',"cookies":{_encode(cookies)}')
+    parts.append(f',"headers":{_encode(headers)}')
+    if query:
+        parts.append(f',"queryStringParameters":{_encode(query)}')
+    authorizer = request.authorizer
+    parts.append(
+        f',"requestContext":{{"accountId":{_text(request.account_id)}'
+        f',"apiId":{_text(request.api_id)}'
+        + (f',"authorizer":{_encode(dict(authorizer))}' if authorizer is not None else "")
+        + f',"domainName":{_text(domain)},"domainPrefix":{_text(domain.split(".", 1)[0])}'
+        f',"http":{{"method":{_text(request.method)},"path":{_text(request.path)}'
+        f',"protocol":{_text(request.protocol)},"sourceIp":{_text(request.source_ip)}'
+        f',"userAgent":{_text(headers.get("user-agent", ""))}}}'
+        f',"requestId":{_text(request.request_id)},"routeKey":{route_key}'
+        f',"stage":{_text(request.stage or "$default")}'
+        f',"time":"{_request_time(request.time)}"'  # digits, letters, "/", ":", "+"
+        f',"timeEpoch":{int(request.time * 1000)}}}'
+    )
     if body is not None:
-        event["body"] = body
+        parts.append(f',"body":{_text(body)}')
     if request.path_parameters:
-        event["pathParameters"] = dict(request.path_parameters)
-    event["isBase64Encoded"] = encoded
+        parts.append(f',"pathParameters":{_encode(dict(request.path_parameters))}')
+    parts.append(f',"isBase64Encoded":{"true" if encoded else "false"}')
     if request.stage_variables:
-        event["stageVariables"] = dict(request.stage_variables)
-    return event
+        parts.append(f',"stageVariables":{_encode(dict(request.stage_variables))}')
+    parts.append("}")
+    return "".join(parts).encode()
 
 
 def is_text_content_type(content_type: str | None) -> bool:

@@ -20,7 +20,6 @@ form most HTTP/1.1 clients send (``Content-Type``, ``X-Api-Key``).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Protocol
@@ -30,10 +29,10 @@ from ..functions.errors import FunctionError, MalformedResponse, TooManyRequests
 from ..functions.events import (
     INTERNAL_ERROR_BODY,
     ProxyRequest,
-    http_api_event,
+    http_api_event_json,
     http_api_response,
     new_request_id,
-    rest_event,
+    rest_event_json,
     rest_response,
 )
 from .body import read_request_body
@@ -135,16 +134,14 @@ class FunctionIntegration:
             api_key=state.get("api_key_value") if key is not None else None,
             api_key_id=key.name if key is not None else None,
         )
-        event = rest_event(request) if rest else http_api_event(request)
+        event = rest_event_json(request) if rest else http_api_event_json(request)
         if call is None:
-            await self._invoke(route.function, json.dumps(event).encode(), traceparent, rest, send)
+            await self._invoke(route.function, event, traceparent, rest, send)
             return
         error: str | None = None
         call.start()
         try:
-            call.status = await self._invoke(
-                route.function, json.dumps(event).encode(), traceparent, rest, send
-            )
+            call.status = await self._invoke(route.function, event, traceparent, rest, send)
         except BaseException as exc:
             error = type(exc).__name__
             raise
