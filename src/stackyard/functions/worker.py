@@ -199,7 +199,7 @@ class Worker:
         assert self._api is not None
         self.state = "busy"
         self.invocations += 1
-        captured: list[str] = []
+        captured: list[str] | None = [] if tail else None  # the lines of LogType=Tail
         self._captured = captured
         began = time.perf_counter()
         request_id = invocation.request_id
@@ -231,10 +231,10 @@ class Worker:
             report += f"\tInit Duration: {self._init_ms:.2f} ms"
         self._write("stdout", report)
         self._captured = None
-        log = "\n".join(captured) + "\n"
-        if tail:
-            log = log.encode()[-TAIL_BYTES:].decode("utf-8", "ignore")
-        return WorkerResult(outcome, log if tail else "", duration)
+        if captured is None:
+            return WorkerResult(outcome, "", duration)
+        log = ("\n".join(captured) + "\n").encode()[-TAIL_BYTES:].decode("utf-8", "ignore")
+        return WorkerResult(outcome, log, duration)
 
     def check_memory(self) -> None:
         """Kill the worker when its resident size is above the function's memory size; note
