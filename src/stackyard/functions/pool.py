@@ -5,9 +5,9 @@
 - An invoke takes an idle worker (most recently used first, to keep caches hot), or starts a
   new one (cold start) while under the limit, or waits in a FIFO queue of at most
   ``max_queued`` callers for at most ``queue_timeout`` seconds → ``TooManyRequests``. Every
-  waiter has the same timeout, so the queue is in deadline order too: one timer, at the first
-  waiter's deadline, expires the waiters (an event loop timer per waiter would cost more than
-  the rest of its wait).
+  waiter has the same timeout, so the queue is in deadline order too: one
+  :class:`~stackyard.deadline.Deadline`, the first waiter's, expires the waiters (not a timer
+  per waiter).
 - A worker that died (timeout, crash, out of memory) is dropped; its slot goes to the first
   waiter, and the pool tops itself up to ``warm`` in the background.
 """
@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
+from ..deadline import EARLY, Deadline
 from .errors import RuntimeStopped, TooManyRequests, WorkerStartError
 from .logs import FunctionLogs
 from .runtime_api import Invocation, Outcome, error_payload
@@ -53,7 +54,7 @@ class FunctionPool:
         self._idle: list[Worker] = []
         self._waiters: deque[tuple[float, asyncio.Future[Worker | None]]] = deque()
         """(deadline, waiter) of the callers waiting, oldest first."""
-        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry: Deadline | None = None  # the first waiter's
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._reapers: set[asyncio.Task[None]] = set()
@@ -82,7 +83,6 @@ class FunctionPool:
         self._stopping = True
         if self._expiry is not None:
             self._expiry.cancel()
-            self._expiry = None
         while self._waiters:
             _, waiter = self._waiters.popleft()
             if not waiter.done():
@@ -138,7 +138,8 @@ class FunctionPool:
         waiter: asyncio.Future[Worker | None] = loop.create_future()
         self._waiters.append((loop.time() + self.queue_timeout, waiter))
         if self._expiry is None:
-            self._expiry = loop.call_later(self.queue_timeout, self._expire)
+            self._expiry = Deadline(loop, self._expire)
+        self._expiry.expire_at(self._waiters[0][0])
         try:
             return await waiter
         except asyncio.CancelledError:  # the caller went away: what it was handed goes on
@@ -153,15 +154,14 @@ class FunctionPool:
             raise
 
     def _expire(self) -> None:
-        """Fail the waiters whose deadline passed; the timer moves to the next deadline."""
-        self._expiry = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        """Fail the waiters whose deadline passed; the deadline moves to the next waiter's."""
+        now = asyncio.get_running_loop().time()
         waiters = self._waiters
         while waiters:
             deadline, waiter = waiters[0]
-            if deadline - now > _EARLY:
-                self._expiry = loop.call_at(deadline, self._expire)
+            if deadline - now > EARLY:
+                if self._expiry is not None:
+                    self._expiry.expire_at(deadline)
                 return
             waiters.popleft()
             if not waiter.done():
@@ -232,11 +232,6 @@ class FunctionPool:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-_EARLY = 0.001
-"""A timer that fires this close to a deadline (the loop's clock has millisecond steps) has
-reached it."""
 
 
 def _throttle_message(function: str) -> str:

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from ..deadline import Deadline
 from ..supervisor.logs import pump, utc_timestamp
 from ..supervisor.process import ExitAwareProtocol, signal_group
 from .channel import FD_ENV
@@ -55,9 +56,6 @@ INIT_TIMEOUT = 10.0
 """Longest initialisation (process start to first ``invocation/next``), as on AWS."""
 
 TAIL_BYTES = 4096
-_EARLY = 0.001
-"""A timer that fires this close to its deadline (the loop's clock has millisecond steps) has
-reached it."""
 _SIGNALS = {
     signal.SIGKILL: "killed",
     signal.SIGTERM: "terminated",
@@ -123,9 +121,7 @@ class Worker:
         self._max_memory_mb = 0
         self._timer: asyncio.TimerHandle | None = None  # the initialisation's
         self._timed: Invocation | None = None  # the delivered invocation, until its outcome
-        self._deadline = 0.0
-        self._clock: asyncio.TimerHandle | None = None  # the invocations' deadline timer
-        self._clock_at = 0.0
+        self._deadline: Deadline | None = None  # its timeout
         self._status = ProcStatus(0)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.log_stream = log_stream_name()
@@ -289,37 +285,24 @@ class Worker:
             self._kill("init")
 
     def _arm_timeout(self, invocation: Invocation) -> None:
-        """The invocation was delivered: its timeout runs from now. The worker's one deadline
-        timer is armed when it is not, and otherwise moved only when it fires before this
-        deadline — not set and cancelled for every invocation (an event loop timer costs more
-        than the rest of a short invocation's bookkeeping)."""
+        """The invocation was delivered: its timeout runs from now (kept by the worker's one
+        :class:`~stackyard.deadline.Deadline`, not a timer per invocation)."""
         self._disarm()
         assert self._loop is not None
+        if self._deadline is None:
+            self._deadline = Deadline(self._loop, self._on_deadline)
         self._timed = invocation
-        deadline = self._deadline = self._loop.time() + invocation.timeout
-        if self._clock is None or deadline < self._clock_at:
-            self._arm_clock(deadline)
+        self._deadline.expire_at(self._loop.time() + invocation.timeout)
 
-    def _arm_clock(self, when: float) -> None:
-        assert self._loop is not None
-        if self._clock is not None:
-            self._clock.cancel()
-        self._clock = self._loop.call_at(when, self._on_clock)
-        self._clock_at = when
-
-    def _on_clock(self) -> None:
-        self._clock = None
-        invocation = self._timed
-        if invocation is None or invocation.outcome.done() or self._loop is None:
-            return
-        if self._deadline - self._loop.time() > _EARLY:  # armed for an earlier invocation
-            self._arm_clock(self._deadline)
-            return
-        self._timed_out(invocation)
+    def _on_deadline(self) -> None:
+        if self._timed is not None:
+            self._timed_out(self._timed)
 
     def _disarm(self) -> None:
         """No invocation is timed any more (and the initialisation is over)."""
         self._timed = None
+        if self._deadline is not None:
+            self._deadline.clear()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -361,9 +344,8 @@ class Worker:
         self.state = "dead"
         self._status.close()
         self._disarm()
-        if self._clock is not None:
-            self._clock.cancel()
-            self._clock = None
+        if self._deadline is not None:
+            self._deadline.cancel()
         if self.pid:
             signal_group(self.pid, signal.SIGKILL)  # leftovers of the group (shell children)
         if self._api is not None:

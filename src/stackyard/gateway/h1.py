@@ -14,10 +14,8 @@ The request head and a buffered body go out in one ``transport.write``; a stream
 (:class:`~stackyard.gateway.body.StreamedBody`) is sent by a task the connection owns, as is
 or chunk-framed, honouring the transport's write flow control, while the response is awaited.
 
-Every wait for upstream bytes is bounded by the try's timeout (``UpstreamTimeout``). A
-connection keeps one deadline timer for that: it is armed when none is and moved only when it
-fires before the current wait's deadline, rather than set and cancelled for every wait (an event
-loop timer costs more than the rest of a wait). A
+Every wait for upstream bytes is bounded by the try's timeout (``UpstreamTimeout``), kept by
+the connection's one :class:`~stackyard.deadline.Deadline` (not a timer per wait). A
 connection that breaks raises ``UpstreamUnavailable`` — or :class:`StaleConnection` when it was
 reused from the pool and broke before a single response byte (the keep-alive race: the upstream
 closed it while it was idle; the pool then retries once on a fresh connection). A connection is
@@ -32,6 +30,7 @@ from typing import TYPE_CHECKING, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
+from ..deadline import Deadline
 from .errors import UpstreamTimeout, UpstreamUnavailable
 
 if TYPE_CHECKING:
@@ -44,11 +43,6 @@ LAST_CHUNK = b"0\r\n\r\n"
 
 class StaleConnection(UpstreamUnavailable):
     """A reused keep-alive connection broke before any response byte (safe to re-send)."""
-
-
-_EARLY = 0.001
-"""A timer that fires this close to its deadline (the loop's clock has millisecond steps) has
-reached it."""
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:
@@ -71,8 +65,6 @@ class H1Connection(asyncio.Protocol):
         "_loop",
         "_paused",
         "_replace_parser",
-        "_timer",
-        "_timer_at",
         "_waiter",
         "_write_paused",
         "_writer",
@@ -108,9 +100,7 @@ class H1Connection(asyncio.Protocol):
         self.reused = False
         self.idle_since = 0.0
         self._waiter: asyncio.Future[None] | None = None
-        self._deadline = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._deadline = Deadline(loop, self._timed_out)
         self._drain_waiter: asyncio.Future[None] | None = None
         self._write_paused = False
         self._writer: asyncio.Task[None] | None = None
@@ -176,9 +166,7 @@ class H1Connection(asyncio.Protocol):
                     self._error = UpstreamUnavailable(f"upstream connection lost: {exc!r}")
         _wake(self._waiter)
         _wake(self._drain_waiter)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline.cancel()
         if self.owner is not None:
             self.owner.lost(self)
 
@@ -255,31 +243,17 @@ class H1Connection(asyncio.Protocol):
         loop = self._loop
         waiter = loop.create_future()
         self._waiter = waiter
-        deadline = self._deadline = loop.time() + wait_limit
-        if self._timer is None or deadline < self._timer_at:
-            self._arm(deadline)
+        self._deadline.expire_at(loop.time() + wait_limit)
         try:
             await waiter
         finally:
             self._waiter = None
+            self._deadline.clear()
 
-    def _arm(self, when: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._loop.call_at(when, self._on_timer)
-        self._timer_at = when
-
-    def _on_timer(self) -> None:
-        """The deadline timer fired: the current wait times out, or the timer moves to its
-        deadline (it was armed for an earlier wait); with no wait it stays unarmed."""
-        self._timer = None
+    def _timed_out(self) -> None:
         waiter = self._waiter
-        if waiter is None or waiter.done() or self.closed:
-            return
-        if self._deadline - self._loop.time() > _EARLY:
-            self._arm(self._deadline)
-            return
-        waiter.set_exception(UpstreamTimeout())
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(UpstreamTimeout())
 
     async def exchange(
         self,
