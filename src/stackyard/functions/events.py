@@ -33,10 +33,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import unquote_plus
 
+from ..jsontext import dumps as _encode
+from ..jsontext import text as _text
 from .errors import MalformedResponse
 
 INTERNAL_ERROR_BODY = b'{"message": "Internal server error"}'
@@ -58,8 +59,6 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 Headers = list[tuple[bytes, bytes]]
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode  # any value, as json.dumps, compact
-_text = encode_basestring_ascii  # a string, as _encode writes it
 
 _random_bits = random.Random(os.urandom(32)).getrandbits
 _UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
@@ -170,28 +169,29 @@ def rest_event_json(request: ProxyRequest) -> bytes:
     request_id, method = _text(request.request_id), _text(request.method)
     return (
         f'{{"resource":{route},"path":{_text(path)},"httpMethod":{method}'
-        f',"headers":{_encode(headers or None)}'
-        f',"multiValueHeaders":{_encode(multi_headers or None)}'
-        f',"queryStringParameters":{_encode(query_single or None)}'
-        f',"multiValueQueryStringParameters":{_encode(query_multi or None)}'
+        f',"headers":{_encode(headers) if headers else "null"}'
+        f',"multiValueHeaders":{_encode(multi_headers) if multi_headers else "null"}'
+        f',"queryStringParameters":{_encode(query_single) if query_single else "null"}'
+        f',"multiValueQueryStringParameters":{_encode(query_multi) if query_multi else "null"}'
         f',"requestContext":{{"accountId":{_text(request.account_id)}'
         f',"apiId":{_text(request.api_id)},"authorizer":{authorizer}'
         f',"domainName":{_text(domain)},"domainPrefix":{_text(domain.split(".", 1)[0])}'
         f',"extendedRequestId":{request_id},"httpMethod":{method}'
-        f',"identity":{{"accessKey":null,"accountId":null,"apiKey":{_encode(request.api_key)}'
-        f',"apiKeyId":{_encode(request.api_key_id)},"caller":null'
+        f',"identity":{{"accessKey":null,"accountId":null,"apiKey":{_optional(request.api_key)}'
+        f',"apiKeyId":{_optional(request.api_key_id)},"caller":null'
         f',"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null'
         f',"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null'
         f',"sourceIp":{_text(request.source_ip)},"user":null'
-        f',"userAgent":{_text(headers[agent]) if agent is not None else "null"},"userArn":null}}'
+        f',"userAgent":{_optional(headers[agent]) if agent is not None else "null"}'
+        ',"userArn":null}'
         f',"path":{_text(f"/{stage}{path}" if stage else path)}'
         f',"protocol":{_text(request.protocol)},"requestId":{request_id}'
         f',"requestTime":"{_request_time(request.time)}"'  # digits, letters, "/", ":", "+"
         f',"requestTimeEpoch":{int(request.time * 1000)},"resourceId":null'
         f',"resourcePath":{route},"stage":{_text(stage)}}}'
-        f',"pathParameters":{_encode(dict(request.path_parameters or {}) or None)}'
-        f',"stageVariables":{_encode(dict(request.stage_variables or {}) or None)}'
-        f',"body":{_encode(body)},"isBase64Encoded":{"true" if encoded else "false"}}}'
+        f',"pathParameters":{_object_or_null(request.path_parameters)}'
+        f',"stageVariables":{_object_or_null(request.stage_variables)}'
+        f',"body":{_optional(body)},"isBase64Encoded":{"true" if encoded else "false"}}}'
     ).encode()
 
 
@@ -248,6 +248,15 @@ def http_api_event_json(request: ProxyRequest) -> bytes:
         parts.append(f',"stageVariables":{_encode(dict(request.stage_variables))}')
     parts.append("}")
     return "".join(parts).encode()
+
+
+def _optional(value: str | None) -> str:
+    return "null" if value is None else _text(value)
+
+
+def _object_or_null(value: Mapping[str, str] | None) -> str:
+    """A mapping as JSON, ``null`` when absent or empty."""
+    return _encode(dict(value)) if value else "null"
 
 
 def is_text_content_type(content_type: str | None) -> bool:

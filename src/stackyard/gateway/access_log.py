@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..asgi import ASGIApp, Receive, Scope, Send
+from ..jsontext import dumps as _encode
 from .answer import observe
 
 logger = logging.getLogger(__name__)
@@ -64,8 +64,6 @@ latest entries are kept — holding ten thousand requests' objects costs every l
 memory it cannot reuse while warm."""
 
 AccessSink = Callable[[AccessEntry], None]
-
-_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per record
 
 
 class AccessLog:
