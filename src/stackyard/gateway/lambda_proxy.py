@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 _JSON = (b"content-type", b"application/json")
 _CORRELATION_HEADERS = frozenset({b"x-correlation-id", b"x-correlation-counter"})
+_CORRELATION_AND_TRACE_HEADERS = _CORRELATION_HEADERS | TRACE_HEADERS
 _TOO_MANY = b'{"message": "Too Many Requests"}'
 
 
@@ -90,9 +91,11 @@ class FunctionIntegration:
         route = match.route
         rest = route.payload_version == "1.0"
         length, chunked = _framing(scope)
-        body = await read_request_body(
-            receive, length, chunked, self._max_body, buffer_limit=self._max_body
-        )
+        body = None
+        if length is not None or chunked:  # else the request has no body to wait for
+            body = await read_request_body(
+                receive, length, chunked, self._max_body, buffer_limit=self._max_body
+            )
         assert body is None or isinstance(body, bytes)
         path = request_path(scope)
         base = route.base_path
@@ -100,13 +103,13 @@ class FunctionIntegration:
             path = path[len(base) :] or "/"
         client = scope.get("client")
         state = scope["state"]
-        # the correlation values the correlation step chose, as an HTTP upstream gets them
-        headers: list[tuple[bytes, bytes]] = [
-            h for h in scope["headers"] if h[0] not in _CORRELATION_HEADERS
-        ]
+        trace: RequestTrace | None = state.get("trace")
+        # the correlation values the correlation step chose, as an HTTP upstream gets them (and
+        # with tracing, the trace headers of this call in place of the client's)
+        replaced = _CORRELATION_HEADERS if trace is None else _CORRELATION_AND_TRACE_HEADERS
+        headers: list[tuple[bytes, bytes]] = [h for h in scope["headers"] if h[0] not in replaced]
         headers.append((b"x-correlation-id", state["correlation_id"].encode()))
         headers.append((b"x-correlation-counter", str(state["correlation_counter"]).encode()))
-        trace: RequestTrace | None = state.get("trace")
         auth: AuthContext | None = state.get("auth")
         key: ApiKey | None = state.get("api_key")
         call: _Call | None = None
@@ -116,7 +119,7 @@ class FunctionIntegration:
             call = _Call(trace, route.function) if trace.sampled else None
             outbound = trace.outbound(trace.span_id if call is None else call.span_id)
             traceparent = outbound[0][1].decode()  # outbound starts with the traceparent
-            headers = [h for h in headers if h[0] not in TRACE_HEADERS] + outbound
+            headers += outbound
         request = ProxyRequest(
             method=scope["method"],
             path=path,
