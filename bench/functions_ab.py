@@ -14,6 +14,12 @@ resolve a 10 % change; alternating does:
    read from ``/proc``;
 3. prints every sample and, per route and connection count, the medians of before and after
    and their ratio.
+
+With ``--together``, each round starts both nodes and loads them **at the same time** (one
+``wrk`` each, same route and connection count): both sides then see the same machine at the
+same moment, so the ratio of their CPU per request moves far less than the ratio of two runs
+even seconds apart. The two nodes share the two cores, so the absolute figures are lower than
+alone; the per-round ratios and their medians are what to read.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import statistics
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -69,6 +76,60 @@ def measure(tag: str, tmp: Path, args: argparse.Namespace) -> dict[tuple[str, in
         children.close()
 
 
+def measure_together(
+    round_: int, before: Path, tmp: Path, args: argparse.Namespace
+) -> dict[tuple[str, str, int], Load]:
+    """Both nodes running, each route and connection count loaded on both at once."""
+    children = Children()
+    try:
+        servers = {}
+        sides = [("before", before), ("after", None)]
+        for side, path in sides if round_ % 2 else reversed(sides):  # who starts first alternates
+            with python_path(path):
+                servers[side] = start_stackyard(APP, tmp, children, f"{side}-{round_}")
+        loads: dict[tuple[str, str, int], Load] = {}
+        with ThreadPoolExecutor(2) as pool:
+            for _, route in ROUTES:
+                for connections in args.connections:
+                    both = {
+                        side: pool.submit(wrk, server, route, connections, args)
+                        for side, server in servers.items()
+                    }
+                    for side, future in both.items():
+                        loads[(side, route, connections)] = future.result()
+        return loads
+    finally:
+        children.close()
+
+
+def report_together(
+    samples: dict[tuple[str, str, int], list[Load]], args: argparse.Namespace
+) -> None:
+    print(f"\nloaded together, {args.rounds} rounds, before = {args.before}, after = this tree")
+    print(
+        "| route, connections | req/s after ÷ before, per round (median) "
+        "| CPU µs/request after ÷ before, per round (median) |"
+    )
+    print("|---|---|---|")
+    for _, route in ROUTES:
+        for connections in args.connections:
+            pairs = zip(
+                samples[("before", route, connections)],
+                samples[("after", route, connections)],
+                strict=True,
+            )
+            rps, cpu = [], []
+            for b, a in pairs:
+                rps.append(a.rps / b.rps)
+                if a.cpu_us and b.cpu_us:
+                    cpu.append(a.cpu_us / b.cpu_us)
+            print(
+                f"| `{route}`, {connections} | {' '.join(f'{r:.2f}' for r in rps)} "
+                f"({statistics.median(rps):.3f}) | {' '.join(f'{c:.2f}' for c in cpu)} "
+                f"({statistics.median(cpu) if cpu else float('nan'):.3f}) |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", required=True, help="the commit to compare this tree with")
@@ -78,12 +139,27 @@ def main() -> None:
     parser.add_argument(
         "--connections", type=lambda text: [int(c) for c in text.split(",")], default=[8, 32]
     )
+    parser.add_argument(
+        "--together", action="store_true", help="load both nodes at the same time (see above)"
+    )
     args = parser.parse_args()
     ensure_app()
     samples: dict[tuple[str, str, int], list[Load]] = {}
     with tempfile.TemporaryDirectory(prefix="stackyard-ab-") as scratch:
         tmp = Path(scratch)
         before = archive(args.before, tmp)
+        if args.together:
+            for round_ in range(1, args.rounds + 1):
+                for key, load in measure_together(round_, before, tmp, args).items():
+                    samples.setdefault(key, []).append(load)
+                    side, route, connections = key
+                    print(
+                        f"round {round_} {side:6} {route:11} -c{connections:<3} "
+                        f"{load.rps:8,.0f} req/s  {load.cpu_us or float('nan'):6.0f} µs CPU/req",
+                        flush=True,
+                    )
+            report_together(samples, args)
+            return
         for round_ in range(1, args.rounds + 1):
             for side, path in (("before", before), ("after", None)):
                 with python_path(path):
