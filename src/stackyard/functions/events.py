@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from ..jsontext import dumps as _encode
+from ..jsontext import loads as _loads
 from ..jsontext import text as _text
 from .errors import MalformedResponse
 
@@ -334,7 +335,7 @@ def http_api_response(result: bytes) -> HttpResponse:
 
 def _json(result: bytes) -> Any:
     try:
-        return json.loads(result)
+        return _loads(result)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedResponse(f"the function result is not JSON: {exc}") from exc
 
