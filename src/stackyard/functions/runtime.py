@@ -49,6 +49,7 @@ from .worker import WorkerSpec
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
+    from ..gateway.tracecontext import SpanContext
     from ..telemetry.instruments import MetricsRecorder, SpanRecorder
 
 MEMORY_POLL = 0.1
@@ -226,13 +227,15 @@ class FunctionRuntime:
         tail: bool = False,
         traceparent: str | None = None,
         amzn_trace_id: str | None = None,
+        context: SpanContext | None = None,
         payload_is_json: bool = False,
     ) -> InvokeResult:
         """Invoke ``name`` synchronously.
 
         ``client_context`` is the base64 JSON of the Invoke API's ``X-Amz-Client-Context``.
-        ``traceparent`` (W3C) or else ``amzn_trace_id`` (X-Ray ``Root=...;Parent=...``) is the
-        caller's trace context (see :mod:`.tracing`); without one the invocation starts a trace.
+        The caller's trace context (see :mod:`.tracing`) is ``context``, its span already parsed
+        (the gateway's), or else ``traceparent`` (W3C) or else ``amzn_trace_id`` (X-Ray
+        ``Root=...;Parent=...``); without one the invocation starts a trace.
         ``payload_is_json``: the caller encoded the payload itself (the gateway's events), so it
         is not parsed again to check it. Raises ``UnknownFunction``, ``InvalidPayload`` (not
         JSON), ``TooManyRequests``, ``RuntimeStopped``; a function error is a result with
@@ -240,51 +243,16 @@ class FunctionRuntime:
         Counts ``function_invocations_total``, ``function_errors_total``,
         ``function_throttles_total`` and ``function_duration_seconds`` when given metrics.
         """
-        metrics = self.metrics
-        if metrics is None:
-            return await self._invoke(
-                name, payload, client_context, tail, traceparent, amzn_trace_id, payload_is_json
-            )
-        labels = {"function": name}
-        started = time.perf_counter()
-        try:
-            result = await self._invoke(
-                name, payload, client_context, tail, traceparent, amzn_trace_id, payload_is_json
-            )
-        except TooManyRequests:
-            metrics.count("function_throttles_total", labels)
-            raise
-        series = self._series.get(name)
-        if series is None:
-            series = self._series[name] = (
-                metrics.counter("function_invocations_total", labels),
-                metrics.histogram("function_duration_seconds", labels),
-            )
-        invocations, duration = series
-        invocations(1.0)
-        if result.function_error is not None:
-            metrics.count("function_errors_total", labels)
-        duration(time.perf_counter() - started)
-        return result
-
-    async def _invoke(
-        self,
-        name: str,
-        payload: bytes,
-        client_context: str | None,
-        tail: bool,
-        traceparent: str | None,
-        amzn_trace_id: str | None,
-        payload_is_json: bool = False,
-    ) -> InvokeResult:
         pool = self._pool(name)
         if not self._running:
             raise RuntimeStopped("the function runtime is not running")
         if not payload_is_json:
             validate_payload(payload)
+        started = time.perf_counter()
         loop = self._loop or asyncio.get_running_loop()
+        spans = self.spans
         span = InvocationSpan.begin(
-            name, traceparent, amzn_trace_id, self.spans is not None, self.sampler
+            name, traceparent, amzn_trace_id, spans is not None, self.sampler, context
         )
         invocation = Invocation(
             request_id=new_request_id(),
@@ -295,18 +263,20 @@ class FunctionRuntime:
             client_context=_decode_client_context(client_context),
             trace_id=span.xray_header(),
         )
-        if self.spans is None:
+        error: str | None = None
+        try:
             result = await pool.invoke(invocation, tail=tail)
-        else:
-            error: str | None = None
-            try:
-                result = await pool.invoke(invocation, tail=tail)
-                error = result.outcome.error
-            except BaseException as exc:
-                error = type(exc).__name__
-                raise
-            finally:
-                span.finish(self.spans, invocation.request_id, error)
+            error = result.outcome.error
+        except BaseException as exc:
+            error = type(exc).__name__
+            if isinstance(exc, TooManyRequests) and self.metrics is not None:
+                self.metrics.count("function_throttles_total", {"function": name})
+            raise
+        finally:
+            if spans is not None:
+                span.finish(spans, invocation.request_id, error)
+        if self.metrics is not None:
+            self._count(name, error, time.perf_counter() - started)
         return InvokeResult(
             result.outcome.payload,
             result.outcome.error,
@@ -314,6 +284,22 @@ class FunctionRuntime:
             invocation.request_id,
             result.duration_ms,
         )
+
+    def _count(self, name: str, error: str | None, seconds: float) -> None:
+        """One finished invocation in the function's metrics."""
+        assert self.metrics is not None
+        series = self._series.get(name)
+        if series is None:
+            labels = {"function": name}
+            series = self._series[name] = (
+                self.metrics.counter("function_invocations_total", labels),
+                self.metrics.histogram("function_duration_seconds", labels),
+            )
+        invocations, duration = series
+        invocations(1.0)
+        if error is not None:
+            self.metrics.count("function_errors_total", {"function": name})
+        duration(seconds)
 
     async def invoke_async(
         self,

@@ -1,13 +1,14 @@
 """The span of one function invocation and the trace context its worker gets.
 
-An invocation continues its caller's trace: the ``traceparent`` the gateway (or an Invoke API
-caller) passed, else an X-Ray ``X-Amzn-Trace-Id`` (``Root=1-<8 hex>-<24 hex>;Parent=...``),
-else it starts a new trace. Its span is a SERVER span named after the function, local service
-= the function name, parent = the caller's span, tags ``faas.invocation_id`` (the request id),
-``faas.name`` and ``error`` (the function error kind, ``Unhandled``, or the exception that
-ended the invocation). Sampling: the caller's decision when it made one; an invocation that
-starts a trace is recorded when the runtime has a span recorder and its sampler (if any: a
-node gives it its stack's ``tracing`` rule, as the gateway's) takes the new trace.
+An invocation continues its caller's trace: the span context the gateway passed (parsed), else
+the ``traceparent`` an Invoke API caller passed, else an X-Ray ``X-Amzn-Trace-Id``
+(``Root=1-<8 hex>-<24 hex>;Parent=...``), else it starts a new trace. Its span is a SERVER
+span named after the function, local service = the function name, parent = the caller's span,
+tags ``faas.invocation_id`` (the request id), ``faas.name`` and ``error`` (the function error
+kind, ``Unhandled``, or the exception that ended the invocation). Sampling: the caller's
+decision when it made one; an invocation that starts a trace is recorded when the runtime has a
+span recorder and its sampler (if any: a node gives it its stack's ``tracing`` rule, as the
+gateway's) takes the new trace.
 
 The worker gets the same trace in Lambda's form, ``Lambda-Runtime-Trace-Id:
 Root=1-<first 8 hex of the trace id>-<other 24>;Parent=<this span's id>;Sampled=<0|1>``, which
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..gateway.tracecontext import (
+    SpanContext,
     format_xray,
     new_span_id,
     new_trace_id,
@@ -59,9 +61,12 @@ class InvocationSpan:
         amzn_trace_id: str | None,
         recording: bool,
         sampler: Callable[[str], bool] | None = None,
+        context: SpanContext | None = None,
     ) -> InvocationSpan:
-        """The span of an invocation called with these headers (either may be None); a new
-        trace is sampled by ``sampler`` (every one without)."""
+        """The span of an invocation called from ``context`` or with these headers (any may be
+        None); a new trace is sampled by ``sampler`` (every one without)."""
+        if context is not None:
+            return cls(function, *context)
         found: tuple[str, str | None, bool | None] | None = None
         if traceparent:
             found = parse_traceparent(traceparent.encode("latin-1", "replace"))

@@ -9,8 +9,9 @@ The request body is read whole (bounded by the gateway's body limit): a function
 piece anyway.
 
 With tracing on, the function call is a CLIENT span (``invoke <function>``, remote service =
-the function) and the runtime gets a ``traceparent`` naming it as the parent; the event's
-headers carry that same ``traceparent`` (and ``tracestate``/``b3`` when the client sent them)
+the function) and the runtime gets its span context (parsed: the trace id, that span's id, the
+sampling decision) as the parent; the event's headers carry the same context as a
+``traceparent`` (and ``tracestate``/``b3`` when the client sent them)
 in place of the client's, so an instrumented handler can continue the trace.
 
 ASGI servers hand header names over lower-cased, so the client's own spelling is lost; REST
@@ -39,7 +40,7 @@ from .body import read_request_body
 from .errors import GatewayError
 from .proxy import request_path
 from .router import RouteMatch
-from .tracecontext import TRACE_HEADERS, new_span_id
+from .tracecontext import TRACE_HEADERS, SpanContext, new_span_id
 
 if TYPE_CHECKING:
     from .auth import AuthContext
@@ -65,16 +66,17 @@ class InvocationResult(Protocol):
 class FunctionInvoker(Protocol):
     """What the gateway needs of the function runtime.
 
-    ``traceparent``: the W3C trace context of the call (its parent is the gateway's CLIENT
-    span), None when the gateway does not trace. ``payload_is_json``: the payload is JSON the
-    caller encoded itself (the runtime need not parse it again to check it)."""
+    ``context``: the span the call continues (the gateway's CLIENT span, or its SERVER span
+    when the request is not sampled), None when the gateway does not trace.
+    ``payload_is_json``: the payload is JSON the caller encoded itself (the runtime need not
+    parse it again to check it)."""
 
     async def invoke(
         self,
         name: str,
         payload: bytes,
         *,
-        traceparent: str | None = None,
+        context: SpanContext | None = None,
         payload_is_json: bool = False,
     ) -> InvocationResult: ...
 
@@ -113,13 +115,13 @@ class FunctionIntegration:
         auth: AuthContext | None = state.get("auth")
         key: ApiKey | None = state.get("api_key")
         call: _Call | None = None
-        traceparent: str | None = None
+        context: SpanContext | None = None
         if trace is not None:
             # unsampled: propagated under the SERVER span, no CLIENT span (nor invocation span)
             call = _Call(trace, route.function) if trace.sampled else None
-            outbound = trace.outbound(trace.span_id if call is None else call.span_id)
-            traceparent = outbound[0][1].decode()  # outbound starts with the traceparent
-            headers += outbound
+            parent = trace.span_id if call is None else call.span_id
+            context = (trace.trace_id, parent, trace.sampled)
+            headers += trace.outbound(parent)
         request = ProxyRequest(
             method=scope["method"],
             path=path,
@@ -139,12 +141,12 @@ class FunctionIntegration:
         )
         event = rest_event_json(request) if rest else http_api_event_json(request)
         if call is None:
-            await self._invoke(route.function, event, traceparent, rest, send)
+            await self._invoke(route.function, event, context, rest, send)
             return
         error: str | None = None
         call.start()
         try:
-            call.status = await self._invoke(route.function, event, traceparent, rest, send)
+            call.status = await self._invoke(route.function, event, context, rest, send)
         except BaseException as exc:
             error = type(exc).__name__
             raise
@@ -152,12 +154,12 @@ class FunctionIntegration:
             call.finish(error)
 
     async def _invoke(
-        self, function: str, payload: bytes, traceparent: str | None, rest: bool, send: Send
+        self, function: str, payload: bytes, context: SpanContext | None, rest: bool, send: Send
     ) -> int:
         """Invoke ``function`` and answer; returns the status answered."""
         try:
             result = await self._invoker.invoke(
-                function, payload, traceparent=traceparent, payload_is_json=True
+                function, payload, context=context, payload_is_json=True
             )
         except TooManyRequests:
             await _answer(send, 429, [_JSON], _TOO_MANY)

@@ -129,7 +129,12 @@ def _b3_trace_id(value: bytes) -> str | None:
     return _hex(value, 32)
 
 
-def parse_traceparent(value: bytes) -> tuple[str, str, bool] | None:
+SpanContext = tuple[str, str, bool]
+"""A caller's span as a callee continues it: (trace id, span id, sampled); what a valid
+``traceparent`` says, already parsed."""
+
+
+def parse_traceparent(value: bytes) -> SpanContext | None:
     """``(trace_id, parent_id, sampled)`` of a ``traceparent`` value, or None if invalid."""
     value = value.strip(b" \t")
     if len(value) < 55 or value[2:3] != b"-" or value[35:36] != b"-" or value[52:53] != b"-":
