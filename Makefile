@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BUILT  := $(VENV)/.compiled
 STACK  ?= examples/shop
+# the request path's modules are compiled with mypyc (scripts/compile.py), again whenever a
+# source changed: compiled code is built against the package as it was
+SOURCES := $(shell find src/stackyard -name '*.py') scripts/compile.py
 
-.PHONY: install up test lint format bench clean
+.PHONY: install compile up test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +19,18 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,redis,postgres]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(BUILT): $(STAMP) $(SOURCES)
+	$(BIN)/python scripts/compile.py
+	touch $(BUILT)
 
-up: $(STAMP)
+install: $(BUILT)
+
+compile: $(BUILT)
+
+up: $(BUILT)
 	$(BIN)/stackyard up $(STACK)
 
-test: $(STAMP)
+test: $(BUILT)
 	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -33,9 +43,10 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(STAMP)
+bench: $(BUILT)
 	bash scripts/system-deps.sh --bench
 	$(BIN)/python bench/gateway.py
 
 clean:
+	$(PYTHON) scripts/compile.py --clean
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -26,7 +26,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 PREFIX = "/2018-06-01/runtime/"
 MAX_HEAD = 64 * 1024
@@ -110,7 +110,10 @@ class RuntimeApiServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), self.host, 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        # uvloop's server holds a list where typeshed says tuple: read it untyped (compiled
+        # code checks what a typed read returns)
+        server: Any = self._server
+        self.port = int(server.sockets[0].getsockname()[1])
 
     async def attach_channel(
         self, sock: socket.socket, on_violation: Callable[[str], None]
