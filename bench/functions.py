@@ -420,6 +420,7 @@ def versions(scratch: Path) -> dict[str, str]:
     dirty = first_line(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"])
     return {
         "stackyard": commit + (" + uncommitted changes in src" if dirty not in ("", "?") else ""),
+        "compiled modules (mypyc)": str(len(list((ROOT / "src" / "stackyard").rglob("*.so")))),
         "serverless": installed_version(scratch, "serverless") or "?",
         "serverless-offline": installed_version(scratch, "serverless-offline") or "?",
         "node": first_line(["node", "--version"]),

@@ -478,6 +478,8 @@ def bench(args: argparse.Namespace) -> None:
             sys.exit("--pin needs two CPUs and taskset (util-linux)")
         PINS["proxy"] = ["taskset", "-c", str(cpus[0])]
         PINS["load"] = ["taskset", "-c", ",".join(str(c) for c in cpus[1:])]
+    compiled = sorted(Path(__file__).resolve().parents[1].glob("src/stackyard/**/*.so"))
+    print(f"compiled modules (mypyc, scripts/compile.py): {len(compiled)}", flush=True)
     rounds: list[tuple[list[Result], dict[float, list[Result]]]] = []
     for number in range(1, args.rounds + 1):
         if args.rounds > 1:
