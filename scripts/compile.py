@@ -12,18 +12,23 @@ extension. ``make`` compiles again when a source is newer than the last build, a
 suite refuses to start on a stale extension (``tests/conftest.py``). ``--clean`` removes every
 extension (pure Python again).
 
-The modules are those a request runs through — the gateway's steps, upstream client and
-tracing; the function integration, the node's end of the workers' channel, the worker pool and
-logs — minus those whose behaviour compiled code changes (the response cache, the usage plans'
-keys, quotas and buckets: their tests fail compiled) and ``functions/channel.py``, which the
-workers' bootstrap imports too: compiled, a worker's cold start would load the shared
-extension (4 MB, ≈ 3 ms). If the build fails (no C compiler, say), the reason is printed and
-the interpreted code is used: nothing else depends on it.
+The modules are those a request runs through — the gateway's steps, upstream client, usage
+plans (quotas, buckets) and tracing; the function integration, the node's end of the workers'
+channel, the worker pool and logs — but not ``functions/channel.py``, which the workers'
+bootstrap imports too (compiled, a worker's cold start would load the shared extension: 4 MB,
+≈ 3 ms), nor modules that define admin API endpoints (the response cache's, the API keys'):
+Starlette tells a coroutine function from a plain one with ``inspect``, which does not see a
+compiled ``async def`` as one. If the build fails (no C compiler, say), the reason is printed
+and the interpreted code is used: nothing else depends on it.
 
-Compiled code checks at run time the types its annotations declare, where the interpreter
-trusts them: a value read through a typed attribute whose real type differs from typeshed's
-(uvloop's ``Server.sockets`` is a list, typeshed says tuple) raises ``TypeError`` compiled.
-Such reads go through ``Any``.
+Compiled code differs from the interpreter in a few ways the code must respect:
+
+- it checks at run time the types its annotations declare: a value read through a typed
+  attribute whose real type differs from typeshed's (uvloop's ``Server.sockets`` is a list,
+  typeshed says tuple) raises ``TypeError``; such reads go through ``Any``;
+- a class attribute a subclass overrides is declared ``ClassVar`` in the base (an error's
+  ``status`` and ``code``), or the compiled subclass keeps the base's value;
+- a tuple constant is not one object: compare it by value, never with ``is``.
 """
 
 from __future__ import annotations
@@ -56,10 +61,13 @@ MODULES = (
     "stackyard/gateway/metrics.py",
     "stackyard/gateway/pool.py",
     "stackyard/gateway/proxy.py",
+    "stackyard/gateway/quota.py",
     "stackyard/gateway/steps.py",
+    "stackyard/gateway/throttle.py",
     "stackyard/gateway/tracecontext.py",
     "stackyard/gateway/tracing.py",
     "stackyard/gateway/upstream.py",
+    "stackyard/gateway/usage.py",
     "stackyard/functions/channel_server.py",
     "stackyard/functions/events.py",
     "stackyard/functions/logs.py",

@@ -206,7 +206,7 @@ def storable(headers: Iterable[tuple[bytes, bytes]], max_entry: int) -> bool:
 class _Capture:
     """Passes the answer on with ``x-cache: miss``; keeps a copy to store when it qualifies."""
 
-    __slots__ = ("_answer", "_key", "_send", "_store", "_ttl", "_when")
+    __slots__ = ("_answer", "_headers", "_key", "_send", "_store", "_ttl", "_when")
 
     def __init__(
         self, send: Send, store: ResponseCache, key: tuple[Any, ...], when: float, ttl: float
@@ -217,11 +217,13 @@ class _Capture:
         self._when = when
         self._ttl = ttl
         self._answer = HeldAnswer(send, store.max_entry_bytes)  # larger: streamed on, uncached
+        self._headers: list[tuple[bytes, bytes]] = []
+        """The answer's own headers (without ``x-cache``): what an entry keeps."""
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
-            headers = list(message.get("headers", ()))
+            headers = self._headers = list(message.get("headers", ()))
             message = {**message, "headers": [*headers, _MISS]}
             if message["status"] == 200 and storable(headers, self._store.max_entry_bytes):
                 self._answer.hold(message)
@@ -232,8 +234,8 @@ class _Capture:
         if whole is None:
             return
         start, body = whole
-        headers = [pair for pair in start["headers"] if pair is not _MISS]
-        self._store.put(self._key, Entry(start["status"], headers, body, self._when, self._ttl))
+        entry = Entry(start["status"], self._headers, body, self._when, self._ttl)
+        self._store.put(self._key, entry)
         await self._send(start)
         await self._send({"type": "http.response.body", "body": body, "more_body": False})
 

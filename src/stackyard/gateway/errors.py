@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import ClassVar
 
 from ..asgi import Send
 
@@ -45,8 +46,8 @@ from ..asgi import Send
 class GatewayError(Exception):
     """Base of every error the gateway answers itself."""
 
-    status: int = 500
-    code: str = "InternalError"
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "InternalError"
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message or self.default_message())
