@@ -12,14 +12,16 @@ extension. ``make`` compiles again when a source is newer than the last build, a
 suite refuses to start on a stale extension (``tests/conftest.py``). ``--clean`` removes every
 extension (pure Python again).
 
-The modules are those a request runs through — the gateway's steps, upstream client, usage
-plans (quotas, buckets) and tracing; the function integration, the node's end of the workers'
-channel, the worker pool and logs — but not ``functions/channel.py``, which the workers'
-bootstrap imports too (compiled, a worker's cold start would load the shared extension: 4 MB,
-≈ 3 ms), nor modules that define admin API endpoints (the response cache's, the API keys'):
-Starlette tells a coroutine function from a plain one with ``inspect``, which does not see a
-compiled ``async def`` as one. If the build fails (no C compiler, say), the reason is printed
-and the interpreted code is used: nothing else depends on it.
+The modules are those a request runs through — the gateway's steps, upstream client, response
+cache, usage plans (quotas, buckets) and tracing; the function integration, the node's end of
+the workers' channel, the worker pool and logs. Not compiled: ``functions/channel.py``, which
+the workers' bootstrap imports too (compiled, a worker's cold start would load the shared
+extension: 4 MB, ≈ 3 ms); the admin API (``gateway/admin.py``: Starlette tells a coroutine
+function from a plain one with ``inspect``, which does not see a compiled ``async def`` as
+one); ``gateway/keys.py``, whose admin operations failed their tests compiled (not looked
+into: a key is looked up once per key value, off the request path's hot part). If the build
+fails (no C compiler, say), the reason is printed and the interpreted code is used: nothing
+else depends on it.
 
 Compiled code differs from the interpreter in a few ways the code must respect:
 
@@ -53,6 +55,7 @@ MODULES = (
     "stackyard/gateway/answer.py",
     "stackyard/gateway/auth/step.py",
     "stackyard/gateway/balancer.py",
+    "stackyard/gateway/cache.py",
     "stackyard/gateway/cors.py",
     "stackyard/gateway/docs.py",
     "stackyard/gateway/h1.py",

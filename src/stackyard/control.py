@@ -29,8 +29,7 @@ from starlette.routing import Mount, Route
 from .config import ConfigError, load_stack
 from .console import CONSOLE_PATH, create_console_app
 from .deploy import DeployError
-from .gateway.admin import key_routes
-from .gateway.cache import cache_routes
+from .gateway.admin import cache_routes, key_routes
 from .registry import consul_routes
 from .responses import error_response
 from .supervisor import follow_records, read_records

@@ -1,4 +1,5 @@
-"""The control-plane API of API keys (mounted by :mod:`stackyard.control`).
+"""The control-plane API of API keys and of the response cache (mounted by
+:mod:`stackyard.control`).
 
 - ``POST /_stackyard/api/keys`` ``{"name", "plan"}`` → 201 with the key's value (shown once);
 - ``GET /_stackyard/api/keys`` → ``{"keys": [...]}`` (names, plans, prefixes; never values);
@@ -7,6 +8,13 @@
 
 Refusals are ``{"error": {"code", "message"}}``: 400 ``InvalidRequest`` (bad body),
 400 ``UnknownPlan``, 409 ``KeyExists``, 404 ``UnknownKey``.
+
+- ``GET /_stackyard/api/cache`` → the response cache's size; ``DELETE`` flushes it
+  (``?stage=`` must name this node's stage).
+
+The endpoints live here, not beside what they act on: the request path's modules run compiled
+(``scripts/compile.py``), and Starlette does not see a compiled ``async def`` as a coroutine
+function.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..responses import error_response
+from .cache import ApiSource, ResponseCache
 from .keys import KeyAdminError
 from .usage import UsagePlans
 
@@ -84,3 +93,25 @@ async def _read_body(request: Request) -> bytes | None:
         if len(body) > MAX_BODY:
             return None
     return bytes(body)
+
+
+def cache_routes(source: ApiSource, cache: ResponseCache) -> list[BaseRoute]:
+    """``/_stackyard/api/cache`` for the control app: ``GET`` (size), ``DELETE`` (flush)."""
+
+    async def handle(request: Request) -> Response:
+        stage = request.query_params.get("stage")
+        if stage is not None and stage != source.stage:
+            return error_response(404, "UnknownStage", f"this node serves stage {source.stage!r}")
+        if request.method == "DELETE":
+            return JSONResponse({"stage": source.stage, "flushed": cache.flush()})
+        return JSONResponse(
+            {
+                "stage": source.stage,
+                "entries": len(cache),
+                "bytes": cache.size,
+                "max_bytes": cache.max_bytes,
+                "max_entry_bytes": cache.max_entry_bytes,
+            }
+        )
+
+    return [Route("/_stackyard/api/cache", handle, methods=["GET", "DELETE"])]

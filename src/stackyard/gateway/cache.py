@@ -17,8 +17,8 @@ caller may invalidate: its API key's usage plan has ``cache_invalidation: true``
 authorizer granted the scope ``stackyard:invalidate-cache``. Anyone else's ``max-age=0`` is
 ignored (API Gateway's "ignore" strategy): the cached answer is served.
 
-``DELETE /_stackyard/api/cache`` on the control port (:func:`cache_routes`) drops every entry of
-the node's stage and answers the count; ``GET`` answers the store's size.
+``DELETE /_stackyard/api/cache`` on the control port (:func:`.admin.cache_routes`) drops every
+entry of the node's stage and answers the count; ``GET`` answers the store's size.
 
 :class:`ContentPolicies` holds what the validation, gzip, cache and transform steps share with
 the gateway (compiled schemas and templates, the store) and adds the steps in pipeline order.
@@ -33,13 +33,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
-
 from ..asgi import ASGIApp, Message, Receive, Scope, Send
 from ..config.api import ApiCacheConfig, ApiConfig, CacheConfig
-from ..responses import error_response
 from .body import HeldAnswer
 from .gzip import Gzip
 from .proxy import request_path
@@ -343,25 +338,3 @@ class ContentPolicies:
         if policy.validation is not None:
             app = Validation(app, self.schemas, self.max_body_size)
         return app
-
-
-def cache_routes(source: ApiSource, cache: ResponseCache) -> list[BaseRoute]:
-    """``/_stackyard/api/cache`` for the control app: ``GET`` (size), ``DELETE`` (flush)."""
-
-    async def handle(request: Request) -> Response:
-        stage = request.query_params.get("stage")
-        if stage is not None and stage != source.stage:
-            return error_response(404, "UnknownStage", f"this node serves stage {source.stage!r}")
-        if request.method == "DELETE":
-            return JSONResponse({"stage": source.stage, "flushed": cache.flush()})
-        return JSONResponse(
-            {
-                "stage": source.stage,
-                "entries": len(cache),
-                "bytes": cache.size,
-                "max_bytes": cache.max_bytes,
-                "max_entry_bytes": cache.max_entry_bytes,
-            }
-        )
-
-    return [Route("/_stackyard/api/cache", handle, methods=["GET", "DELETE"])]
