@@ -11,8 +11,8 @@ piece anyway.
 With tracing on, the function call is a CLIENT span (``invoke <function>``, remote service =
 the function) and the runtime gets its span context (parsed: the trace id, that span's id, the
 sampling decision) as the parent; the event's headers carry the same context as a
-``traceparent`` (and ``tracestate``/``b3`` when the client sent them)
-in place of the client's, so an instrumented handler can continue the trace.
+``traceparent`` (and ``tracestate``/``b3`` when the client sent them) in place of the
+client's, so an instrumented handler can continue the trace.
 
 ASGI servers hand header names over lower-cased, so the client's own spelling is lost; REST
 events (whose ``headers`` keep the client's spelling on AWS) get the canonical ``Title-Case``
