@@ -12,9 +12,9 @@ extension. ``make`` compiles again when a source is newer than the last build, a
 suite refuses to start on a stale extension (``tests/conftest.py``). ``--clean`` removes every
 extension (pure Python again).
 
-The modules are those a request runs through — the gateway's steps, upstream client, response
-cache, usage plans (quotas, buckets) and tracing; the function integration, the node's end of
-the workers' channel, the worker pool and logs. Not compiled: ``functions/channel.py``, which
+The modules are those a request runs through — the gateway's steps, router, upstream client,
+response cache, usage plans (quotas, buckets) and tracing; the function integration, the node's
+end of the workers' channel, the worker pool and logs. Not compiled: ``functions/channel.py``, which
 the workers' bootstrap imports too (compiled, a worker's cold start would load the shared
 extension: 4 MB, ≈ 3 ms); the admin API (``gateway/admin.py``: Starlette tells a coroutine
 function from a plain one with ``inspect``, which does not see a compiled ``async def`` as
@@ -65,6 +65,7 @@ MODULES = (
     "stackyard/gateway/pool.py",
     "stackyard/gateway/proxy.py",
     "stackyard/gateway/quota.py",
+    "stackyard/gateway/router.py",
     "stackyard/gateway/steps.py",
     "stackyard/gateway/throttle.py",
     "stackyard/gateway/tracecontext.py",

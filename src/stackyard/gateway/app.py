@@ -26,7 +26,7 @@ gateway across table swaps for the endpoints and services that stay.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,9 +48,9 @@ from .mock import MockIntegration
 from .openapi import LiveDocument
 from .outlier import OutlierDetector, OutlierSettings
 from .proxy import HttpProxy, RouteTarget
-from .router import HostRouter, RouteMatch
+from .router import HostRouter
 from .static import ObjectSource, StaticSite
-from .steps import Correlation, ErrorResponder, RouteMatcher, RouterSource
+from .steps import Correlation, ErrorResponder, RouteChain, RouteMatcher, RouterSource
 from .table import Balancer, RouteSpec, RouteTable
 from .tracing import DEFAULT_SERVICE, TracedCorrelation, Tracer
 from .upstream import PoolSettings, UpstreamClient
@@ -106,14 +106,6 @@ def route_chain(
     if usage.applies(route):
         app = UsageStep(app, usage, route)
     return Authorize(app, authorizers)
-
-
-class RouteChain:
-    """The last step every request takes: the matched route's own chain."""
-
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        match: RouteMatch[RouteTarget] = scope["state"]["route"]
-        return match.target.app(scope, receive, send)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ matching (``/items/`` matches ``/items``); the root template ``/`` matches only 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 from urllib.parse import unquote
 
@@ -47,13 +46,24 @@ class RouteMatch(Generic[T]):
         return f"RouteMatch({self.route.path!r}, {self.params!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class _Entry(Generic[T]):
-    route: RouteSpec
-    target: T
-    params: tuple[tuple[int, str], ...]  # (segment index, name)
-    proxy: str | None  # name of the greedy parameter, at index ``len(params positions)``
-    proxy_at: int
+    """One route as the trie keeps it: the route, its target and where its parameters are."""
+
+    __slots__ = ("params", "proxy", "proxy_at", "route", "target")
+
+    def __init__(
+        self,
+        route: RouteSpec,
+        target: T,
+        params: tuple[tuple[int, str], ...],  # (segment index, name)
+        proxy: str | None,  # name of the greedy parameter
+        proxy_at: int,  # the segment the greedy parameter starts at
+    ) -> None:
+        self.route = route
+        self.target = target
+        self.params = params
+        self.proxy = proxy
+        self.proxy_at = proxy_at
 
 
 class _Leaf(Generic[T]):

@@ -20,7 +20,7 @@ from .answer import observe
 from .body import ClientDisconnected
 from .errors import BodyTooLarge, GatewayError, send_error
 from .proxy import RouteTarget, request_path
-from .router import HostRouter
+from .router import HostRouter, RouteMatch
 
 CORRELATION_ID = b"x-correlation-id"
 CORRELATION_COUNTER = b"x-correlation-counter"
@@ -162,3 +162,11 @@ class RouteMatcher:
             state = scope["state"] = {}
         state["route"] = match
         return self.app(scope, receive, send)
+
+
+class RouteChain:
+    """The last step every request takes: the matched route's own chain."""
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        match: RouteMatch[RouteTarget] = scope["state"]["route"]
+        return match.target.app(scope, receive, send)
