@@ -5,7 +5,8 @@ Run by hand: ``.venv/bin/python bench/functions_ab.py --before REV [--rounds 3]`
 tens of percent between runs a minute apart, two separate runs of ``bench/functions.py`` cannot
 resolve a 10 % change; alternating does:
 
-1. ``git archive REV src`` into a scratch folder: the "before" tree;
+1. ``git archive REV src`` into a scratch folder: the "before" tree (it runs interpreted;
+   ``--compiled`` also compiles it, with its own ``scripts/compile.py``);
 2. for each of ``--rounds`` rounds, for before (that tree first on ``PYTHONPATH``, for the node
    and its workers) then after (this checkout): ``stackyard up bench/apps/hello`` on free ports,
    then for each route (``/hello``, HTTP API; ``/dev/hello``, REST) and each of
@@ -28,6 +29,7 @@ import argparse
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -54,12 +56,20 @@ def python_path(path: Path | None) -> Iterator[None]:
             os.environ["PYTHONPATH"] = saved
 
 
-def archive(rev: str, into: Path) -> Path:
-    """The ``src`` folder of ``rev``, unpacked into ``into``."""
+def archive(rev: str, into: Path, compiled: bool = False) -> Path:
+    """The ``src`` folder of ``rev``, unpacked into ``into``; with ``compiled``, its modules
+    compiled by its own ``scripts/compile.py``, as ``make`` compiles this checkout's."""
+    parts = ["src", "scripts", "pyproject.toml"] if compiled else ["src"]  # mypy reads its config
     tar = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True
+        ["git", "-C", str(ROOT), "archive", rev, *parts], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=tar, check=True)
+    if compiled:
+        script = into / "scripts" / "compile.py"
+        if not script.exists():
+            raise SystemExit(f"{rev} has no scripts/compile.py: it cannot be compiled")
+        print(f"compiling {rev}'s modules ...", flush=True)
+        subprocess.run([sys.executable, str(script)], check=True, stdout=subprocess.DEVNULL)
     return into / "src"
 
 
@@ -142,12 +152,18 @@ def main() -> None:
     parser.add_argument(
         "--together", action="store_true", help="load both nodes at the same time (see above)"
     )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="compile the before tree's modules too (its scripts/compile.py); without it the "
+        "before tree runs interpreted",
+    )
     args = parser.parse_args()
     ensure_app()
     samples: dict[tuple[str, str, int], list[Load]] = {}
     with tempfile.TemporaryDirectory(prefix="stackyard-ab-") as scratch:
         tmp = Path(scratch)
-        before = archive(args.before, tmp)
+        before = archive(args.before, tmp, args.compiled)
         if args.together:
             for round_ in range(1, args.rounds + 1):
                 for key, load in measure_together(round_, before, tmp, args).items():

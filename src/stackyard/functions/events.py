@@ -31,7 +31,6 @@ import os
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
@@ -59,6 +58,7 @@ _TEXT_TYPES = frozenset(
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 Headers = list[tuple[bytes, bytes]]
+_now = time.time
 
 
 _random_bits = random.Random(os.urandom(32)).getrandbits
@@ -83,46 +83,109 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@dataclass(slots=True)
 class ProxyRequest:
     """A request matched to a function route, as the gateway hands it over (one per request:
-    a plain slotted class, not a frozen dataclass, whose fields cost a call each to set)."""
+    a plain slotted class, whose constructor runs compiled — a dataclass's generated one
+    would not).
 
-    method: str
-    path: str
-    """The request path, without the stage prefix of a REST API."""
-    query: str
-    """The raw query string, without ``?``."""
-    headers: Sequence[tuple[bytes, bytes]]
-    body: bytes
-    source_ip: str
-    stage: str
-    route: str
-    """The matched template (``/items/{id}``); for a HTTP API ``$default`` route: ``$default``."""
-    route_method: str = ""
-    """The method of the route (``ANY`` allowed); empty means the request's method."""
-    path_parameters: Mapping[str, str] | None = None
-    stage_variables: Mapping[str, str] | None = None
-    authorizer: Mapping[str, Any] | None = None
-    """``requestContext.authorizer`` as the authorizer step shaped it for the payload version
-    (None: no authorizer; a REST event then has ``{"claims": null, "scopes": null}``)."""
-    request_id: str = ""
-    api_key: str | None = None
-    """The request's API key and the key's name, on routes that need one (REST events'
-    ``requestContext.identity.apiKey`` / ``apiKeyId``)."""
-    api_key_id: str | None = None
-    time: float = field(default_factory=time.time)
-    """When the request came in, in seconds since the epoch."""
-    api_id: str = "stackyard"
-    account_id: str = "000000000000"
-    protocol: str = "HTTP/1.1"
+    - ``path``: the request path, without the stage prefix of a REST API; ``query``: the raw
+      query string, without ``?``;
+    - ``route``: the matched template (``/items/{id}``); for a HTTP API ``$default`` route:
+      ``$default``; ``route_method``: the method of the route (``ANY`` allowed), empty for the
+      request's method;
+    - ``authorizer``: ``requestContext.authorizer`` as the authorizer step shaped it for the
+      payload version (None: no authorizer; a REST event then has
+      ``{"claims": null, "scopes": null}``);
+    - ``api_key``, ``api_key_id``: the request's API key and the key's name, on routes that
+      need one (REST events' ``requestContext.identity.apiKey`` / ``apiKeyId``);
+    - ``time``: when the request came in, in seconds since the epoch (now, when not given).
+    """
+
+    __slots__ = (
+        "account_id",
+        "api_id",
+        "api_key",
+        "api_key_id",
+        "authorizer",
+        "body",
+        "headers",
+        "method",
+        "path",
+        "path_parameters",
+        "protocol",
+        "query",
+        "request_id",
+        "route",
+        "route_method",
+        "source_ip",
+        "stage",
+        "stage_variables",
+        "time",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        source_ip: str,
+        stage: str,
+        route: str,
+        route_method: str = "",
+        path_parameters: Mapping[str, str] | None = None,
+        stage_variables: Mapping[str, str] | None = None,
+        authorizer: Mapping[str, Any] | None = None,
+        request_id: str = "",
+        api_key: str | None = None,
+        api_key_id: str | None = None,
+        time: float | None = None,
+        api_id: str = "stackyard",
+        account_id: str = "000000000000",
+        protocol: str = "HTTP/1.1",
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.source_ip = source_ip
+        self.stage = stage
+        self.route = route
+        self.route_method = route_method
+        self.path_parameters = path_parameters
+        self.stage_variables = stage_variables
+        self.authorizer = authorizer
+        self.request_id = request_id
+        self.api_key = api_key
+        self.api_key_id = api_key_id
+        self.time: float = _now() if time is None else time
+        self.api_id = api_id
+        self.account_id = account_id
+        self.protocol = protocol
+
+    def __repr__(self) -> str:
+        return f"ProxyRequest({self.method} {self.path!r}, stage={self.stage!r})"
 
 
-@dataclass(frozen=True)
 class HttpResponse:
-    status: int
-    headers: Headers
-    body: bytes
+    """What a function's result answers over HTTP (a plain class for the same reason)."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HttpResponse):
+            return NotImplemented
+        return (self.status, self.headers, self.body) == (other.status, other.headers, other.body)
+
+    def __repr__(self) -> str:
+        return f"HttpResponse({self.status}, {self.headers!r}, {self.body!r})"
 
 
 # -- requests -------------------------------------------------------------------------------------

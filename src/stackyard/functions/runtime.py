@@ -56,16 +56,26 @@ MEMORY_POLL = 0.1
 """Seconds between two looks at the resident size of busy workers."""
 
 
-@dataclass(frozen=True)
 class InvokeResult:
-    """The answer of a synchronous invocation, as Lambda's Invoke API reports it."""
+    """The answer of a synchronous invocation, as Lambda's Invoke API reports it; ``duration``
+    is in milliseconds, from delivery to the worker until its answer (one per invocation: a
+    plain slotted class, cheaper to make than a frozen dataclass)."""
 
-    payload: bytes
-    function_error: str | None
-    log_tail: str
-    request_id: str
-    duration: float
-    """Milliseconds from delivery to the worker until its answer."""
+    __slots__ = ("duration", "function_error", "log_tail", "payload", "request_id")
+
+    def __init__(
+        self,
+        payload: bytes,
+        function_error: str | None,
+        log_tail: str,
+        request_id: str,
+        duration: float,
+    ) -> None:
+        self.payload = payload
+        self.function_error = function_error
+        self.log_tail = log_tail
+        self.request_id = request_id
+        self.duration = duration
 
 
 @dataclass(frozen=True)

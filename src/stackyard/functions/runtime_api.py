@@ -25,7 +25,6 @@ import json
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 PREFIX = "/2018-06-01/runtime/"
@@ -35,12 +34,19 @@ _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 41
 _ACCEPTED = b'{"status":"OK"}'
 
 
-@dataclass(frozen=True)
 class Outcome:
-    """What a worker answered: the payload and, for a function error, its kind (``Unhandled``)."""
+    """What a worker answered: the payload and, for a function error, its kind (``Unhandled``).
+    Set once, never changed (a plain slotted class: its constructor runs compiled, a
+    dataclass's generated one would not)."""
 
-    payload: bytes
-    error: str | None = None
+    __slots__ = ("error", "payload")
+
+    def __init__(self, payload: bytes, error: str | None = None) -> None:
+        self.payload = payload
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.payload!r}, {self.error!r})"
 
 
 def error_payload(error_type: str, message: str) -> bytes:
@@ -48,21 +54,51 @@ def error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": []}).encode()
 
 
-@dataclass(eq=False)
 class Invocation:
     """One invocation on its way through a worker; ``outcome`` resolves exactly once."""
 
-    request_id: str
-    payload: bytes
-    function_arn: str
-    timeout: float
-    outcome: asyncio.Future[Outcome]
-    client_context: str | None = None
-    cognito_identity: str | None = None
-    trace_id: str = ""
-    delivered_at: float = 0.0
-    deadline_ms: int = 0
-    on_delivered: Callable[[Invocation], None] | None = field(default=None, repr=False)
+    __slots__ = (
+        "client_context",
+        "cognito_identity",
+        "deadline_ms",
+        "delivered_at",
+        "function_arn",
+        "on_delivered",
+        "outcome",
+        "payload",
+        "request_id",
+        "timeout",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        request_id: str,
+        payload: bytes,
+        function_arn: str,
+        timeout: float,
+        outcome: asyncio.Future[Outcome],
+        client_context: str | None = None,
+        cognito_identity: str | None = None,
+        trace_id: str = "",
+        delivered_at: float = 0.0,
+        deadline_ms: int = 0,
+        on_delivered: Callable[[Invocation], None] | None = None,
+    ) -> None:
+        self.request_id = request_id
+        self.payload = payload
+        self.function_arn = function_arn
+        self.timeout = timeout
+        self.outcome = outcome
+        self.client_context = client_context
+        self.cognito_identity = cognito_identity
+        self.trace_id = trace_id
+        self.delivered_at = delivered_at
+        self.deadline_ms = deadline_ms
+        self.on_delivered = on_delivered
+
+    def __repr__(self) -> str:
+        return f"Invocation({self.request_id!r}, {self.function_arn!r})"
 
     def resolve(self, outcome: Outcome) -> bool:
         """Set the outcome unless one was set already; True when this call set it."""

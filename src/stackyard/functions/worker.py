@@ -83,13 +83,16 @@ class WorkerSpec:
     """Also give the process a private channel (``channel.py``): Stackyard's own bootstrap."""
 
 
-@dataclass(frozen=True)
 class WorkerResult:
-    """An invocation's outcome with its log lines and its duration in milliseconds."""
+    """An invocation's outcome with its log lines and its duration in milliseconds (a plain
+    slotted class: its constructor runs compiled)."""
 
-    outcome: Outcome
-    log: str
-    duration_ms: float
+    __slots__ = ("duration_ms", "log", "outcome")
+
+    def __init__(self, outcome: Outcome, log: str, duration_ms: float) -> None:
+        self.outcome = outcome
+        self.log = log
+        self.duration_ms = duration_ms
 
 
 class Worker:
