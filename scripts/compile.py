@@ -76,6 +76,7 @@ MODULES = (
     "stackyard/functions/events.py",
     "stackyard/functions/logs.py",
     "stackyard/functions/pool.py",
+    "stackyard/functions/runtime.py",
     "stackyard/functions/runtime_api.py",
     "stackyard/functions/tracing.py",
     "stackyard/functions/worker.py",
