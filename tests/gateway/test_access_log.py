@@ -16,11 +16,13 @@ from stackyard.gateway.access_log import (
     AccessEntry,
     AccessLogWriter,
     access_entry,
+    access_line,
     access_record,
     iso_millis,
 )
 from stackyard.gateway.router import RouteMatch
 from stackyard.gateway.table import RouteSpec
+from stackyard.jsontext import dumps
 
 START = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 
@@ -96,6 +98,34 @@ def test_recent_records_are_bounded_and_filtered() -> None:
 def test_record_times_are_those_datetime_writes(moment: float) -> None:
     expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
     assert iso_millis(moment) == expected.replace("+00:00", "Z")
+
+
+_texts = st.none() | st.text()
+_numbers = st.integers(-(2**70), 2**70) | st.floats() | st.booleans() | st.none()
+
+
+@given(
+    st.floats(START, START + 10 * 365 * 86400),
+    st.tuples(st.text(), st.text(), st.text(), _texts),
+    _numbers,
+    _numbers,
+    _numbers,
+    st.tuples(*[_texts] * 8),
+)
+def test_an_access_line_is_its_record_as_json(
+    moment: float,
+    request: tuple[str, str, str, str | None],
+    status: Any,
+    duration: Any,
+    size: Any,
+    rest: tuple[str | None, ...],
+) -> None:
+    """The line written field by field is exactly the record through the JSON encoder, for
+    any text (quotes, control characters, non-ASCII) and any number (NaN, infinities)."""
+    entry: AccessEntry = (moment, *request, status, duration, size, *rest)
+    line = access_line(entry)
+    assert line == dumps(access_record(entry))
+    assert json.loads(line)["time"] == iso_millis(moment)  # (json reads NaN, Infinity)
 
 
 def test_an_entry_keeps_nothing_of_the_request_alive() -> None:

@@ -4,9 +4,10 @@ Started as ``python -m stackyard.functions.bootstrap`` with the Lambda environme
 (``AWS_LAMBDA_RUNTIME_API``, ``_HANDLER``, ``LAMBDA_TASK_ROOT``, ...). It limits its address
 space (memory), imports the handler once (module-level code runs once per worker), then loops:
 ``GET invocation/next`` → ``handler(event, context)`` (``_X_AMZN_TRACE_ID`` = the invocation's
-``Lambda-Runtime-Trace-Id`` in the environment while it runs) → ``POST .../response`` with the
-JSON result, or ``POST .../error`` with ``{errorMessage, errorType, stackTrace}`` the moment the
-handler raises. Initialisation errors go to ``init/error`` and end the process.
+``Lambda-Runtime-Trace-Id`` in the environment, set before the call and left until the next
+invocation, which sets its own or removes it, as AWS's runtime does) → ``POST .../response``
+with the JSON result, or ``POST .../error`` with ``{errorMessage, errorType, stackTrace}`` the
+moment the handler raises. Initialisation errors go to ``init/error`` and end the process.
 
 When the node started it (``STACKYARD_RUNTIME_FD`` set), the same loop runs over the node's
 private channel instead (``channel.py``: one frame each way per invocation, the result frame
@@ -449,14 +450,12 @@ def main() -> None:
         context = LambdaContext(request_id, deadline_ms, arn, client_context, identity)
         if request_ids is not None:
             request_ids.current = request_id
-        if trace:
+        if trace:  # as AWS's runtime: the invocation's trace header, until the next one's
             env["_X_AMZN_TRACE_ID"] = trace
+        elif "_X_AMZN_TRACE_ID" in env:
+            del env["_X_AMZN_TRACE_ID"]
         try:
-            try:
-                value = handler(json.loads(body) if body else {}, context)
-            finally:
-                if trace:
-                    env.pop("_X_AMZN_TRACE_ID", None)  # set for the duration of the call only
+            value = handler(json.loads(body) if body else {}, context)
             try:
                 result = _to_json(value)
             except (TypeError, ValueError) as exc:
