@@ -126,12 +126,12 @@ def access_entry(scope: Scope, status: int, size: int, duration_ms: float) -> Ac
         round(duration_ms, 3),
         size,
         state.get("correlation_id"),
-        getattr(trace, "trace_id", None),
-        getattr(trace, "span_id", None),
+        None if trace is None else trace.trace_id,  # (not getattr(..., None): on None, that
+        None if trace is None else trace.span_id,  # raises and catches an AttributeError)
         str(client[0]) if client else None,
         user_agent,
-        getattr(key, "name", None),
-        getattr(auth, "principal_id", None),
+        None if key is None else key.name,
+        None if auth is None else auth.principal_id,
         integration,
     )
 
@@ -211,7 +211,11 @@ def iso_millis(moment: float) -> str:
     if second != _second:
         _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _second = second
-    return f"{_second_text}.{micros // 1000:03d}Z"
+    return _second_text + _MILLIS[micros // 1000]
+
+
+_MILLIS = tuple(f".{n:03d}Z" for n in range(1000))
+"""The end of a time's text for each millisecond (no format spec parsed per request)."""
 
 
 AccessForward = Callable[[dict[str, Any], str], None]
