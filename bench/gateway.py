@@ -723,7 +723,7 @@ def serve_gateway(
             from stackyard.gateway import tune_gc
 
             tune_gc()
-        server = AsgiServer(gateway, HOST, port)
+        server = AsgiServer(gateway.serve, HOST, port)  # as a node serves it
         await server.start()
         await until_stopped()
         await server.stop()

@@ -161,7 +161,7 @@ class Node:
             data_dir=data_dir,
         )
         self.telemetry.add_collector(self._publish_gauges)
-        self.gateway_server = AsgiServer(self.gateway, settings.host, settings.gateway_port)
+        self.gateway_server = AsgiServer(self.gateway.serve, settings.host, settings.gateway_port)
         # AWS APIs on the control port, by service name ("dynamodb", "s3"): see storage.dispatch
         self.aws_services: dict[str, ASGIApp] = {}
         self.tables = Tables(
