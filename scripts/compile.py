@@ -30,7 +30,10 @@ Compiled code differs from the interpreter in a few ways the code must respect:
   typeshed says tuple) raises ``TypeError``; such reads go through ``Any``;
 - a class attribute a subclass overrides is declared ``ClassVar`` in the base (an error's
   ``status`` and ``code``), or the compiled subclass keeps the base's value;
-- a tuple constant is not one object: compare it by value, never with ``is``.
+- a tuple constant is not one object: compare it by value, never with ``is``;
+- a dataclass's generated methods (``__init__`` first) stay interpreted Python, even in a
+  compiled module: what a request makes many of is a plain class with ``__slots__`` and its
+  own ``__init__`` (and a generic frozen dataclass does not compile at all).
 """
 
 from __future__ import annotations
