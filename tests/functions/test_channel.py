@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from stackyard.functions.channel_server import ChannelConnection
+from stackyard.functions import channel
+from stackyard.functions.channel_server import ChannelConnection, invoke_frame, parse_result
 from stackyard.functions.logs import FunctionLogs
 from stackyard.functions.runtime_api import Invocation, Outcome
 from stackyard.functions.worker import Worker, WorkerSpec
@@ -162,3 +165,39 @@ async def test_oversized_result_of_a_python_handler(serve: Factory) -> None:
     result = await served.call("invoke", FunctionName="huge", Payload=b'{"mb": 1}')
     assert "FunctionError" not in result
     assert len(json.loads(result["Payload"].read())) == 1024 * 1024
+
+
+_field = st.text(max_size=300)
+
+
+@given(
+    st.tuples(_field, st.integers(0, 2**64 - 1), _field, _field, _field, _field),
+    st.binary(max_size=2000),
+)
+def test_an_invoke_frame_reads_back_as_it_was_made(
+    fields: tuple[str, int, str, str, str, str], payload: bytes
+) -> None:
+    """The node's ``INVOKE`` frames (``channel_server``) and the worker's reading of them
+    (``channel``) agree, for any text in the fields (non-ASCII, empty) and any payload."""
+    request_id, deadline_ms, arn, trace_id, context, identity = fields
+    frame = invoke_frame(request_id, deadline_ms, arn, trace_id, context, identity, payload)
+    length, kind = channel.HEADER.unpack_from(frame)
+    assert (kind, length) == (channel.INVOKE, len(frame) - channel.HEADER.size)
+    assert channel.parse_invoke(frame[channel.HEADER.size :]) == (
+        request_id,
+        deadline_ms,
+        arn,
+        trace_id,
+        context,
+        identity,
+        payload,
+    )
+
+
+@given(_field, st.binary(max_size=2000), st.sampled_from([channel.RESULT, channel.ERROR]))
+def test_a_result_frame_reads_back_as_it_was_made(
+    request_id: str, document: bytes, kind: int
+) -> None:
+    frame = channel.result_frame(kind, request_id, document)
+    assert channel.HEADER.unpack_from(frame) == (len(frame) - channel.HEADER.size, kind)
+    assert parse_result(frame[channel.HEADER.size :]) == (request_id, document)

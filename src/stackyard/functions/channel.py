@@ -22,7 +22,9 @@ kind       direction         body
 ``INIT``   worker → node     the initialisation error document (the worker then exits)
 ========== ================= =====================================================================
 
-This module is standard library only (``struct``): the bootstrap imports it.
+This module is standard library only (``struct``): the bootstrap imports it, so it holds the
+worker's side (``parse_invoke``, ``result_frame``, ``frame``); the node's side (making ``INVOKE``
+frames, reading results) is in ``channel_server.py``, which runs compiled.
 """
 
 from __future__ import annotations
@@ -54,22 +56,6 @@ def frame(kind: int, body: bytes) -> bytes:
     return HEADER.pack(len(body), kind) + body
 
 
-def invoke_frame(
-    request_id: str,
-    deadline_ms: int,
-    arn: str,
-    trace_id: str,
-    client_context: str,
-    cognito_identity: str,
-    payload: bytes,
-) -> bytes:
-    """The ``INVOKE`` frame of one invocation (empty strings for absent fields)."""
-    fields = [s.encode() for s in (request_id, arn, trace_id, client_context, cognito_identity)]
-    head = INVOKE_HEAD.pack(deadline_ms, *(len(f) for f in fields))
-    body_length = len(head) + sum(len(f) for f in fields) + len(payload)
-    return b"".join((HEADER.pack(body_length, INVOKE), head, *fields, payload))
-
-
 def parse_invoke(body: bytes) -> tuple[str, int, str, str, str, str, bytes]:
     """(request id, deadline ms, ARN, trace id, client context, identity, payload) of a body."""
     if len(body) < INVOKE_HEAD.size:
@@ -98,18 +84,3 @@ def result_frame(kind: int, request_id: str, document: bytes) -> bytes:
             document,
         )
     )
-
-
-def parse_result(body: bytes) -> tuple[str, bytes]:
-    """(request id, document) of a ``RESULT`` or ``ERROR`` body."""
-    if len(body) < ID_HEAD.size:
-        raise FrameError("result frame shorter than its header")
-    (length,) = ID_HEAD.unpack_from(body)
-    end = ID_HEAD.size + length
-    if end > len(body):
-        raise FrameError("request id beyond the frame")
-    try:
-        request_id = body[ID_HEAD.size : end].decode()
-    except UnicodeDecodeError as exc:
-        raise FrameError("request id is not UTF-8") from exc
-    return request_id, body[end:]

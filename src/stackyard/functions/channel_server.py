@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, cast
 from .channel import (
     ERROR,
     HEADER,
+    ID_HEAD,
     INIT,
+    INVOKE,
+    INVOKE_HEAD,
     MAX_FRAME,
     NEXT,
     RESULT,
     FrameError,
-    invoke_frame,
-    parse_result,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +37,51 @@ if TYPE_CHECKING:
 _HEADER_SIZE = HEADER.size
 EXIT_GRACE = 0.5
 """Seconds a worker that closed its channel gets to exit before it is killed."""
+
+
+def invoke_frame(
+    request_id: str,
+    deadline_ms: int,
+    arn: str,
+    trace_id: str,
+    client_context: str,
+    cognito_identity: str,
+    payload: bytes,
+) -> bytes:
+    """The ``INVOKE`` frame of one invocation (empty strings for absent fields)."""
+    rid, function_arn, trace = request_id.encode(), arn.encode(), trace_id.encode()
+    context, identity = client_context.encode(), cognito_identity.encode()
+    head = INVOKE_HEAD.pack(
+        deadline_ms, len(rid), len(function_arn), len(trace), len(context), len(identity)
+    )
+    size = len(head) + len(rid) + len(function_arn) + len(trace) + len(context) + len(identity)
+    return b"".join(
+        (
+            HEADER.pack(size + len(payload), INVOKE),
+            head,
+            rid,
+            function_arn,
+            trace,
+            context,
+            identity,
+            payload,
+        )
+    )
+
+
+def parse_result(body: bytes) -> tuple[str, bytes]:
+    """(request id, document) of a ``RESULT`` or ``ERROR`` body."""
+    if len(body) < ID_HEAD.size:
+        raise FrameError("result frame shorter than its header")
+    (length,) = ID_HEAD.unpack_from(body)
+    end = ID_HEAD.size + length
+    if end > len(body):
+        raise FrameError("request id beyond the frame")
+    try:
+        request_id = body[ID_HEAD.size : end].decode()
+    except UnicodeDecodeError as exc:
+        raise FrameError("request id is not UTF-8") from exc
+    return request_id, body[end:]
 
 
 def size_error(size: int) -> bytes:
