@@ -29,6 +29,10 @@ Run by hand: ``.venv/bin/python bench/functions.py [--markdown]`` (needs ``wrk``
    server's whole process tree (node + workers) spent per request, read from /proc; boto3
    ``Invoke`` (sequential mean/p50 over ``--invokes`` calls, ``endpoint_url`` = Stackyard's
    control port / serverless-offline's Lambda port); cold start (see ``cold_start_*``);
+   with ``--rounds N`` (N > 1), both servers run side by side and the sequential and wrk
+   measurements are taken in turns, N times (who goes first alternates), so both see the same
+   moments of a shared machine; each round's ratios are printed and the table holds the
+   medians (the sequential timings of all rounds pooled);
 4. prints a rich table (``--markdown``: also a markdown table) with Stackyard ÷
    serverless-offline, each ÷ direct, and the issue's targets: requests/s ≥ serverless-offline's
    at every concurrency, sequential p50 ≤ its p50, cold start ≤ 150 ms.
@@ -179,6 +183,26 @@ class Figures:
     first_request_ms: float | None = None  # first request after start, serverless.yml app
     ready_s: list[float] = field(default_factory=list)  # launch → ready
     calls_per_s: float | None = None  # direct only
+    rounds: list[dict[tuple[str, int], Load]] = field(default_factory=list)  # --rounds
+    _sequential_samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def add_round(self, sequential: dict[str, Latency], load: dict[tuple[str, int], Load]) -> None:
+        """One more round: ``sequential`` pools the timings of every round, ``load`` holds
+        the medians of every round's requests/s, p99 and CPU per request."""
+        self.rounds.append(load)
+        for kind, latency in sequential.items():
+            pooled = self._sequential_samples.setdefault(kind, [])
+            pooled.extend(latency.samples)
+            self.sequential[kind] = Latency(pooled)
+        for key in load:
+            taken = [r[key] for r in self.rounds if key in r]
+            cpus = [x.cpu_us for x in taken if x.cpu_us is not None]
+            self.load[key] = Load(
+                statistics.median(x.rps for x in taken),
+                statistics.median(x.p99_ms for x in taken),
+                statistics.median(cpus) if cpus else None,
+                "; ".join(sorted({x.errors for x in taken if x.errors != "-"})) or "-",
+            )
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -592,23 +616,33 @@ def measure_direct(args: argparse.Namespace) -> Figures:
 def measure_server(server: Server, figures: Figures, args: argparse.Namespace) -> None:
     figures.first_request_ms = first_request(server.http_port, ROUTES[0][1])
     figures.ready_s.append(server.ready_s)
+    measure_load(server, figures, args)
+    figures.invoke = invoke(server, args.invokes, 20)
+    print(f"  {server.name} Invoke: mean {figures.invoke.mean:.2f} ms", flush=True)
+
+
+def measure_load(server: Server, figures: Figures, args: argparse.Namespace) -> None:
+    """Sequential latency and wrk at each connection count, on each route: added to
+    ``figures.rounds`` (as one more round) and summed up in ``figures.sequential`` and
+    ``figures.load`` (over every round so far, see :meth:`Figures.add_round`)."""
+    sequential_round: dict[str, Latency] = {}
+    load_round: dict[tuple[str, int], Load] = {}
     for kind, path in ROUTES:
-        figures.sequential[kind] = sequential(server.http_port, path, args.requests, 100)
+        sequential_round[kind] = sequential(server.http_port, path, args.requests, 100)
         print(
-            f"  {server.name} {path}: sequential p50 {figures.sequential[kind].p50:.2f} ms",
+            f"  {server.name} {path}: sequential p50 {sequential_round[kind].p50:.2f} ms",
             flush=True,
         )
         for connections in args.connections:
             load = wrk(server, path, connections, args)
-            figures.load[(kind, connections)] = load
+            load_round[(kind, connections)] = load
             cpu = f", {load.cpu_us:.0f} µs CPU/request" if load.cpu_us is not None else ""
             print(
                 f"  {server.name} {path} -c{connections}: {load.rps:,.0f} rps, "
                 f"p99 {load.p99_ms:.2f} ms{cpu}",
                 flush=True,
             )
-    figures.invoke = invoke(server, args.invokes, 20)
-    print(f"  {server.name} Invoke: mean {figures.invoke.mean:.2f} ms", flush=True)
+    figures.add_round(sequential_round, load_round)
 
 
 def cold_samples(
@@ -826,6 +860,43 @@ def signals_unwind() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_int)
 
 
+def alternate(
+    scratch: Path,
+    tmp: Path,
+    children: Children,
+    sy: Figures,
+    sls: Figures,
+    args: argparse.Namespace,
+) -> None:
+    """``--rounds N``: both servers up, their loads measured in turns, N times (who goes first
+    alternates), then one Invoke series each; prints each round's ratios."""
+    print("stackyard (bench/apps/hello) and serverless-offline (+ plugin), in turns", flush=True)
+    ours = start_stackyard(APP, tmp, children, "main")
+    theirs = start_serverless_offline(scratch, tmp, children, "main")
+    sides = [(ours, sy), (theirs, sls)]
+    for server, figures in sides:
+        figures.first_request_ms = first_request(server.http_port, ROUTES[0][1])
+        figures.ready_s.append(server.ready_s)
+    for round_ in range(1, args.rounds + 1):
+        print(f"round {round_}", flush=True)
+        for server, figures in sides if round_ % 2 else reversed(sides):
+            measure_load(server, figures, args)
+        ratios = []
+        for (kind, connections), mine in sy.rounds[-1].items():
+            other = sls.rounds[-1][(kind, connections)]
+            cpu = (
+                f", CPU/request {mine.cpu_us / other.cpu_us:.2f}x"
+                if mine.cpu_us and other.cpu_us
+                else ""
+            )
+            ratios.append(f"{kind} -c{connections} {mine.rps / other.rps:.2f}x{cpu}")
+        print(f"  round {round_}, stackyard ÷ sls req/s: " + "; ".join(ratios), flush=True)
+    for server, figures in sides:
+        figures.invoke = invoke(server, args.invokes, 20)
+        print(f"  {server.name} Invoke: mean {figures.invoke.mean:.2f} ms", flush=True)
+        stop_group(server.proc)
+
+
 def bench(args: argparse.Namespace) -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk not found: bash scripts/system-deps.sh --bench")
@@ -868,15 +939,18 @@ def bench(args: argparse.Namespace) -> None:
                 args.cold_samples,
             )
 
-            print("stackyard (bench/apps/hello)", flush=True)
-            server = start_stackyard(APP, tmp, children, "main")
-            measure_server(server, sy, args)
-            stop_group(server.proc)
+            if args.rounds > 1:
+                alternate(scratch, tmp, children, sy, sls, args)
+            else:
+                print("stackyard (bench/apps/hello)", flush=True)
+                server = start_stackyard(APP, tmp, children, "main")
+                measure_server(server, sy, args)
+                stop_group(server.proc)
 
-            print("serverless-offline (bench/apps/hello + plugin)", flush=True)
-            server = start_serverless_offline(scratch, tmp, children, "main")
-            measure_server(server, sls, args)
-            stop_group(server.proc)
+                print("serverless-offline (bench/apps/hello + plugin)", flush=True)
+                server = start_serverless_offline(scratch, tmp, children, "main")
+                measure_server(server, sls, args)
+                stop_group(server.proc)
         finally:
             children.close()
     meta["load after"] = loadavg()
@@ -896,6 +970,13 @@ def main() -> None:
         help="wrk connection counts, comma-separated (default 8,32)",
     )
     parser.add_argument("--cold-samples", type=int, default=3, help="fresh starts per tool")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with N > 1, both servers run side by side and their loads are measured in turns, "
+        "N times; the table shows the medians (sequential: all rounds' timings pooled)",
+    )
     parser.add_argument(
         "--scratch",
         type=Path,
