@@ -56,13 +56,17 @@ def python_path(path: Path | None) -> Iterator[None]:
             os.environ["PYTHONPATH"] = saved
 
 
-def archive(rev: str, into: Path, compiled: bool = False) -> Path:
-    """The ``src`` folder of ``rev``, unpacked into ``into``; with ``compiled``, its modules
-    compiled by its own ``scripts/compile.py``, as ``make`` compiles this checkout's."""
-    parts = ["src", "scripts", "pyproject.toml"] if compiled else ["src"]  # mypy reads its config
+def archive(rev: str, into: Path, compiled: bool = False, also: tuple[str, ...] = ()) -> Path:
+    """The ``src`` folder of ``rev`` (and the paths ``also``), unpacked into ``into``; with
+    ``compiled``, its modules compiled by its own ``scripts/compile.py``, as ``make`` compiles
+    this checkout's. Returns the ``src`` folder."""
+    parts = ["src", *also]
+    if compiled:
+        parts += ["scripts", "pyproject.toml"]  # mypy, which compiles, reads its config there
     tar = subprocess.run(
         ["git", "-C", str(ROOT), "archive", rev, *parts], capture_output=True, check=True
     ).stdout
+    into.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=tar, check=True)
     if compiled:
         script = into / "scripts" / "compile.py"

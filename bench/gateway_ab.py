@@ -6,9 +6,9 @@ runs of ``bench/gateway.py`` a minute apart differ by more than a change worth m
 gateways loaded at the same moment see the same machine, so the ratio of their CPU time per
 request moves far less. One run, loopback only:
 
-1. ``git archive REV`` of ``src``, ``bench``, ``scripts`` and ``pyproject.toml`` into a scratch
-   folder — the "before" tree — compiled by its own ``scripts/compile.py``, as ``make`` compiles
-   this checkout (``--interpreted``: left interpreted);
+1. ``git archive REV`` of ``src`` and ``bench`` into a scratch folder — the "before" tree —
+   compiled by its own ``scripts/compile.py``, as ``make`` compiles this checkout
+   (``--interpreted``: left interpreted);
 2. starts one backend, the nginx of ``bench/gateway.py`` answering 13 bytes itself;
 3. each round, starts both gateways (each tree's ``bench/gateway.py --serve-gateway``, the
    before one with its ``src`` first on ``PYTHONPATH``; who starts first alternates) and loads
@@ -33,6 +33,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from functions_ab import archive
+
 from gateway import (
     HOST,
     NGINX_BACKEND,
@@ -47,24 +49,6 @@ from gateway import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDES = ("before", "after")
-
-
-def archive(rev: str, into: Path, compiled: bool) -> Path:
-    """``rev``'s tree (src, bench, scripts, pyproject.toml) in ``into``, compiled if asked."""
-    tar = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "src", "bench", "scripts", "pyproject.toml"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    into.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=tar, check=True)
-    if compiled:
-        script = into / "scripts" / "compile.py"
-        if not script.exists():
-            raise SystemExit(f"{rev} has no scripts/compile.py: use --interpreted")
-        print(f"compiling {rev}'s modules ...", flush=True)
-        subprocess.run([sys.executable, str(script)], check=True, stdout=subprocess.DEVNULL)
-    return into
 
 
 def start_gateway(
@@ -121,8 +105,8 @@ def main() -> None:
     cpu: dict[str, list[float]] = {side: [] for side in SIDES}
     with tempfile.TemporaryDirectory(prefix="stackyard-gw-ab-") as scratch:
         tmp = Path(scratch)
-        trees = {"before": archive(args.before, tmp / "before", not args.interpreted)}
-        trees["after"] = ROOT
+        before = archive(args.before, tmp / "before", not args.interpreted, also=("bench",))
+        trees = {"before": before.parent, "after": ROOT}
         backend_port = free_port()
         backend = start_nginx(
             tmp, "backend", NGINX_BACKEND.format(user=user, tmp=tmp, host=HOST, port=backend_port)
