@@ -140,7 +140,7 @@ async def serve() -> AsyncIterator[Callable[..., Awaitable[Served]]]:
         options.setdefault("outlier", OutlierSettings(consecutive_failures=0))
         gateway = Gateway(**options)
         await gateway.start()
-        server = AsgiServer(gateway, "127.0.0.1", free_port())
+        server = AsgiServer(gateway.serve, "127.0.0.1", free_port())  # as a node serves it
         await server.start()
         session = aiohttp.ClientSession(auto_decompress=False)
         served = Served(gateway, server, session)

@@ -1,4 +1,5 @@
-"""The gateway's pipeline steps before the integration: correlation, error answers, route match.
+"""The gateway's pipeline steps before the integration: correlation, error answers, route match,
+and the route chain that hands the request to the matched route's own steps.
 
 Each is a pure ASGI class (``__init__(app, ...)``, ``__call__(scope, receive, send)``; the
 correlation and route-match steps return the next step's awaitable, see :mod:`stackyard.asgi`);
