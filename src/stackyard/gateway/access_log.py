@@ -28,12 +28,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii as _ascii  # what jsontext.dumps writes text with
 from pathlib import Path
 from typing import Any
 
 from ..asgi import ASGIApp, Receive, Scope, Send
 from ..jsontext import dumps as _encode
+from ..jsontext import text as _string
 from .answer import observe
 
 logger = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def _text(value: Any) -> str:
     if value is None:
         return "null"
     if type(value) is str:
-        return _ascii(value)
+        return _string(value)
     return _encode(value)
 
 
