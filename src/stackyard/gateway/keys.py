@@ -220,6 +220,9 @@ class ApiKeys:
         self._all: tuple[ApiKey, ...] = ()
         self._seen: dict[bytes, ApiKey] = {}  # values already checked, of active keys only
         self._lock = asyncio.Lock()
+        self.generation = 0
+        """Counts the index's changes: what a caller resolved from a :meth:`lookup` stays true
+        while this has not moved."""
 
     async def start(self) -> None:
         await self.store.open()
@@ -236,6 +239,7 @@ class ApiKeys:
             {key_digest: key for key, key_digest in rows if key.revoked is None}
         )
         self._seen = {}
+        self.generation += 1
 
     def lookup(self, value: bytes | str) -> ApiKey | None:
         """The active key with this value, or None.

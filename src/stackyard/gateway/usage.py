@@ -67,17 +67,20 @@ KEY_USES = 4096
 
 class KeyUse:
     """A valid key as the usage step uses it, resolved once per key value: the key, its plan's
-    quota, its bucket (``key:<name>`` with the plan's throttle; None when the plan has none)
-    and the value as text."""
+    quota, its bucket (``key:<name>`` with the plan's throttle; None when the plan has none),
+    the value as text and the key index's ``generation`` it was resolved in."""
 
-    __slots__ = ("key", "limit", "quota", "value")
+    __slots__ = ("generation", "key", "limit", "quota", "value")
 
-    def __init__(self, key: ApiKey, plan: UsagePlanConfig, value: bytes | str) -> None:
+    def __init__(
+        self, key: ApiKey, plan: UsagePlanConfig, value: bytes | str, generation: int
+    ) -> None:
         self.key = key
         self.quota = plan.quota
         throttle = plan.throttle
         self.limit: Limit | None = ("key:" + key.name, throttle) if throttle is not None else None
         self.value = value if isinstance(value, str) else value.decode()
+        self.generation = generation
 
 
 class UsagePlans:
@@ -171,17 +174,18 @@ class UsagePlans:
                     break
         if not value:
             raise MissingApiKey()
-        key = self.keys.lookup(value)
-        if key is None:
-            raise InvalidApiKey()
+        keys = self.keys
         use = self._uses.get(value)
-        if use is None or use.key is not key:  # first seen, or the key changed since
+        if use is None or use.generation != keys.generation:  # first seen, or keys changed
+            key = keys.lookup(value)
+            if key is None:
+                raise InvalidApiKey()
             plan = self.plans.get(key.plan)
             if plan is None:
                 raise InvalidApiKey()
             if len(self._uses) >= KEY_USES:
                 self._uses.clear()
-            use = self._uses[value] = KeyUse(key, plan, value)
+            use = self._uses[value] = KeyUse(key, plan, value, keys.generation)
         scope["state"]["api_key_value"] = use.value
         return use
 
