@@ -1,25 +1,38 @@
-"""Gateway A/B benchmark: this tree's gateway against an earlier commit's, loaded at the same time.
+"""Gateway A/B benchmark: two gateways loaded at the same time — this tree against an earlier
+commit's, or two modes of this tree (bare against tracing, policies, a cache hit).
 
-Run by hand: ``.venv/bin/python bench/gateway_ab.py --before REV [--rounds 4] [--mode tracing]``
-(needs ``wrk`` and ``nginx``: ``bash scripts/system-deps.sh --bench``). On a shared machine two
-runs of ``bench/gateway.py`` a minute apart differ by more than a change worth measuring; two
-gateways loaded at the same moment see the same machine, so the ratio of their CPU time per
-request moves far less. One run, loopback only:
+Run by hand (needs ``wrk`` and ``nginx``: ``bash scripts/system-deps.sh --bench``):
 
-1. ``git archive REV`` of ``src`` and ``bench`` into a scratch folder — the "before" tree —
-   compiled by its own ``scripts/compile.py``, as ``make`` compiles this checkout
-   (``--interpreted``: left interpreted);
+- ``.venv/bin/python bench/gateway_ab.py --before REV [--mode tracing]``: REV's gateway against
+  this tree's, both in the same mode;
+- ``.venv/bin/python bench/gateway_ab.py --before-mode bare --mode tracing``: this tree's bare
+  gateway against its traced one — the cost of a feature, measured the same way.
+
+On a shared machine two runs of ``bench/gateway.py`` a minute apart differ by more than a change
+worth measuring; two gateways loaded at the same moment see the same machine, so the ratio of
+their CPU time per request moves far less. One run, loopback only:
+
+1. with ``--before``, ``git archive REV`` of ``src`` and ``bench`` into a scratch folder — the
+   "before" tree — compiled by its own ``scripts/compile.py``, as ``make`` compiles this
+   checkout (``--interpreted``: left interpreted);
 2. starts one backend, the nginx of ``bench/gateway.py`` answering 13 bytes itself;
 3. each round, starts both gateways (each tree's ``bench/gateway.py --serve-gateway``, the
    before one with its ``src`` first on ``PYTHONPATH``; who starts first alternates) and loads
    both at once, one ``wrk -t1 -cC`` each for ``--duration`` seconds after ``--warmup``; the
-   CPU time of each gateway process per request is read from ``/proc``. ``--mode``: ``bare``
-   (route ``/{proxy+}``, nothing else) or ``tracing`` (a real span store, a node's default
-   sampling);
-4. prints every sample and the medians of after ÷ before (requests/s, CPU per request).
+   CPU time of each gateway process per request is read from ``/proc``, with that of its child
+   processes (a traced gateway's span store writer) beside it and in the total. Modes
+   (``--mode`` for the after side, ``--before-mode`` for the before one, default the same):
+   ``bare`` (route ``/{proxy+}``, nothing else), ``tracing`` (a real span store, a node's
+   default sampling), ``keys`` (an API key of a usage plan, stage, route and plan throttles
+   and a quota, limits never reached), ``keys-tracing`` (both) and ``cache`` (a cached route:
+   every request after the first is a hit);
+4. prints every sample and the medians of after ÷ before: requests/s, and CPU per request of
+   the gateway alone and with its child processes.
 
 The two gateways share the machine's cores with each other, the backend and the two wrk: the
-absolute figures are lower than alone; the ratios are what to read.
+absolute figures are lower than alone; the ratios are what to read. Both get about the same
+CPU time, so the requests/s ratio follows the inverse of the CPU ratio; a child process's CPU
+comes out of the pool all processes share, which is why the total is printed too.
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from functions_ab import archive
 
@@ -39,6 +53,7 @@ from gateway import (
     HOST,
     NGINX_BACKEND,
     PATH,
+    children_cpu,
     free_port,
     parse_wrk,
     process_cpu,
@@ -49,6 +64,20 @@ from gateway import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDES = ("before", "after")
+MODES = {
+    # mode: (--policy of bench/gateway.py, traced)
+    "bare": ("none", False),
+    "tracing": ("none", True),
+    "keys": ("keys", False),
+    "keys-tracing": ("keys", True),
+    "cache": ("cache", False),
+}
+
+
+class Sample(NamedTuple):
+    rps: float
+    cpu: float  # µs per request, the gateway process
+    total: float  # µs per request, with its child processes
 
 
 def start_gateway(
@@ -62,51 +91,78 @@ def start_gateway(
         env["PYTHONPATH"] = str(src) + (
             os.pathsep + env["PYTHONPATH"] if "PYTHONPATH" in env else ""
         )
+    policy, traced = MODES[mode]
     cmd = [sys.executable, str(tree / "bench" / "gateway.py"), "--serve-gateway", str(port)]
-    cmd += ["--upstream", str(backend), "--policy", "none"]
-    if mode == "tracing":
+    cmd += ["--upstream", str(backend), "--policy", policy]
+    if policy == "keys":
+        cmd += ["--key-file", str(tmp / f"key-{port}")]
+    if traced:
         node = TracingConfig()
         cmd += ["--trace-dir", str(tmp / f"spans-{port}")]
         cmd += ["--sample-ratio", str(node.sample_ratio), "--reservoir", str(node.reservoir)]
     return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
 
 
-def load(port: int, pid: int, args: argparse.Namespace) -> tuple[float, float | None]:
+def load(port: int, pid: int, mode: str, tmp: Path, args: argparse.Namespace) -> Sample:
     """requests/s and CPU µs per request of the gateway ``pid`` under one wrk."""
     url = f"http://{HOST}:{port}{PATH}"
     base = ["wrk", "-t1", f"-c{args.connections}", "--latency"]
+    if MODES[mode][0] == "keys":
+        base += ["-H", f"x-api-key: {(tmp / f'key-{port}').read_text().strip()}"]
     subprocess.run([*base, "-d", f"{args.warmup}s", url], capture_output=True, check=True)
-    before = process_cpu(pid)
+    before, kids_before = process_cpu(pid), children_cpu(pid) or 0.0
     out = subprocess.run(
         [*base, "-d", f"{args.duration}s", url], capture_output=True, text=True, check=True
     ).stdout
-    after = process_cpu(pid)
+    after, kids_after = process_cpu(pid), children_cpu(pid) or 0.0
     rps = parse_wrk("gateway", out).rps
-    cpu = None
-    if before is not None and after is not None and rps > 0:
-        cpu = 1e6 * (after - before) / (rps * args.duration)
-    return rps, cpu
+    if before is None or after is None or rps <= 0:
+        raise SystemExit("no CPU time read from /proc, or no request answered")
+    per = 1e6 / (rps * args.duration)
+    own = (after - before) * per
+    return Sample(rps, own, own + (kids_after - kids_before) * per)
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], mode: str, tmp: Path) -> None:
+    wait_port(port, proc)
+    if MODES[mode][0] == "keys":  # the key is written once the gateway has made it
+        key = tmp / f"key-{port}"
+        for _ in range(200):
+            if key.exists() and key.read_text().strip():
+                return
+            subprocess.run(["sleep", "0.05"], check=True)
+        raise SystemExit(f"the gateway on port {port} wrote no API key")
+
+
+def ratios(samples: dict[str, list[Sample]], field: int) -> list[float]:
+    return [a[field] / b[field] for a, b in zip(samples["after"], samples["before"], strict=True)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--before", required=True, help="the commit to compare this tree with")
+    parser.add_argument("--before", help="the commit to compare this tree with (default: none)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=int, default=6, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--mode", choices=("bare", "tracing"), default="bare")
+    parser.add_argument("--mode", choices=tuple(MODES), default="bare")
+    parser.add_argument("--before-mode", choices=tuple(MODES), help="default: --mode")
     parser.add_argument(
         "--interpreted", action="store_true", help="leave the before tree interpreted"
     )
     args = parser.parse_args()
+    modes = {"before": args.before_mode or args.mode, "after": args.mode}
+    if args.before is None and modes["before"] == modes["after"]:
+        parser.error("give --before REV, or a --before-mode other than --mode")
     user = "user root;" if os.geteuid() == 0 else ""
-    rps: dict[str, list[float]] = {side: [] for side in SIDES}
-    cpu: dict[str, list[float]] = {side: [] for side in SIDES}
+    samples: dict[str, list[Sample]] = {side: [] for side in SIDES}
     with tempfile.TemporaryDirectory(prefix="stackyard-gw-ab-") as scratch:
         tmp = Path(scratch)
-        before = archive(args.before, tmp / "before", not args.interpreted, also=("bench",))
-        trees = {"before": before.parent, "after": ROOT}
+        trees = {"before": ROOT, "after": ROOT}
+        srcs: dict[str, Path | None] = {"before": None, "after": None}
+        if args.before is not None:
+            src = archive(args.before, tmp / "before", not args.interpreted, also=("bench",))
+            trees["before"], srcs["before"] = src.parent, src
         backend_port = free_port()
         backend = start_nginx(
             tmp, "backend", NGINX_BACKEND.format(user=user, tmp=tmp, host=HOST, port=backend_port)
@@ -119,23 +175,23 @@ def main() -> None:
                 try:
                     for side in order:
                         port = free_port()
-                        src = trees[side] / "src" if side == "before" else None
-                        proc = start_gateway(trees[side], src, port, backend_port, args.mode, tmp)
+                        proc = start_gateway(
+                            trees[side], srcs[side], port, backend_port, modes[side], tmp
+                        )
                         gateways[side] = (port, proc)
-                        wait_port(port, proc)
+                        wait_ready(port, proc, modes[side], tmp)
                     with ThreadPoolExecutor(2) as pool:
                         futures = {
-                            side: pool.submit(load, port, proc.pid, args)
+                            side: pool.submit(load, port, proc.pid, modes[side], tmp, args)
                             for side, (port, proc) in gateways.items()
                         }
                         for side in SIDES:
-                            got_rps, got_cpu = futures[side].result()
-                            rps[side].append(got_rps)
-                            if got_cpu is not None:
-                                cpu[side].append(got_cpu)
+                            got = futures[side].result()
+                            samples[side].append(got)
                             print(
-                                f"round {round_} {side:6} {got_rps:8,.0f} req/s  "
-                                f"{got_cpu or float('nan'):5.1f} µs CPU/req",
+                                f"round {round_} {side:6} {modes[side]:12} {got.rps:8,.0f} "
+                                f"req/s  {got.cpu:5.1f} µs CPU/req ({got.total:5.1f} with "
+                                "child processes)",
                                 flush=True,
                             )
                 finally:
@@ -143,16 +199,18 @@ def main() -> None:
                         stop(proc)
         finally:
             stop(backend)
-    rps_ratios = [a / b for a, b in zip(rps["after"], rps["before"], strict=True)]
-    cpu_ratios = [a / b for a, b in zip(cpu["after"], cpu["before"], strict=True)]
-    print(f"\n{args.mode} gateway, {args.rounds} rounds, before = {args.before}, after = this tree")
-    print("| req/s after ÷ before, per round (median) | CPU µs/request after ÷ before (median) |")
-    print("|---|---|")
+    before = f"{args.before or 'this tree'} ({modes['before']})"
+    print(f"\n{args.rounds} rounds, before = {before}, after = this tree ({modes['after']})")
     print(
-        f"| {' '.join(f'{r:.2f}' for r in rps_ratios)} ({statistics.median(rps_ratios):.3f}) "
-        f"| {' '.join(f'{c:.2f}' for c in cpu_ratios)} "
-        f"({statistics.median(cpu_ratios) if cpu_ratios else float('nan'):.3f}) |"
+        "| req/s after ÷ before, per round (median) | CPU µs/request after ÷ before (median) "
+        "| with child processes (median) |"
     )
+    print("|---|---|---|")
+    cells = []
+    for field in (0, 1, 2):
+        values = ratios(samples, field)
+        cells.append(f"{' '.join(f'{v:.2f}' for v in values)} ({statistics.median(values):.3f})")
+    print(f"| {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":
