@@ -5,7 +5,8 @@ Started as ``python -m stackyard.functions.bootstrap`` with the Lambda environme
 space (memory), imports the handler once (module-level code runs once per worker), then loops:
 ``GET invocation/next`` → ``handler(event, context)`` (``_X_AMZN_TRACE_ID`` = the invocation's
 ``Lambda-Runtime-Trace-Id`` in the environment, set before the call and left until the next
-invocation, which sets its own or removes it, as AWS's runtime does) → ``POST .../response``
+invocation, which sets its own or removes it, as AWS's runtime does; see :func:`trace_setter`)
+→ ``POST .../response``
 with the JSON result, or ``POST .../error`` with ``{errorMessage, errorType, stackTrace}`` the
 moment the handler raises. Initialisation errors go to ``init/error`` and end the process.
 
@@ -290,6 +291,41 @@ def _error_document(exc: BaseException, error_type: str | None = None, message: 
     return json.dumps(document).encode()
 
 
+TRACE_VARIABLE = "_X_AMZN_TRACE_ID"
+
+
+def trace_setter(env: os._Environ[str]) -> Callable[[str], None]:
+    """What puts an invocation's trace header in ``os.environ[TRACE_VARIABLE]`` ('' removes it).
+
+    The value goes into the mapping behind ``os.environ`` without ``setenv(3)``: glibc keeps
+    every value ever given to ``setenv`` (a caller may still hold the old string), so a new
+    trace id per invocation would grow a long-lived worker by about 135 bytes an invocation,
+    until its memory limit killed it. Python code (the X-Ray SDK, botocore, OpenTelemetry, a
+    handler) reads ``os.environ``/``os.getenv`` and sees the value as before; the C-level
+    environment, which a child process started without ``env=`` inherits, does not have it.
+    """
+    env.pop(TRACE_VARIABLE, None)  # an inherited one, from both views
+    data = getattr(env, "_data", None)
+    if not isinstance(data, dict):  # not CPython's os._Environ: the plain way
+
+        def plain(value: str) -> None:
+            if value:
+                env[TRACE_VARIABLE] = value
+            else:
+                env.pop(TRACE_VARIABLE, None)
+
+        return plain
+    key, encode = env.encodekey(TRACE_VARIABLE), env.encodevalue
+
+    def direct(value: str) -> None:
+        if value:
+            data[key] = encode(value)
+        else:
+            data.pop(key, None)
+
+    return direct
+
+
 def _die_out_of_memory() -> None:
     """Like the kernel's OOM killer in a Lambda sandbox: the runtime exits on SIGKILL."""
     sys.stdout.flush()
@@ -445,15 +481,13 @@ def main() -> None:
         sys.exit(1)
     flush = sys.stdout.flush
     request_ids = _lambda_logging(env) if "logging" in sys.modules else None
+    set_trace = trace_setter(env)
     while True:
         request_id, deadline_ms, arn, trace, client_context, identity, body = client.next()
         context = LambdaContext(request_id, deadline_ms, arn, client_context, identity)
         if request_ids is not None:
             request_ids.current = request_id
-        if trace:  # as AWS's runtime: the invocation's trace header, until the next one's
-            env["_X_AMZN_TRACE_ID"] = trace
-        elif "_X_AMZN_TRACE_ID" in env:
-            del env["_X_AMZN_TRACE_ID"]
+        set_trace(trace)  # as AWS's runtime: the invocation's trace header, until the next one's
         try:
             value = handler(json.loads(body) if body else {}, context)
             try:
