@@ -6,9 +6,9 @@ space (memory), imports the handler once (module-level code runs once per worker
 ``GET invocation/next`` → ``handler(event, context)`` (``_X_AMZN_TRACE_ID`` = the invocation's
 ``Lambda-Runtime-Trace-Id`` in the environment, set before the call and left until the next
 invocation, which sets its own or removes it, as AWS's runtime does; see :func:`trace_setter`)
-→ ``POST .../response``
-with the JSON result, or ``POST .../error`` with ``{errorMessage, errorType, stackTrace}`` the
-moment the handler raises. Initialisation errors go to ``init/error`` and end the process.
+→ ``POST .../response`` with the JSON result, or ``POST .../error`` with ``{errorMessage,
+errorType, stackTrace}`` the moment the handler raises. Initialisation errors go to
+``init/error`` and end the process.
 
 When the node started it (``STACKYARD_RUNTIME_FD`` set), the same loop runs over the node's
 private channel instead (``channel.py``: one frame each way per invocation, the result frame

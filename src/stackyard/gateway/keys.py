@@ -218,7 +218,6 @@ class ApiKeys:
         self._clock = clock
         self._active: MappingProxyType[bytes, ApiKey] = MappingProxyType({})
         self._all: tuple[ApiKey, ...] = ()
-        self._seen: dict[bytes, ApiKey] = {}  # values already checked, of active keys only
         self._lock = asyncio.Lock()
         self.generation = 0
         """Counts the index's changes: what a caller resolved from a :meth:`lookup` stays true
@@ -238,22 +237,13 @@ class ApiKeys:
         self._active = MappingProxyType(
             {key_digest: key for key, key_digest in rows if key.revoked is None}
         )
-        self._seen = {}
         self.generation += 1
 
     def lookup(self, value: bytes | str) -> ApiKey | None:
-        """The active key with this value, or None.
-
-        A value found once is remembered until the next change (at most one entry per active
-        key: unknown values are never remembered), so a key is hashed once, not per request.
-        """
-        raw = value.encode() if isinstance(value, str) else value
-        key = self._seen.get(raw)
-        if key is None:
-            key = self._active.get(digest(raw))
-            if key is not None:
-                self._seen[raw] = key
-        return key
+        """The active key with this value, or None. It hashes the value: a caller that looks
+        a value up on every request keeps what it found while :attr:`generation` stays the
+        same (the usage step does)."""
+        return self._active.get(digest(value))
 
     def list(self) -> tuple[ApiKey, ...]:
         return self._all
