@@ -21,6 +21,10 @@ Run by hand or with ``make bench`` (needs the Debian packages ``wrk`` and ``ngin
      of a usage plan, checked against stage, route and plan throttles and a quota (limits too
      large to be reached, so every request is proxied), without and with tracing (a real
      ``Telemetry``), and on a cached route where every request after the first is a hit,
+   - each ``--tracing`` and ``--policies`` mode beside a bare gateway of its own: both
+     processes run, wrk loads them in turn, never at once, in one-second slices (A B, B A,
+     A B, ...; ``--duration`` slices each), so their ratio compares two gateways under the same
+     moment's machine, not two runs a few seconds apart,
    - with ``--server-floor``, the gateway's server alone: the same ``AsgiServer`` in the same
      kind of process answering the backend's 13 bytes itself (no gateway, no upstream call) —
      the floor of what any gateway on this server can reach,
@@ -148,7 +152,7 @@ class Result:
     errors: str
     cpu_us: float | None = None  # CPU time of the proxy process per request (Linux only)
     children_us: float | None = None  # CPU of its child processes (span store writer) per request
-    baseline_rps: float | None = None  # a bare gateway's, measured just before this mode
+    baseline_rps: float | None = None  # a bare gateway's, measured beside this mode
     paired: float | None = None  # rps / baseline_rps (with rounds: the median of the rounds')
 
 
@@ -341,6 +345,93 @@ def run_wrk(
     return result
 
 
+@dataclass(frozen=True)
+class Load:
+    """One side of an interleaved pair: a gateway to load, its process and request headers."""
+
+    name: str
+    port: int
+    pid: int | None
+    headers: tuple[str, ...] = ()
+
+
+SLICE_PAUSE = 0.2
+"""Seconds between two slices of :func:`run_interleaved`: a traced gateway's span writer
+finishes the slice's spans (it ships them every 50 ms) before the other side is loaded."""
+
+
+def run_interleaved(pair: tuple[Load, Load], args: argparse.Namespace) -> tuple[Result, Result]:
+    """Both gateways of ``pair`` loaded in turn, never at once: after a warm-up each,
+    ``--duration`` one-second wrk runs per side, in the order A B, B A, A B, ... (each side
+    first in every other slice, so a machine that drifts during the pair drifts for both).
+
+    Per side: requests/s over all its slices, CPU per request over them, and the median of the
+    slices' p50 and p99 (a one-second run's p99 is that of about a second of requests)."""
+    for load in pair:
+        wrk_slice(load, args, args.warmup)
+    slices: dict[str, list[Slice]] = {load.name: [] for load in pair}
+    for number in range(args.duration):
+        for load in pair if number % 2 == 0 else pair[::-1]:
+            cpu, kids = process_cpu(load.pid), children_cpu(load.pid)
+            result = wrk_slice(load, args, 1)
+            used = _spent(cpu, process_cpu(load.pid))
+            slices[load.name].append((result, used, _spent(kids, children_cpu(load.pid))))
+            time.sleep(SLICE_PAUSE)
+    first, second = (summarize(load.name, slices[load.name]) for load in pair)
+    return first, second
+
+
+Slice = tuple["Result", float | None, float | None]
+"""One wrk run of :func:`run_interleaved`: its result, the CPU seconds of the gateway and of
+its child processes meanwhile (None where /proc does not tell)."""
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return after - before if before is not None and after is not None else None
+
+
+def wrk_slice(load: Load, args: argparse.Namespace, seconds: int) -> Result:
+    url = f"http://{HOST}:{load.port}{PATH}"
+    cmd = [*PINS["load"], "wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
+    for header in load.headers:
+        cmd += ["-H", header]
+    out = subprocess.run(
+        [*cmd, "-d", f"{seconds}s", url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
+    return parse_wrk(load.name, out)
+
+
+def summarize(name: str, slices: list[Slice]) -> Result:
+    """One side's slices as one result (see :func:`run_interleaved`)."""
+    requests = sum(r.rps for r, _, _ in slices)  # one-second slices: about the requests of each
+    errors = "; ".join(sorted({r.errors for r, _, _ in slices} - {"-"})) or "-"
+    result = Result(
+        name,
+        requests / len(slices),
+        statistics.median(r.p50_ms for r, _, _ in slices),
+        statistics.median(r.p99_ms for r, _, _ in slices),
+        errors,
+    )
+    cpus = [cpu for _, cpu, _ in slices if cpu is not None]
+    kids = [kid for _, _, kid in slices if kid is not None]
+    if requests > 0 and len(cpus) == len(slices):
+        result.cpu_us = 1e6 * sum(cpus) / requests
+        if len(kids) == len(slices):
+            result.children_us = 1e6 * sum(kids) / requests
+    cpu = f", {result.cpu_us:.0f} µs CPU/request" if result.cpu_us is not None else ""
+    if result.children_us is not None:
+        cpu += f" (+ {result.children_us:.0f} µs in its span writer process)"
+    print(
+        f"  {name}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, "
+        f"p99 {result.p99_ms:.2f} ms{cpu} ({len(slices)} slices of 1 s)"
+    )
+    return result
+
+
 def proxy_worker(tmp: Path) -> int | None:
     """The pid of the nginx proxy's worker process (the one doing the work), if found."""
     try:
@@ -374,7 +465,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         title += f", medians of {args.rounds} rounds"
     table = Table(title=title)
     columns = ["mode", "requests/s", "p50 ms", "p99 ms", "CPU µs/req", "writer µs/req"]
-    columns += ["bare just before", "/ bare", "errors"]
+    columns += ["bare beside", "/ bare", "errors"]
     for col in columns:
         table.add_column(col, justify="left" if col in ("mode", "errors") else "right")
     rows = [_cells(r) for r in results]
@@ -522,7 +613,7 @@ def medians(runs: list[list[Result]]) -> list[Result]:
 
 
 def versus_bare(result: Result, bare: Result) -> float:
-    """``result``'s rps over the bare gateway's: the one measured just before it if any."""
+    """``result``'s rps over the bare gateway's: the one measured beside it if any."""
     return result.paired if result.paired is not None else result.rps / bare.rps
 
 
@@ -542,41 +633,62 @@ def one_round(args: argparse.Namespace) -> tuple[list[Result], dict[float, list[
     """Every mode once: the wrk results at full load and, per ``--paced`` rate, at that load.
 
     nginx ``proxy_pass`` is measured right after the bare gateway, and every other gateway
-    mode right after a bare gateway of its own (``Result.baseline_rps``): each ratio compares
-    two runs a few seconds apart, so a machine that slows down or speeds up during the round
-    (other tenants, the kernel writing a span store back) moves both sides alike. A mode's span
-    store is deleted once the mode is measured."""
+    mode against a bare gateway of its own (``Result.baseline_rps``), in interleaved slices
+    (:func:`run_interleaved`): a machine that slows down or speeds up during the round (other
+    tenants, the kernel writing a span store back) moves both sides alike. A mode's span store
+    is deleted once the mode is measured."""
     children: list[subprocess.Popen[bytes]] = []
     user = "user root;" if os.geteuid() == 0 else ""
     with tempfile.TemporaryDirectory(prefix="stackyard-bench-") as tmpdir:
         tmp = Path(tmpdir)
 
-        def measure(
-            name: str,
+        def launch(
             policy: str = "none",
             trace_dir: Path | None = None,
             sampling: Sampling = EVERY_REQUEST,
-            headers: tuple[str, ...] = (),
-        ) -> Result:
+        ) -> tuple[int, subprocess.Popen[bytes], tuple[str, ...]]:
+            """A gateway in ``policy`` mode, ready: its port, process and request headers."""
             port = free_port()
             gateway = start_gateway(
                 port, backend_port, args.tune_gc, trace_dir, sampling, policy, tmp / "api-key"
             )
             children.append(gateway)
             wait_port(port, gateway)
+            headers: tuple[str, ...] = ()
             if policy == "keys":
                 headers = (f"x-api-key: {(tmp / 'api-key').read_text().strip()}",)
-            result = run_wrk(name, port, args, gateway.pid, headers)
-            if name == BARE:
-                run_paced(paced, scripts, name, port, args, gateway.pid)
+            return port, gateway, headers
+
+        def finish(gateway: subprocess.Popen[bytes], trace_dir: Path | None) -> None:
             stop(gateway)
             if trace_dir is not None and trace_dir.name != NULL_SINK:
                 shutil.rmtree(trace_dir, ignore_errors=True)
+
+        def measure(name: str, policy: str = "none") -> Result:
+            port, gateway, headers = launch(policy)
+            result = run_wrk(name, port, args, gateway.pid, headers)
+            if name == BARE:
+                run_paced(paced, scripts, name, port, args, gateway.pid)
+            finish(gateway, None)
             return result
 
-        def paired(name: str, **options: Any) -> Result:
-            baseline = measure(f"{BARE} (before: {name})")
-            result = measure(name, **options)
+        def paired(
+            name: str,
+            policy: str = "none",
+            trace_dir: Path | None = None,
+            sampling: Sampling = EVERY_REQUEST,
+        ) -> Result:
+            bare_port, bare, _ = launch()
+            port, gateway, headers = launch(policy, trace_dir, sampling)
+            baseline, result = run_interleaved(
+                (
+                    Load(f"{BARE} (beside: {name})", bare_port, bare.pid),
+                    Load(name, port, gateway.pid, headers),
+                ),
+                args,
+            )
+            finish(gateway, trace_dir)
+            finish(bare, None)
             result.baseline_rps = baseline.rps
             result.paired = result.rps / baseline.rps
             return result
