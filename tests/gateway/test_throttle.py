@@ -38,7 +38,7 @@ class Clock:
 def test_burst_then_rate() -> None:
     clock = Clock()
     buckets = LocalBuckets(clock)
-    limit = [("b", ThrottleConfig(rate=2, burst=5))]
+    limit = [Limit("b", ThrottleConfig(rate=2, burst=5))]
     assert [buckets.take(limit) for _ in range(5)] == [0.0] * 5
     assert buckets.take(limit) == 0.5  # one token comes back in 1/rate seconds
     clock.now += 0.25
@@ -53,8 +53,8 @@ def test_a_request_takes_from_every_bucket_or_from_none() -> None:
     clock = Clock()
     buckets = LocalBuckets(clock)
     wide, narrow = (
-        ("wide", ThrottleConfig(rate=10, burst=10)),
-        ("n", ThrottleConfig(rate=1, burst=1)),
+        Limit("wide", ThrottleConfig(rate=10, burst=10)),
+        Limit("n", ThrottleConfig(rate=1, burst=1)),
     )
     assert buckets.take([wide, narrow]) == 0.0
     assert buckets.take([wide, narrow]) == 1.0
@@ -78,7 +78,7 @@ def test_accepted_never_exceed_burst_plus_rate_times_time(
 ) -> None:
     clock = Clock()
     buckets = LocalBuckets(clock)
-    limit = [("b", ThrottleConfig(rate=rate, burst=burst))]
+    limit = [Limit("b", ThrottleConfig(rate=rate, burst=burst))]
     accepted = 0
     for gap in gaps:
         clock.now += gap

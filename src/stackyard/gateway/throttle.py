@@ -20,8 +20,20 @@ from typing import Protocol
 from ..config.api import ThrottleConfig
 from .errors import GatewayError
 
-Limit = tuple[str, ThrottleConfig]
-"""A bucket's name (``stage:dev``, ``route:GET /items/{id}``, ``key:alice``) and its settings."""
+
+class Limit:
+    """A bucket's name (``stage:dev``, ``route:GET /items/{id}``, ``key:alice``) and its
+    settings, read once from the config (a request reads two floats, not a model's fields)."""
+
+    __slots__ = ("burst", "name", "rate")
+
+    def __init__(self, name: str, config: ThrottleConfig) -> None:
+        self.name = name
+        self.rate = float(config.rate)
+        self.burst = float(config.burst)
+
+    def __repr__(self) -> str:
+        return f"Limit({self.name!r}, rate={self.rate:g}, burst={self.burst:g})"
 
 
 class Throttled(GatewayError):
@@ -71,22 +83,23 @@ class LocalBuckets:
         now = self._clock()
         buckets = self._buckets
         wait = 0.0
-        for name, config in limits:
-            state = buckets.get(name)
+        for limit in limits:
+            burst = limit.burst
+            state = buckets.get(limit.name)
             if state is None:
-                state = buckets[name] = [float(config.burst), now]
+                state = buckets[limit.name] = [burst, now]
             else:
-                tokens = state[0] + (now - state[1]) * config.rate
-                state[0] = tokens if tokens < config.burst else float(config.burst)
+                tokens = state[0] + (now - state[1]) * limit.rate
+                state[0] = tokens if tokens < burst else burst
                 state[1] = now
             if state[0] < 1.0:
-                short = (1.0 - state[0]) / config.rate
+                short = (1.0 - state[0]) / limit.rate
                 if short > wait:
                     wait = short
         if wait > 0.0:
             return wait
-        for name, _ in limits:  # every bucket has a token: take them
-            buckets[name][0] -= 1.0
+        for limit in limits:  # every bucket has a token: take them
+            buckets[limit.name][0] -= 1.0
         return 0.0
 
     def tokens(self, name: str) -> float | None:

@@ -78,7 +78,7 @@ class KeyUse:
         self.key = key
         self.quota = plan.quota
         throttle = plan.throttle
-        self.limit: Limit | None = ("key:" + key.name, throttle) if throttle is not None else None
+        self.limit = Limit("key:" + key.name, throttle) if throttle is not None else None
         self.value = value if isinstance(value, str) else value.decode()
         self.generation = generation
 
@@ -111,7 +111,7 @@ class UsagePlans:
         stage_config = api.stages.get(stage)
         throttle = stage_config.throttle if stage_config is not None else None
         throttle = throttle or api.throttle
-        self.stage_limit: Limit | None = (f"stage:{stage}", throttle) if throttle else None
+        self.stage_limit = Limit(f"stage:{stage}", throttle) if throttle else None
 
     def applies(self, route: RouteSpec) -> bool:
         """Whether ``route`` has anything for the usage step to check: an API key, a route
@@ -238,7 +238,7 @@ class UsageStep:
         if plans.stage_limit is not None:
             limits.append(plans.stage_limit)
         if policy.throttle is not None:
-            limits.append((route_bucket(route), policy.throttle))
+            limits.append(Limit(route_bucket(route), policy.throttle))
         self.limits = tuple(limits)
         # buckets in this process answer at once: the step needs no coroutine of its own
         buckets = plans.buckets
