@@ -128,7 +128,7 @@ async def test_unsampled_request_propagates_but_records_nothing(make_backend, se
         "GET", "/items/1", headers={"traceparent": f"00-{TRACE}-{PARENT}-00"}
     )
     assert spans.spans == []
-    assert headers["x-trace-id"] == TRACE
+    assert "x-trace-id" not in headers  # nothing stored to look up
     [upstream] = seen(json.loads(raw), "traceparent")
     assert upstream.startswith(f"00-{TRACE}-") and upstream.endswith("-00")
     assert upstream != f"00-{TRACE}-{PARENT}-00"
@@ -147,20 +147,23 @@ async def test_sample_ratio_zero(make_backend, serve):
 
 async def test_reservoir_then_ratio(make_backend, serve):
     """X-Ray's rule shape: the first ``reservoir`` new traces of each second are recorded,
-    the others only at the ratio (0 here); an unsampled request still answers x-trace-id and
-    passes an unsampled traceparent upstream, naming the gateway's span."""
+    the others only at the ratio (0 here); an unsampled request passes an unsampled
+    traceparent upstream, naming the gateway's span, and answers its correlation id but no
+    x-trace-id (its trace is not stored)."""
     backend = await make_backend("b")
     served, spans = await traced(serve, [backend], sample_ratio=0.0, reservoir=3)
     answers = [await served.request("GET", f"/items/{i}") for i in range(10)]
     recorded = {s.trace_id for s in spans.kind("SERVER")}
     assert 3 <= len(recorded) <= 6  # 6 when a second ended during the ten requests
     for status, headers, raw in answers:
-        assert status == 200
-        trace_id = headers["x-trace-id"]
+        assert status == 200 and headers["x-correlation-id"]
         [upstream] = seen(json.loads(raw), "traceparent")
-        _, in_trace, parent, flags = upstream.split("-")
-        assert in_trace == trace_id and len(parent) == 16 and parent != "0" * 16
-        assert flags == ("01" if trace_id in recorded else "00")
+        _, trace_id, parent, flags = upstream.split("-")
+        assert len(trace_id) == 32 and len(parent) == 16 and parent != "0" * 16
+        if trace_id in recorded:
+            assert flags == "01" and headers["x-trace-id"] == trace_id
+        else:
+            assert flags == "00" and "x-trace-id" not in headers
     # every recorded trace has its CLIENT span; nothing of the unsampled ones was made
     assert {s.trace_id for s in spans.kind("CLIENT")} == recorded
     assert len(spans.spans) == 2 * len(recorded)

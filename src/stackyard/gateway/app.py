@@ -15,10 +15,10 @@ stage throttle) uses it, so a plain route pays for no step it does not use.
 
 Tracing (:mod:`.tracing`) is on when the gateway is given ``spans`` (a ``SpanRecorder``):
 SERVER span per request, CLIENT span per upstream try or function call, W3C/B3 propagation,
-``x-trace-id`` on every response; ``service_name`` (``gateway``), ``sample_ratio`` (1.0) and
-``reservoir`` (0: traces taken each second before the ratio applies) tune it. ``spans=None``
-(the default): no tracing step, no span objects, the client's trace headers pass to the
-upstream unchanged.
+``x-trace-id`` on the response of every recorded request; ``service_name`` (``gateway``),
+``sample_ratio`` (1.0) and ``reservoir`` (0: traces taken each second before the ratio
+applies) tune it. ``spans=None`` (the default): no tracing step, no span objects, the client's
+trace headers pass to the upstream unchanged.
 
 Endpoint state (in-flight counts, outlier ejections) and balancer positions are kept by the
 gateway across table swaps for the endpoints and services that stay.
