@@ -355,6 +355,10 @@ class Load:
     headers: tuple[str, ...] = ()
 
 
+Slice = tuple[Result, float | None, float | None]
+"""One wrk run of :func:`run_interleaved`: its result, the CPU seconds of the gateway and of
+its child processes meanwhile (None where /proc does not tell)."""
+
 SLICE_PAUSE = 0.2
 """Seconds between two slices of :func:`run_interleaved`: a traced gateway's span writer
 finishes the slice's spans (it ships them every 50 ms) before the other side is loaded."""
@@ -374,16 +378,11 @@ def run_interleaved(pair: tuple[Load, Load], args: argparse.Namespace) -> tuple[
         for load in pair if number % 2 == 0 else pair[::-1]:
             cpu, kids = process_cpu(load.pid), children_cpu(load.pid)
             result = wrk_slice(load, args, 1)
+            time.sleep(SLICE_PAUSE)  # the CPU read after it counts the writer's last batch
             used = _spent(cpu, process_cpu(load.pid))
             slices[load.name].append((result, used, _spent(kids, children_cpu(load.pid))))
-            time.sleep(SLICE_PAUSE)
     first, second = (summarize(load.name, slices[load.name]) for load in pair)
     return first, second
-
-
-Slice = tuple["Result", float | None, float | None]
-"""One wrk run of :func:`run_interleaved`: its result, the CPU seconds of the gateway and of
-its child processes meanwhile (None where /proc does not tell)."""
 
 
 def _spent(before: float | None, after: float | None) -> float | None:
