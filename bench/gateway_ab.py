@@ -52,14 +52,14 @@ from functions_ab import archive
 from gateway import (
     HOST,
     NGINX_BACKEND,
-    PATH,
+    Load,
     children_cpu,
     free_port,
-    parse_wrk,
     process_cpu,
     start_nginx,
     stop,
     wait_port,
+    wrk_slice,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,17 +105,14 @@ def start_gateway(
 
 def load(port: int, pid: int, mode: str, tmp: Path, args: argparse.Namespace) -> Sample:
     """requests/s and CPU µs per request of the gateway ``pid`` under one wrk."""
-    url = f"http://{HOST}:{port}{PATH}"
-    base = ["wrk", "-t1", f"-c{args.connections}", "--latency"]
+    headers: tuple[str, ...] = ()
     if MODES[mode][0] == "keys":
-        base += ["-H", f"x-api-key: {(tmp / f'key-{port}').read_text().strip()}"]
-    subprocess.run([*base, "-d", f"{args.warmup}s", url], capture_output=True, check=True)
+        headers = (f"x-api-key: {(tmp / f'key-{port}').read_text().strip()}",)
+    side = Load("gateway", port, pid, headers)
+    wrk_slice(side, args, args.warmup)
     before, kids_before = process_cpu(pid), children_cpu(pid) or 0.0
-    out = subprocess.run(
-        [*base, "-d", f"{args.duration}s", url], capture_output=True, text=True, check=True
-    ).stdout
+    rps = wrk_slice(side, args, args.duration).rps
     after, kids_after = process_cpu(pid), children_cpu(pid) or 0.0
-    rps = parse_wrk("gateway", out).rps
     if before is None or after is None or rps <= 0:
         raise SystemExit("no CPU time read from /proc, or no request answered")
     per = 1e6 / (rps * args.duration)
@@ -145,6 +142,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=6, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each")
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--mode", choices=tuple(MODES), default="bare")
     parser.add_argument("--before-mode", choices=tuple(MODES), help="default: --mode")
     parser.add_argument(
