@@ -312,37 +312,27 @@ def run_wrk(
     headers: tuple[str, ...] = (),
     script: Path | None = None,
 ) -> Result:
-    url = f"http://{HOST}:{port}{PATH}"
-    base = [*PINS["load"], "wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
-    for header in headers:
-        base += ["-H", header]
-    if script is not None:
-        base += ["-s", str(script)]
-    subprocess.run(
-        [*base, "-d", f"{args.warmup}s", url], capture_output=True, timeout=60, check=True
-    )
+    load = Load(name, port, pid, headers)
+    wrk_slice(load, args, args.warmup, script)
     cpu_before, kids_before = process_cpu(pid), children_cpu(pid)
-    out = subprocess.run(
-        [*base, "-d", f"{args.duration}s", url],
-        capture_output=True,
-        text=True,
-        timeout=args.duration + 60,
-        check=True,
-    ).stdout
-    cpu_after, kids_after = process_cpu(pid), children_cpu(pid)
-    result = parse_wrk(name, out)
-    cpu = ""
-    if cpu_before is not None and cpu_after is not None and result.rps > 0:
-        result.cpu_us = 1e6 * (cpu_after - cpu_before) / (result.rps * args.duration)
-        cpu = f", {result.cpu_us:.0f} µs CPU/request"
-        if kids_before is not None and kids_after is not None:
-            result.children_us = 1e6 * (kids_after - kids_before) / (result.rps * args.duration)
-            cpu += f" (+ {result.children_us:.0f} µs in its span writer process)"
-    print(
-        f"  {name}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, "
-        f"p99 {result.p99_ms:.2f} ms{cpu}"
-    )
+    result = wrk_slice(load, args, args.duration, script)
+    cpu, kids = _spent(cpu_before, process_cpu(pid)), _spent(kids_before, children_cpu(pid))
+    if cpu is not None and result.rps > 0:
+        result.cpu_us = 1e6 * cpu / (result.rps * args.duration)
+        if kids is not None:
+            result.children_us = 1e6 * kids / (result.rps * args.duration)
+    print_result(result)
     return result
+
+
+def print_result(result: Result, more: str = "") -> None:
+    cpu = f", {result.cpu_us:.0f} µs CPU/request" if result.cpu_us is not None else ""
+    if result.children_us is not None:
+        cpu += f" (+ {result.children_us:.0f} µs in its span writer process)"
+    print(
+        f"  {result.name}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, "
+        f"p99 {result.p99_ms:.2f} ms{cpu}{more}"
+    )
 
 
 @dataclass(frozen=True)
@@ -389,11 +379,17 @@ def _spent(before: float | None, after: float | None) -> float | None:
     return after - before if before is not None and after is not None else None
 
 
-def wrk_slice(load: Load, args: argparse.Namespace, seconds: int) -> Result:
+def wrk_slice(
+    load: Load, args: argparse.Namespace, seconds: int, script: Path | None = None
+) -> Result:
+    """One wrk run of ``seconds`` against ``load`` (``--threads``, ``--connections``, with
+    ``--latency``; ``script``: a wrk Lua script)."""
     url = f"http://{HOST}:{load.port}{PATH}"
     cmd = [*PINS["load"], "wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
     for header in load.headers:
         cmd += ["-H", header]
+    if script is not None:
+        cmd += ["-s", str(script)]
     out = subprocess.run(
         [*cmd, "-d", f"{seconds}s", url],
         capture_output=True,
@@ -421,13 +417,7 @@ def summarize(name: str, slices: list[Slice]) -> Result:
         result.cpu_us = 1e6 * sum(cpus) / requests
         if len(kids) == len(slices):
             result.children_us = 1e6 * sum(kids) / requests
-    cpu = f", {result.cpu_us:.0f} µs CPU/request" if result.cpu_us is not None else ""
-    if result.children_us is not None:
-        cpu += f" (+ {result.children_us:.0f} µs in its span writer process)"
-    print(
-        f"  {name}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, "
-        f"p99 {result.p99_ms:.2f} ms{cpu} ({len(slices)} slices of 1 s)"
-    )
+    print_result(result, f" ({len(slices)} slices of 1 s)")
     return result
 
 
