@@ -17,7 +17,7 @@ from aiohttp import web
 
 from stackyard.config.api import ApiCacheConfig, ApiConfig, CacheConfig
 from stackyard.gateway import RouteSpec
-from stackyard.gateway.cache import ResponseCache, cache_key
+from stackyard.gateway.cache import ResponseCache, cache_key, key_sources
 from stackyard.gateway.policy import RoutePolicy
 from stackyard.testing import NodeProcess
 
@@ -227,7 +227,7 @@ def test_store_bounds_and_keys() -> None:
     scope = {"raw_path": b"/p?b=2&a=1&a=3", "query_string": b"b=2&a=1&a=3",
              "headers": [(b"x-t", b"1")]}  # fmt: skip
     config = CacheConfig(key=["query.a", "header.X-T", "query.zz"])
-    assert cache_key(scope, "GET", config) == ("GET", "/p", "1&3", "1", "")
+    assert cache_key(scope, "GET", key_sources(config)) == ("GET", "/p", "1&3", "1", "")
 
 
 def _call(method: str, url: str) -> tuple[int, dict[str, str], Any]:

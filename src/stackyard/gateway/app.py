@@ -27,7 +27,7 @@ gateway across table swaps for the endpoints and services that stay.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,7 +51,14 @@ from .outlier import OutlierDetector, OutlierSettings
 from .proxy import HttpProxy, RouteTarget
 from .router import HostRouter
 from .static import ObjectSource, StaticSite
-from .steps import Correlation, ErrorResponder, RouteChain, RouteMatcher, RouterSource
+from .steps import (
+    Correlation,
+    ErrorResponder,
+    HttpFirst,
+    RouteChain,
+    RouteMatcher,
+    RouterSource,
+)
 from .table import Balancer, RouteSpec, RouteTable
 from .tracing import DEFAULT_SERVICE, TracedCorrelation, Tracer
 from .upstream import PoolSettings, UpstreamClient
@@ -213,6 +220,11 @@ class Gateway:
             docs=self.openapi,
             access_log=access_log,
         )
+        self.serve: ASGIApp = HttpFirst(self._pipeline, self)
+        """The gateway as a plain callable that returns the pipeline's awaitable for an HTTP
+        request (anything else goes through ``__call__``): one coroutine frame fewer per
+        request, for servers that await what an app returns without asking whether it is a
+        coroutine function — granian, which :class:`~stackyard.serving.AsgiServer` runs."""
 
     @property
     def table(self) -> RouteTable:
@@ -288,15 +300,6 @@ class Gateway:
         await self.authorizers.stop()
         await self.usage.stop()
         await self.client.stop()
-
-    def serve(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        """The gateway as a plain callable that returns the pipeline's awaitable for an HTTP
-        request (anything else goes through ``__call__``): one coroutine frame fewer per
-        request, for servers that await what an app returns without asking whether it is a
-        coroutine function — granian, which :class:`~stackyard.serving.AsgiServer` runs."""
-        if scope["type"] == "http":
-            return self._pipeline(scope, receive, send)
-        return self(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # a coroutine function, as servers that tell ASGI 3 from ASGI 2 by it expect

@@ -150,26 +150,43 @@ class ResponseCache:
             self.size -= entry.size
 
 
-def cache_key(scope: Scope, method: str, config: CacheConfig) -> tuple[Any, ...]:
+class KeySource:
+    """One ``cache.key`` source, parsed once: ``query.NAME`` or ``header.NAME`` (the header's
+    name lowercased, as the server gives it); any other kind adds an empty value."""
+
+    __slots__ = ("header", "kind", "name")
+
+    def __init__(self, source: str) -> None:
+        kind, _, name = source.partition(".")
+        self.kind = kind
+        self.name = name
+        self.header = name.lower().encode("latin-1")
+
+
+def key_sources(config: CacheConfig) -> tuple[KeySource, ...]:
+    return tuple(KeySource(source) for source in config.key)
+
+
+def cache_key(scope: Scope, method: str, sources: tuple[KeySource, ...]) -> tuple[Any, ...]:
     """Method, path, then the value of each ``cache.key`` source ('' when absent)."""
+    path = request_path(scope)
+    if not sources:
+        return (method, path)
     values: list[str] = []
-    if config.key:
-        query: dict[str, list[str]] | None = None
-        for source in config.key:
-            kind, _, name = source.partition(".")
-            if kind == "query":
-                if query is None:
-                    query = {}
-                    for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), True):
-                        query.setdefault(k, []).append(v)
-                values.append("&".join(query.get(name, ())))
-            elif kind == "header":
-                wanted = name.lower().encode("latin-1")
-                found = [v.decode("latin-1") for k, v in scope["headers"] if k == wanted]
-                values.append(", ".join(found))
-            else:
-                values.append("")
-    return (method, request_path(scope), *values)
+    query: dict[str, list[str]] | None = None
+    for source in sources:
+        if source.kind == "query":
+            if query is None:
+                query = {}
+                for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), True):
+                    query.setdefault(k, []).append(v)
+            values.append("&".join(query.get(source.name, ())))
+        elif source.kind == "header":
+            found = [v.decode("latin-1") for k, v in scope["headers"] if k == source.header]
+            values.append(", ".join(found))
+        else:
+            values.append("")
+    return (method, path, *values)
 
 
 def _tokens(value: bytes) -> set[bytes]:
@@ -236,22 +253,24 @@ class _Capture:
 
 
 class Cache:
-    """The response cache step (see the module docstring)."""
+    """The response cache step of one route, whose ``cache`` settings it reads once (see the
+    module docstring)."""
 
-    def __init__(self, app: ASGIApp, store: ResponseCache, source: ApiSource) -> None:
+    def __init__(
+        self, app: ASGIApp, store: ResponseCache, source: ApiSource, config: CacheConfig
+    ) -> None:
         self.app = app
         self.store = store
         self.source = source
+        self.methods = frozenset(config.methods)
+        self.head_as_get = "GET" in self.methods  # a HEAD is answered from the GET entry
+        self.ttl = float(config.ttl)
+        self.sources = key_sources(config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope["state"]
-        config: CacheConfig | None = state["route"].route.policy.cache
-        if config is None:
-            await self.app(scope, receive, send)
-            return
         method: str = scope["method"]
-        lookup = "GET" if method == "HEAD" and "GET" in config.methods else method
-        if lookup not in config.methods:
+        lookup = "GET" if method == "HEAD" and self.head_as_get else method
+        if lookup not in self.methods:
             await self.app(scope, receive, send)
             return
         refresh = conditional = False
@@ -263,9 +282,10 @@ class Cache:
                 refresh = refresh or b"max-age=0" in _tokens(value)
             elif name in _CONDITIONAL:
                 conditional = True
-        key = cache_key(scope, lookup, config)
+        key = cache_key(scope, lookup, self.sources)
         now = time.monotonic()
-        refresh = refresh and may_invalidate(state, self.source.api)
+        if refresh:
+            refresh = may_invalidate(scope["state"], self.source.api)
         entry = None if refresh else self.store.get(key, now)
         if entry is not None:
             age = (b"age", b"%d" % max(0, int(now - entry.stored)))
@@ -279,10 +299,10 @@ class Cache:
             body = b"" if method == "HEAD" else entry.body
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
-        if method != lookup or config.ttl <= 0:  # a HEAD miss, or nothing to keep: no copy
+        if method != lookup or self.ttl <= 0:  # a HEAD miss, or nothing to keep: no copy
             await self.app(scope, receive, _add_miss(send))
             return
-        capture = _Capture(send, self.store, key, now, config.ttl)
+        capture = _Capture(send, self.store, key, now, self.ttl)
         await self.app(scope, receive, capture.send)
 
 
@@ -332,7 +352,7 @@ class ContentPolicies:
         if policy.transform is not None:
             app = Transform(app, self.transforms, self.max_body_size)
         if policy.cache is not None:
-            app = Cache(app, self.cache, self.source)
+            app = Cache(app, self.cache, self.source, policy.cache)
         if self.source.api.gzip is not None:
             app = Gzip(app, self.source)
         if policy.validation is not None:

@@ -172,20 +172,24 @@ class Router(Generic[T]):
 
     def match(self, method: str, raw_path: str) -> RouteMatch[T]:
         """The best route for ``method`` on ``raw_path``; raises NoRoute or MethodNotAllowed."""
-        segs = raw_path[1:].split("/") if raw_path.startswith("/") else raw_path.split("/")
-        if "%" in raw_path:
+        body = raw_path[1:] if raw_path.startswith("/") else raw_path
+        segs = body.split("/")
+        if "%" in body:
             segs = [unquote(s) if "%" in s else s for s in segs]
+            body = "/".join(segs)
         n = len(segs)
         if n and not segs[-1]:
             n -= 1  # trailing slash (and the root path) do not count as a segment
-        leaf = self._static.get("/".join(segs if n == len(segs) else segs[:n]))
+            body = body[:-1]
+        leaf = self._static.get(body)
         if leaf is not None:
             entry = leaf.get(method)
             if entry is not None:
                 return RouteMatch(entry.route, entry.target, {})
-        allowed: set[str] = set()
-        found = self._search(self._root, segs, 0, n, method, allowed)
+        found = self._search(self._root, segs, 0, n, method, None)
         if found is None:
+            allowed: set[str] = set()  # the methods that would match: searched again, for 405
+            self._search(self._root, segs, 0, n, method, allowed)
             if allowed:
                 raise MethodNotAllowed(allowed)
             raise NoRoute()
@@ -195,7 +199,13 @@ class Router(Generic[T]):
         return RouteMatch(found.route, found.target, params)
 
     def _search(
-        self, node: _Node[T], segs: list[str], i: int, n: int, method: str, allowed: set[str]
+        self,
+        node: _Node[T],
+        segs: list[str],
+        i: int,
+        n: int,
+        method: str,
+        allowed: set[str] | None,
     ) -> _Entry[T] | None:
         if i == n:
             leaf = node.leaf
@@ -214,9 +224,11 @@ class Router(Generic[T]):
         return None
 
 
-def _take(leaf: _Leaf[T], method: str, allowed: set[str]) -> _Entry[T] | None:
+def _take(leaf: _Leaf[T], method: str, allowed: set[str] | None) -> _Entry[T] | None:
+    """The leaf's entry for ``method``; when there is none, its methods go in ``allowed``
+    (if given)."""
     entry = leaf.get(method)
-    if entry is None:
+    if entry is None and allowed is not None:
         allowed.update(leaf.methods)
     return entry
 

@@ -165,6 +165,22 @@ class RouteMatcher:
         return self.app(scope, receive, send)
 
 
+class HttpFirst:
+    """Hands an HTTP request to ``http`` and returns its awaitable; any other scope (lifespan,
+    websocket) to ``other``. Compiled, it is the cheapest first call a server can make."""
+
+    __slots__ = ("http", "other")
+
+    def __init__(self, http: ASGIApp, other: ASGIApp) -> None:
+        self.http = http
+        self.other = other
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] == "http":
+            return self.http(scope, receive, send)
+        return self.other(scope, receive, send)
+
+
 class RouteChain:
     """The last step every request takes: the matched route's own chain."""
 
