@@ -17,6 +17,7 @@ from aiohttp import web
 
 from stackyard.config.api import ApiCacheConfig, ApiConfig, CacheConfig
 from stackyard.gateway import RouteSpec
+from stackyard.gateway.access_log import FIELDS
 from stackyard.gateway.cache import ResponseCache, cache_key, key_sources
 from stackyard.gateway.policy import RoutePolicy
 from stackyard.testing import NodeProcess
@@ -210,6 +211,65 @@ async def test_max_age_0_refreshes_for_tokens_with_the_invalidate_scope(
     allowed = bearer("read stackyard:invalidate-cache")
     assert (await gw.json("GET", "/items/1", headers=allowed))[1]["n"] == 2
     assert backend.hits == 2
+
+
+async def test_hits_of_a_route_without_earlier_steps_come_before_the_route_match(
+    serve: Factory, make_backend: BackendFactory
+) -> None:
+    """A plain cached route's hits are answered by the early step, as the route would: same
+    headers, ``HEAD`` alike (``304``: test_static), and logged under their route."""
+    entries: list[tuple[Any, ...]] = []
+    gw, backend = await setup(serve, make_backend, access_log=entries.append)
+    assert (await gw.request("GET", "/items/1"))[1]["x-cache"] == "miss"
+    assert gw.gateway.content.front.paths.keys() == {("GET", "/items/1")}
+    status, headers, body = await gw.request("GET", "/items/1")
+    assert status == 200 and headers["x-cache"] == "hit" and json.loads(body)["n"] == 1
+    assert headers["age"] == "0" and "x-correlation-id" in headers
+    assert (await gw.request("HEAD", "/items/1"))[2] == b""
+    assert gw.gateway.content.front.paths.keys() == {("GET", "/items/1"), ("HEAD", "/items/1")}
+    fields = {name: i for i, name in enumerate(FIELDS)}
+    assert [(e[fields["route"]], e[fields["status"]]) for e in entries] == [
+        ("/items/{id}", 200)
+    ] * 3
+    assert backend.hits == 1
+
+
+async def test_a_table_change_ends_early_hits_of_a_route_that_now_checks_keys(
+    serve: Factory, make_backend: BackendFactory
+) -> None:
+    api = ApiConfig.model_validate({"usage_plans": {"basic": {}}})
+    gw, backend = await setup(serve, make_backend, api=api)
+    await gw.request("GET", "/items/1")
+    assert (await gw.request("GET", "/items/1"))[1]["x-cache"] == "hit"
+    keyed = RouteSpec("/items/{id}", "a", policy=RoutePolicy(api_key=True, cache=CacheConfig()))
+    gw.gateway.update(make_table(2, [keyed], {"a": [backend]}))
+    assert not gw.gateway.content.front.paths
+    status, _, body = await gw.request("GET", "/items/1")
+    assert status == 403, body
+    _, raw = await gw.gateway.usage.create_key("k", "basic")
+    status, headers, _ = await gw.request("GET", "/items/1", headers={"x-api-key": raw})
+    assert status == 200 and headers["x-cache"] == "hit"  # the store outlives the table
+    assert (await gw.request("GET", "/items/1"))[0] == 403  # and the key is still checked
+    assert not gw.gateway.content.front.paths
+
+
+async def test_routes_of_two_hosts_on_one_path_keep_their_own_answers(
+    serve: Factory, make_backend: BackendFactory
+) -> None:
+    backend = await counting_backend(make_backend)
+    other = await counting_backend(make_backend)
+    gw = await serve()
+    routes = [
+        RouteSpec("/items/{id}", "a", host="a.example", policy=RoutePolicy(cache=CacheConfig())),
+        RouteSpec("/items/{id}", "b", host="b.example", policy=RoutePolicy(cache=CacheConfig())),
+    ]
+    gw.gateway.update(make_table(1, routes, {"a": [backend], "b": [other]}))
+    for expected in ("miss", "hit"):
+        for host in ("a.example", "b.example"):
+            status, headers, _ = await gw.request("GET", "/items/1", headers={"host": host})
+            assert status == 200 and headers["x-cache"] == expected
+    assert backend.hits == 1 and other.hits == 1
+    assert not gw.gateway.content.front.paths  # the path alone does not tell the route
 
 
 def test_store_bounds_and_keys() -> None:

@@ -6,12 +6,14 @@ with one reference assignment, so a request in flight finishes on the table it m
 ``start``/``stop`` own the pooled upstream client; the instance (or ``app``) is the ASGI app,
 and ``serve`` the same app for servers that simply await what it returns (the node's).
 :func:`build_pipeline` assembles the steps every request takes, once, in order:
-correlation → access log → metrics → CORS → error answers → API docs → route match; then the
-matched route's own chain runs, compiled with the table (:func:`route_chain`): authorizer →
-API key, throttle and quota → validation → gzip → cache → transform → the route's integration
-(http proxy, a function when the gateway was given a function invoker, a mock answer or a
-bucket's static site), each policy step only where the route (or the API, for gzip and the
-stage throttle) uses it, so a plain route pays for no step it does not use.
+correlation → access log → metrics → CORS → early cache hits → error answers → API docs →
+route match; then the matched route's own chain runs, compiled with the table
+(:func:`route_chain`): authorizer → API key, throttle and quota → validation → gzip → cache →
+transform → the route's integration (http proxy, a function when the gateway was given a
+function invoker, a mock answer or a bucket's static site), each policy step only where the
+route (or the API, for gzip and the stage throttle) uses it, so a plain route pays for no step
+it does not use. A cached route with none of the steps before its cache has its hits answered
+by the early step (:class:`~.cache.CacheFront`), without the route match.
 
 Tracing (:mod:`.tracing`) is on when the gateway is given ``spans`` (a ``SpanRecorder``):
 SERVER span per request, CLIENT span per upstream try or function call, W3C/B3 propagation,
@@ -38,7 +40,7 @@ from .access_log import AccessLog, AccessSink
 from .auth import Authorize, Authorizers
 from .balancer import Chooser, ServicePool, make_chooser
 from .body import BUFFER_LIMIT
-from .cache import ContentPolicies
+from .cache import CacheFront, ContentPolicies, FrontIndex
 from .cors import Cors
 from .docs import ApiDocs
 from .endpoints import EndpointState, EndpointStates
@@ -78,10 +80,13 @@ def build_pipeline(
     metrics: RequestMetricsSettings | None = None,
     docs: Callable[[], bytes] | None = None,
     access_log: AccessSink | None = None,
+    front: FrontIndex | None = None,
 ) -> ASGIApp:
     """The steps every request takes, outermost first, ending with the route match, which
     hands the request to the matched route's chain (the correlation step traces with a tracer;
-    with metrics, every answer is counted and timed; with an access log, logged).
+    with metrics, every answer is counted and timed; with an access log, logged; with a
+    ``front`` index, a cache hit of a route with no step before its cache is answered before
+    the route match).
 
     The app returned is not itself a coroutine function (its first steps return the next
     one's awaitable, see :mod:`stackyard.asgi`): serve it through :class:`Gateway`, whose
@@ -90,6 +95,8 @@ def build_pipeline(
     if docs is not None:  # /_docs, when no route claims it
         app = ApiDocs(app, source, docs)
     app = ErrorResponder(app)
+    if front is not None:
+        app = CacheFront(app, front)
     app = Cors(app, source)  # outside the error answers: a browser can read why it was refused
     if metrics is not None:
         app = RequestMetrics(app, metrics.recorder, metrics.stage)
@@ -110,7 +117,8 @@ def route_chain(
     only those the route's policy (or the API's gzip and stage throttle) uses. The authorizer
     step is always there: without an authorizer it removes the header that carries an
     authorizer's context, so a client cannot forge one."""
-    app = content.wrap_route(route, integration)  # validation → gzip → cache → transform
+    first = route.policy.authorizer is None and not usage.applies(route)
+    app = content.wrap_route(route, integration, first)  # validation → gzip → cache → transform
     if usage.applies(route):
         app = UsageStep(app, usage, route)
     return Authorize(app, authorizers)
@@ -219,6 +227,7 @@ class Gateway:
             RequestMetricsSettings(metrics, stage) if metrics is not None else None,
             docs=self.openapi,
             access_log=access_log,
+            front=self.content.front,
         )
         self.serve: ASGIApp = HttpFirst(self._pipeline, self)
         """The gateway as a plain callable that returns the pipeline's awaitable for an HTTP

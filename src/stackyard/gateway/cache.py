@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -37,7 +37,8 @@ from ..asgi import ASGIApp, Message, Receive, Scope, Send
 from ..config.api import ApiCacheConfig, ApiConfig, CacheConfig
 from .body import HeldAnswer
 from .gzip import Gzip
-from .proxy import request_path
+from .proxy import RouteTarget, request_path
+from .router import RouteMatch
 from .static import not_modified
 from .table import RouteSpec
 from .transform import Transform, Transforms
@@ -252,58 +253,147 @@ class _Capture:
         await self._send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-class Cache:
-    """The response cache step of one route, whose ``cache`` settings it reads once (see the
-    module docstring)."""
+class Lookup:
+    """What the cache step found for a request: its key, the entry (None: a miss), when it
+    looked, and whether the request is conditional."""
+
+    __slots__ = ("conditional", "entry", "key", "now")
 
     def __init__(
-        self, app: ASGIApp, store: ResponseCache, source: ApiSource, config: CacheConfig
+        self, key: tuple[Any, ...], entry: Entry | None, now: float, conditional: bool
+    ) -> None:
+        self.key = key
+        self.entry = entry
+        self.now = now
+        self.conditional = conditional
+
+
+async def send_hit(scope: Scope, send: Send, entry: Entry, now: float, conditional: bool) -> None:
+    """Answers ``entry`` (``304`` when the request's validators match it)."""
+    age = (b"age", b"%d" % max(0, int(now - entry.stored)))
+    if conditional and not_modified(scope["headers"], entry.validators):
+        kept = [*entry.not_modified_headers, age]  # the client's copy is current
+        await send({"type": "http.response.start", "status": 304, "headers": kept})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    headers = [*entry.hit_headers, age]
+    await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+    body = b"" if scope["method"] == "HEAD" else entry.body
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class Cache:
+    """The response cache step of one route, whose ``cache`` settings it reads once (see the
+    module docstring). With a ``front`` index (a route with no step before this one), the
+    requests it sees are noted there, so :class:`CacheFront` can answer their hits early."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        store: ResponseCache,
+        source: ApiSource,
+        config: CacheConfig,
+        front: FrontIndex | None = None,
+        host: str = "",
     ) -> None:
         self.app = app
         self.store = store
         self.source = source
+        self.front = front
+        self.host = host  # the route's host: its answers are not another host's on the same path
         self.methods = frozenset(config.methods)
         self.head_as_get = "GET" in self.methods  # a HEAD is answered from the GET entry
         self.ttl = float(config.ttl)
         self.sources = key_sources(config)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def find(self, scope: Scope) -> Lookup | None:
+        """The request's key and entry; None when the request is not answered from the cache
+        (a method the route does not cache, a ``Range`` request)."""
         method: str = scope["method"]
         lookup = "GET" if method == "HEAD" and self.head_as_get else method
         if lookup not in self.methods:
-            await self.app(scope, receive, send)
-            return
+            return None
         refresh = conditional = False
         for name, value in scope["headers"]:  # one pass for every header the step reads
             if name == b"range":  # a part: from the origin
-                await self.app(scope, receive, send)
-                return
+                return None
             if name == b"cache-control":
                 refresh = refresh or b"max-age=0" in _tokens(value)
             elif name in _CONDITIONAL:
                 conditional = True
         key = cache_key(scope, lookup, self.sources)
+        if self.host:
+            key = (*key, self.host)
         now = time.monotonic()
         if refresh:
             refresh = may_invalidate(scope["state"], self.source.api)
         entry = None if refresh else self.store.get(key, now)
-        if entry is not None:
-            age = (b"age", b"%d" % max(0, int(now - entry.stored)))
-            if conditional and not_modified(scope["headers"], entry.validators):
-                kept = [*entry.not_modified_headers, age]  # the client's copy is current
-                await send({"type": "http.response.start", "status": 304, "headers": kept})
-                await send({"type": "http.response.body", "body": b""})
-                return
-            headers = [*entry.hit_headers, age]
-            await send({"type": "http.response.start", "status": entry.status, "headers": headers})
-            body = b"" if method == "HEAD" else entry.body
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+        return Lookup(key, entry, now, conditional)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is not None:
+            self.front.note(scope, self)
+        found = self.find(scope)
+        if found is None:
+            await self.app(scope, receive, send)
             return
-        if method != lookup or self.ttl <= 0:  # a HEAD miss, or nothing to keep: no copy
+        if found.entry is not None:
+            await send_hit(scope, send, found.entry, found.now, found.conditional)
+            return
+        if scope["method"] != found.key[0] or self.ttl <= 0:  # a HEAD miss, or nothing to keep
             await self.app(scope, receive, _add_miss(send))
             return
-        capture = _Capture(send, self.store, key, now, self.ttl)
+        capture = _Capture(send, self.store, found.key, found.now, self.ttl)
         await self.app(scope, receive, capture.send)
+
+
+class FrontIndex:
+    """The route match and cache step of recently requested paths (method, path) whose route
+    has no step before its cache: what :class:`CacheFront` answers hits from. Emptied when the
+    route table or the API changes (:meth:`ContentPolicies.prepare`), and when it is full."""
+
+    __slots__ = ("enabled", "limit", "paths")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self.enabled = False  # a table with host routes: the path alone does not tell the route
+        self.paths: dict[tuple[str, str], tuple[RouteMatch[RouteTarget], Cache]] = {}
+
+    def note(self, scope: Scope, step: Cache) -> None:
+        if not self.enabled:
+            return
+        paths = self.paths
+        key = (scope["method"], request_path(scope))
+        if key not in paths:
+            if len(paths) >= self.limit:
+                paths.clear()
+            paths[key] = (scope["state"]["route"], step)
+
+    def reset(self, enabled: bool) -> None:
+        self.paths = {}
+        self.enabled = enabled
+
+
+class CacheFront:
+    """Answers a cache hit before the route match, for a path the index knows (see
+    :class:`FrontIndex`): the same answer the route's cache step would give, without the
+    steps between. Anything else goes on to the route match."""
+
+    def __init__(self, app: ASGIApp, index: FrontIndex) -> None:
+        self.app = app
+        self.index = index
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        paths = self.index.paths
+        if paths:
+            known = paths.get((scope["method"], request_path(scope)))
+            if known is not None:
+                match, step = known
+                scope["state"]["route"] = match
+                found = step.find(scope)
+                if found is not None and found.entry is not None:
+                    return send_hit(scope, send, found.entry, found.now, found.conditional)
+        return self.app(scope, receive, send)
 
 
 def _add_miss(send: Send) -> Send:
@@ -324,6 +414,7 @@ class ContentPolicies:
         self.schemas = Schemas(root)
         self.transforms = Transforms()
         self.cache = ResponseCache(source.api.cache)
+        self.front = FrontIndex()
 
     def prepare(self, routes: Iterable[RouteSpec]) -> None:
         """Compiles the routes' schemas and templates (raises InvalidRoute, naming the route,
@@ -333,6 +424,7 @@ class ContentPolicies:
         transforms = self.transforms.compile(routes)
         self.schemas.use(schemas)
         self.transforms.use(transforms)
+        self.front.reset(enabled=not any(route.host for route in routes))
 
     def check(self, routes: Iterable[RouteSpec]) -> None:
         """Raises InvalidRoute if a route's schema or template would be refused by ``prepare``
@@ -344,15 +436,19 @@ class ContentPolicies:
     def configure(self, api: ApiConfig) -> None:
         self.cache.configure(api.cache)
 
-    def wrap_route(self, route: RouteSpec, app: ASGIApp) -> ASGIApp:
+    def wrap_route(self, route: RouteSpec, app: ASGIApp, first: bool = False) -> ASGIApp:
         """validation → gzip → cache → transform → ``app``, each step only where ``route``'s
         policy (the API's, for gzip) has it: the cache keeps answers uncompressed and gzip
-        compresses them per client."""
+        compresses them per client. ``first``: the route has no step before these (no
+        authorizer, no usage plan or throttle); if it has no validation or gzip either, its
+        hits are answered before the route match (:class:`CacheFront`)."""
         policy = route.policy
         if policy.transform is not None:
             app = Transform(app, self.transforms, self.max_body_size)
         if policy.cache is not None:
-            app = Cache(app, self.cache, self.source, policy.cache)
+            front = first and policy.validation is None and self.source.api.gzip is None
+            index = self.front if front else None
+            app = Cache(app, self.cache, self.source, policy.cache, index, route.host.lower())
         if self.source.api.gzip is not None:
             app = Gzip(app, self.source)
         if policy.validation is not None:
