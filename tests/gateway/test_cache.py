@@ -226,6 +226,7 @@ async def test_hits_of_a_route_without_earlier_steps_come_before_the_route_match
     assert status == 200 and headers["x-cache"] == "hit" and json.loads(body)["n"] == 1
     assert headers["age"] == "0" and "x-correlation-id" in headers
     assert (await gw.request("HEAD", "/items/1"))[2] == b""
+    assert (await gw.request("POST", "/items/1", data=b"{}"))[0] == 200  # not cached: not noted
     assert gw.gateway.content.front.paths.keys() == {("GET", "/items/1"), ("HEAD", "/items/1")}
     fields = {name: i for i, name in enumerate(FIELDS)}
     assert [(e[fields["route"]], e[fields["status"]]) for e in entries] == [

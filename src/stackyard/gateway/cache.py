@@ -331,12 +331,12 @@ class Cache:
         return Lookup(key, entry, now, conditional)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.front is not None:
-            self.front.note(scope, self)
         found = self.find(scope)
         if found is None:
             await self.app(scope, receive, send)
             return
+        if self.front is not None:
+            self.front.note(scope, self)
         if found.entry is not None:
             await send_hit(scope, send, found.entry, found.now, found.conditional)
             return
@@ -360,6 +360,9 @@ class FrontIndex:
         self.paths: dict[tuple[str, str], tuple[RouteMatch[RouteTarget], Cache]] = {}
 
     def note(self, scope: Scope, step: Cache) -> None:
+        """Remembers the request's route match and ``step`` (a request ``step`` may answer).
+        Called as the step starts, in the same turn of the event loop as the route match, so
+        what it notes belongs to the current table."""
         if not self.enabled:
             return
         paths = self.paths
