@@ -17,6 +17,14 @@ caller may invalidate: its API key's usage plan has ``cache_invalidation: true``
 authorizer granted the scope ``stackyard:invalidate-cache``. Anyone else's ``max-age=0`` is
 ignored (API Gateway's "ignore" strategy): the cached answer is served.
 
+A route with no step before its cache (no authorizer, API key or throttle, validation, API
+gzip) has its hits answered earlier: its cache step notes the paths it may answer in a
+:class:`FrontIndex` (method and path → the route match and the step), and :class:`CacheFront`,
+a pipeline step right after CORS, answers a hit for such a path itself, without the route
+match and the steps between. The index is emptied whenever the table or the API changes, and
+is off for a table with ``host`` routes (the path alone does not tell the route there). A host
+route's key ends with its host.
+
 ``DELETE /_stackyard/api/cache`` on the control port (:func:`.admin.cache_routes`) drops every
 entry of the node's stage and answers the count; ``GET`` answers the store's size.
 
@@ -285,7 +293,8 @@ async def send_hit(scope: Scope, send: Send, entry: Entry, now: float, condition
 class Cache:
     """The response cache step of one route, whose ``cache`` settings it reads once (see the
     module docstring). With a ``front`` index (a route with no step before this one), the
-    requests it sees are noted there, so :class:`CacheFront` can answer their hits early."""
+    requests it may answer are noted there, so :class:`CacheFront` can answer their hits
+    early."""
 
     def __init__(
         self,
@@ -361,8 +370,8 @@ class FrontIndex:
 
     def note(self, scope: Scope, step: Cache) -> None:
         """Remembers the request's route match and ``step`` (a request ``step`` may answer).
-        Called as the step starts, in the same turn of the event loop as the route match, so
-        what it notes belongs to the current table."""
+        Called by the step before it awaits anything, so in the same turn of the event loop as
+        the route match: what it notes belongs to the table in force."""
         if not self.enabled:
             return
         paths = self.paths
@@ -392,9 +401,9 @@ class CacheFront:
             known = paths.get((scope["method"], request_path(scope)))
             if known is not None:
                 match, step = known
-                scope["state"]["route"] = match
                 found = step.find(scope)
                 if found is not None and found.entry is not None:
+                    scope["state"]["route"] = match  # for the access log, metrics and traces
                     return send_hit(scope, send, found.entry, found.now, found.conditional)
         return self.app(scope, receive, send)
 
