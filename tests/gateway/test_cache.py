@@ -286,7 +286,7 @@ def test_store_bounds_and_keys() -> None:
     scope = {"raw_path": b"/p?b=2&a=1&a=3", "query_string": b"b=2&a=1&a=3",
              "headers": [(b"x-t", b"1")]}  # fmt: skip
     config = CacheConfig(key=["query.a", "header.X-T", "query.zz"])
-    assert cache_key(scope, "GET", key_sources(config)) == ("GET", "/p", "1&3", "1", "")
+    assert cache_key(scope, "GET", "/p", key_sources(config)) == ("GET", "/p", "1&3", "1", "")
 
 
 def _call(method: str, url: str) -> tuple[int, dict[str, str], Any]:

@@ -117,9 +117,10 @@ def route_chain(
     only those the route's policy (or the API's gzip and stage throttle) uses. The authorizer
     step is always there: without an authorizer it removes the header that carries an
     authorizer's context, so a client cannot forge one."""
-    first = route.policy.authorizer is None and not usage.applies(route)
+    checked = usage.applies(route)  # a key, a route or stage throttle
+    first = route.policy.authorizer is None and not checked
     app = content.wrap_route(route, integration, first)  # validation → gzip → cache → transform
-    if usage.applies(route):
+    if checked:
         app = UsageStep(app, usage, route)
     return Authorize(app, authorizers)
 

@@ -176,9 +176,11 @@ def key_sources(config: CacheConfig) -> tuple[KeySource, ...]:
     return tuple(KeySource(source) for source in config.key)
 
 
-def cache_key(scope: Scope, method: str, sources: tuple[KeySource, ...]) -> tuple[Any, ...]:
-    """Method, path, then the value of each ``cache.key`` source ('' when absent)."""
-    path = request_path(scope)
+def cache_key(
+    scope: Scope, method: str, path: str, sources: tuple[KeySource, ...]
+) -> tuple[Any, ...]:
+    """Method, path (as :func:`.proxy.request_path` gives it), then the value of each
+    ``cache.key`` source ('' when absent)."""
     if not sources:
         return (method, path)
     values: list[str] = []
@@ -315,9 +317,10 @@ class Cache:
         self.ttl = float(config.ttl)
         self.sources = key_sources(config)
 
-    def find(self, scope: Scope) -> Lookup | None:
+    def find(self, scope: Scope, path: str | None = None) -> Lookup | None:
         """The request's key and entry; None when the request is not answered from the cache
-        (a method the route does not cache, a ``Range`` request)."""
+        (a method the route does not cache, a ``Range`` request). ``path``: the request's, if
+        the caller has it already."""
         method: str = scope["method"]
         lookup = "GET" if method == "HEAD" and self.head_as_get else method
         if lookup not in self.methods:
@@ -330,7 +333,9 @@ class Cache:
                 refresh = refresh or b"max-age=0" in _tokens(value)
             elif name in _CONDITIONAL:
                 conditional = True
-        key = cache_key(scope, lookup, self.sources)
+        if path is None:
+            path = request_path(scope)
+        key = cache_key(scope, lookup, path, self.sources)
         if self.host:
             key = (*key, self.host)
         now = time.monotonic()
@@ -345,7 +350,7 @@ class Cache:
             await self.app(scope, receive, send)
             return
         if self.front is not None:
-            self.front.note(scope, self)
+            self.front.note(scope, found.key[1], self)  # the key's path
         if found.entry is not None:
             await send_hit(scope, send, found.entry, found.now, found.conditional)
             return
@@ -368,14 +373,15 @@ class FrontIndex:
         self.enabled = False  # a table with host routes: the path alone does not tell the route
         self.paths: dict[tuple[str, str], tuple[RouteMatch[RouteTarget], Cache]] = {}
 
-    def note(self, scope: Scope, step: Cache) -> None:
-        """Remembers the request's route match and ``step`` (a request ``step`` may answer).
+    def note(self, scope: Scope, path: str, step: Cache) -> None:
+        """Remembers the request's route match and ``step`` (a request ``step`` may answer)
+        under its method and ``path``.
         Called by the step before it awaits anything, so in the same turn of the event loop as
         the route match: what it notes belongs to the table in force."""
         if not self.enabled:
             return
         paths = self.paths
-        key = (scope["method"], request_path(scope))
+        key = (scope["method"], path)
         if key not in paths:
             if len(paths) >= self.limit:
                 paths.clear()
@@ -398,10 +404,11 @@ class CacheFront:
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         paths = self.index.paths
         if paths:
-            known = paths.get((scope["method"], request_path(scope)))
+            path = request_path(scope)
+            known = paths.get((scope["method"], path))
             if known is not None:
                 match, step = known
-                found = step.find(scope)
+                found = step.find(scope, path)
                 if found is not None and found.entry is not None:
                     scope["state"]["route"] = match  # for the access log, metrics and traces
                     return send_hit(scope, send, found.entry, found.now, found.conditional)
